@@ -1,0 +1,32 @@
+// Syscalls and ioctls the guest init needs that Swift's Glibc module does not
+// expose (variadic ioctl/syscall, pivot_root, finit_module, reboot).
+#pragma once
+#include <stdint.h>
+
+int pen_pivot_root(const char *new_root, const char *put_old);
+int pen_finit_module(int fd);
+/// Never returns: syncs, then powers the machine off.
+void pen_power_off(void);
+int pen_set_controlling_tty(int fd);
+int pen_set_winsize(int fd, uint16_t rows, uint16_t cols);
+/// Freezes the filesystem mounted at path so its journal is checkpointed and it ends clean.
+int pen_freeze_fs(const char *path);
+/// Brings an interface up, with an IPv4 address and netmask when addr is non-null.
+int pen_if_up(const char *ifname, const char *addr, const char *netmask);
+int pen_add_default_route(const char *gateway);
+int pen_guest_errno(void);
+
+/// Blocks SIGCHLD (and SIGTERM/SIGINT/SIGHUP/SIGPWR, which PID 1 handles itself) and
+/// returns a non-blocking signalfd that reports them.
+int pen_signal_fd(void);
+/// Reads one signal from the signalfd; returns its number, 0 when none is pending.
+int pen_read_signal(int fd);
+
+/// Forks and execs argv (PATH looked up via execvpe with envp). The child gets a new
+/// session, the given fds as 0/1/2, an empty signal mask, default dispositions, and cwd.
+/// When ctty_fd >= 0 it becomes the child's controlling terminal.
+/// Returns the pid, or -1 with errno set.
+int pen_spawn_child(const char *const argv[], const char *const envp[],
+                    int in_fd, int out_fd, int err_fd, int ctty_fd, const char *cwd);
+/// pipe2(O_CLOEXEC); glibc hides pipe2 behind _GNU_SOURCE, which Swift's import lacks.
+int pen_pipe_cloexec(int fds[2]);

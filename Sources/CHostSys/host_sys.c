@@ -1,0 +1,67 @@
+#define _GNU_SOURCE
+#include "host_sys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+pid_t pen_spawn(const char *const argv[], const char *const envp[],
+                int stdin_fd, int stdout_fd, int stderr_fd,
+                const int *keep_fds, int keep_count) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    // Child: only async-signal-safe calls from here to execve.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(127);
+    if (getppid() != parent) _exit(127);  // parent already gone
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+    for (int i = 0; i < keep_count; i++) {
+        int flags = fcntl(keep_fds[i], F_GETFD);
+        if (flags < 0 || fcntl(keep_fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
+    }
+    execve(argv[0], (char *const *)argv, (char *const *)envp);
+    _exit(127);
+}
+
+int pen_get_winsize(int fd, uint16_t *rows, uint16_t *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+
+int pen_errno(void) { return errno; }
+
+#include <string.h>
+#include <sys/socket.h>
+
+static int signal_pipe_write = -1;
+
+static void on_signal(int signo) {
+    int saved = errno;
+    unsigned char b = (unsigned char)signo;
+    (void)!write(signal_pipe_write, &b, 1);
+    errno = saved;
+}
+
+int pen_signal_pipe(const int *signals, int count) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    signal_pipe_write = fds[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < count; i++)
+        if (sigaction(signals[i], &sa, NULL) != 0) return -1;
+    return fds[0];
+}
+
+int pen_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }

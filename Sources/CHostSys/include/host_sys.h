@@ -1,0 +1,22 @@
+// Host-side process and terminal helpers that need fork/prctl/ioctl, which
+// Swift cannot call safely or at all (variadic ioctl, code between fork and exec).
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Forks and execs argv[0] (a path) with envp. The child gets PR_SET_PDEATHSIG(SIGKILL)
+/// so it dies with the calling thread (pen's main thread), even when pen is SIGKILLed.
+/// stdin_fd/stdout_fd/stderr_fd become 0/1/2; each fd in keep_fds[0..keep_count) is
+/// inherited (its close-on-exec flag cleared in the child only). Returns the pid or -1.
+pid_t pen_spawn(const char *const argv[], const char *const envp[],
+                int stdin_fd, int stdout_fd, int stderr_fd,
+                const int *keep_fds, int keep_count);
+
+int pen_get_winsize(int fd, uint16_t *rows, uint16_t *cols);
+int pen_errno(void);
+
+/// Installs handlers for the given signals that write each signal number as one byte to a
+/// non-blocking pipe, and returns the pipe's read end (works whatever thread gets the signal).
+int pen_signal_pipe(const int *signals, int count);
+/// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC).
+int pen_socketpair(int fds[2]);
