@@ -1,0 +1,81 @@
+// What the host tells the guest about one boot, and its encoding as frames.
+
+public enum SessionMode: String, Sendable {
+    case shell
+    case command
+}
+
+public struct SessionConfig: Equatable, Sendable {
+    public var mode: SessionMode
+    public var arguments: [String]
+    public var environment: [String]     // "KEY=VALUE", delivered only over the channel
+    public var setupScript: String?
+    public var hostname: String
+    public var rows: UInt16
+    public var cols: UInt16
+
+    public init(mode: SessionMode, arguments: [String] = [], environment: [String] = [],
+                setupScript: String? = nil, hostname: String, rows: UInt16 = 24, cols: UInt16 = 80) {
+        self.mode = mode
+        self.arguments = arguments
+        self.environment = environment
+        self.setupScript = setupScript
+        self.hostname = hostname
+        self.rows = rows
+        self.cols = cols
+    }
+
+    public func frames() -> [Frame] {
+        var out = [Frame(.hello, text: String(wireVersion)), Frame(.mode, text: mode.rawValue),
+                   Frame(.hostname, text: hostname), Frame(.windowSize, text: "\(rows) \(cols)")]
+        out += arguments.map { Frame(.argument, text: $0) }
+        out += environment.map { Frame(.environment, text: $0) }
+        if let setupScript { out.append(Frame(.setupScript, text: setupScript)) }
+        out.append(Frame(.start))
+        return out
+    }
+}
+
+public enum ConfigError: Error, Equatable, CustomStringConvertible {
+    case versionMismatch(String)
+    case badValue(FrameKind, String)
+    case unexpected(FrameKind)
+
+    public var description: String {
+        switch self {
+        case .versionMismatch(let v): return "host speaks wire version \(v), this init speaks \(wireVersion)"
+        case .badValue(let k, let v): return "bad value for \(k): \(v)"
+        case .unexpected(let k): return "unexpected frame \(k) before start"
+        }
+    }
+}
+
+/// Builds a SessionConfig from frames; returns true once `start` arrived.
+public struct SessionConfigAssembler: Sendable {
+    public private(set) var config = SessionConfig(mode: .shell, hostname: "pen")
+    public init() {}
+
+    public mutating func apply(_ frame: Frame) throws(ConfigError) -> Bool {
+        switch frame.kind {
+        case .hello:
+            guard frame.text == String(wireVersion) else { throw .versionMismatch(frame.text) }
+        case .mode:
+            guard let m = SessionMode(rawValue: frame.text) else { throw .badValue(.mode, frame.text) }
+            config.mode = m
+        case .argument: config.arguments.append(frame.text)
+        case .environment: config.environment.append(frame.text)
+        case .setupScript: config.setupScript = frame.text
+        case .hostname: config.hostname = frame.text
+        case .windowSize:
+            let parts = frame.text.split(separator: " ")
+            guard parts.count == 2, let r = UInt16(parts[0]), let c = UInt16(parts[1]) else {
+                throw .badValue(.windowSize, frame.text)
+            }
+            config.rows = r
+            config.cols = c
+        case .start: return true
+        default: throw .unexpected(frame.kind)
+        }
+        return false
+    }
+}

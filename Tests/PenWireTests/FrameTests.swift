@@ -1,0 +1,57 @@
+import Testing
+@testable import PenWire
+
+@Suite struct FrameTests {
+    @Test func roundTripsEveryFrameThroughArbitraryChunking() throws {
+        let frames = [Frame(.hello, text: "1"), Frame(.stdoutData, Array(0...255)), Frame(.start),
+                      Frame(.exitStatus, text: "7"), Frame(.stderrData, [UInt8](repeating: 0x41, count: 70_000))]
+        let stream = frames.flatMap { $0.encoded() }
+        for chunk in [1, 3, 5, 4096, stream.count] {
+            var decoder = FrameDecoder()
+            var got: [Frame] = []
+            var i = 0
+            while i < stream.count {
+                decoder.feed(stream[i..<min(i + chunk, stream.count)])
+                while let f = try decoder.next() { got.append(f) }
+                i += chunk
+            }
+            #expect(got == frames, "chunk size \(chunk)")
+        }
+    }
+
+    @Test func rejectsUnknownKindsAndOversizedFrames() {
+        var decoder = FrameDecoder()
+        decoder.feed([200, 0, 0, 0, 0])
+        #expect(throws: WireError.unknownKind(200)) { try decoder.next() }
+        var big = FrameDecoder()
+        big.feed([FrameKind.stdoutData.rawValue, 0x7f, 0, 0, 0])
+        #expect(throws: WireError.oversized(0x7f00_0000)) { try big.next() }
+    }
+
+    @Test func splitsLargeDataIntoBoundedFrames() {
+        let data = [UInt8](repeating: 1, count: maxFramePayload * 2 + 10)
+        let frames = dataFrames(.stdinData, data)
+        #expect(frames.count == 3)
+        #expect(frames.allSatisfy { $0.payload.count <= maxFramePayload })
+        #expect(frames.flatMap(\.payload) == data)
+        #expect(dataFrames(.stdinData, []).isEmpty)
+    }
+
+    @Test func sessionConfigSurvivesTheWire() throws {
+        let config = SessionConfig(mode: .command, arguments: ["sh", "-c", "echo 'a b'\n"], environment: ["K=V=W"],
+                                   setupScript: "#!/bin/sh\necho hi\n", hostname: "box", rows: 50, cols: 132)
+        var assembler = SessionConfigAssembler()
+        var done = false
+        for frame in config.frames() { done = try assembler.apply(frame) }
+        #expect(done)
+        #expect(assembler.config == config)
+    }
+
+    @Test func configRejectsAMismatchedWireVersionAndBadValues() {
+        var a = SessionConfigAssembler()
+        #expect(throws: ConfigError.versionMismatch("999")) { try a.apply(Frame(.hello, text: "999")) }
+        #expect(throws: ConfigError.badValue(.mode, "dance")) { try a.apply(Frame(.mode, text: "dance")) }
+        #expect(throws: ConfigError.badValue(.windowSize, "x")) { try a.apply(Frame(.windowSize, text: "x")) }
+        #expect(throws: ConfigError.unexpected(.stdoutData)) { try a.apply(Frame(.stdoutData, text: "x")) }
+    }
+}
