@@ -1,0 +1,50 @@
+// PenGuestInit: the guest's PID 1. Turns the initramfs into a persistent overlay root,
+// runs the session the host asked for over the control channel, and powers off cleanly.
+import Glibc
+import PenWire
+
+var timer = StageTimer()
+var channel: ControlChannel?
+
+do throws(InitFailure) {
+    guard getpid() == 1 else {
+        Console.log("pen-init: must run as PID 1 inside a pen VM")
+        exit(1)
+    }
+    try EarlyMounts.rerootOnBindMount()
+    try EarlyMounts.mountAPIFilesystems()
+    Console.attach()
+    timer.mark("early")
+    try Modules.loadAll()
+    timer.mark("modules")
+    let control = try ControlChannel()
+    channel = control
+    let config = try control.readConfig()
+    timer.mark("config")
+    try RootSwitch.mountDiskAndOverlay()
+    try RootSwitch.pivot()
+    timer.mark("root")
+    try Network.configure(hostname: config.hostname)
+    timer.mark("network")
+    let session = try Session(channel: control, config: config)
+    control.send(Frame(.ready))
+    let setupStatus = try session.runSetupIfNeeded()
+    timer.mark("setup")
+    // A command depends on its setup; an interactive shell still opens so the user can look.
+    let status: Int32
+    if let failed = setupStatus, failed != 0, config.mode == .command {
+        status = failed
+    } else {
+        status = try session.runWork()
+    }
+    timer.mark("work")
+    for (name, micros) in timer.finished { control.send(.stage, "\(name) \(micros)") }
+    control.send(.exitStatus, String(status))
+    control.awaitGoodbye(timeoutMillis: 2000)
+    Shutdown.run(signals: session.signals)
+} catch {
+    Console.log(error.line)
+    channel?.send(.fatal, "\(error.stage): \(error.message)")
+    channel?.awaitGoodbye(timeoutMillis: 1000)
+    Shutdown.finish()
+}
