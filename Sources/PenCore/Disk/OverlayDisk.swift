@@ -1,0 +1,192 @@
+import CExt2fs
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A VM's writable disk: a sparse file holding an ext4 filesystem, made by pen itself
+/// through libext2fs (no mkfs process), and read back the same way.
+public enum OverlayDisk {
+    /// The smallest disk `create` accepts (after rounding down to whole 4 KiB blocks).
+    public static let minimumSize: UInt64 = 16 << 20
+    /// The largest disk `create` accepts: ext4's file-size limit on a 4 KiB-block host.
+    public static let maximumSize: UInt64 = 16 << 40
+
+    /// Creates a sparse ext4 image of `size` bytes (rounded down to a multiple of 4096)
+    /// at `path`.
+    ///
+    /// Fails if anything exists at `path`, a symbolic link included. On any failure it
+    /// removes the partial file it created, and nothing else.
+    public static func create(at path: String, size: UInt64, label: String = "pen-overlay") throws {
+        try create(at: path, size: size, label: label, formatter: Ext4Formatter.format(device:blocks:label:))
+    }
+
+    /// Lays a filesystem of `blocks` 4 KiB blocks labelled `label` onto `device`.
+    typealias Formatter = (_ device: String, _ blocks: UInt64, _ label: String) throws -> Void
+
+    /// `create` with the formatting step replaceable, so tests can make it fail midway.
+    static func create(at path: String, size: UInt64, label: String, formatter: Formatter) throws {
+        let blockSize = Ext4Formatter.blockSize
+        let bytes = size / blockSize * blockSize
+        guard bytes >= minimumSize else {
+            throw DiskError(path: path, reason: "size \(describe(size)) is too small",
+                            fix: "choose a disk size of at least 16 MiB")
+        }
+        guard bytes <= maximumSize else {
+            throw DiskError(path: path, reason: "size \(describe(size)) is too large",
+                            fix: "choose a disk size of at most 16 TiB")
+        }
+        guard label.utf8.count <= Int(EXT2_LABEL_LEN), !label.utf8.contains(0) else {
+            throw DiskError(path: path, reason: "filesystem label \"\(label)\" is longer than 16 bytes",
+                            fix: "use a shorter label")
+        }
+
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw openFailure(path: path, errno: errno) }
+
+        var made = stat()
+        guard fstat(fd, &made) == 0 else {
+            let code = errno
+            close(fd)
+            // Without our file's identity we cannot tell it apart from a replacement; a
+            // name we just created exclusively is still ours in all but hostile races.
+            unlink(path)
+            throw DiskError(path: path, reason: "cannot inspect the new file: \(errnoText(code))")
+        }
+
+        do {
+            guard ftruncate(fd, off_t(bytes)) == 0 else {
+                let code = errno
+                throw DiskError(path: path,
+                                reason: "cannot extend the file to \(describe(bytes)): \(errnoText(code))",
+                                fix: code == EFBIG ? "choose a smaller size or another host filesystem"
+                                                   : "check free space and quotas on the host filesystem")
+            }
+            do {
+                // libext2fs opens by name; going through our own descriptor's /proc link
+                // guarantees it formats exactly the file we just created.
+                try formatter("/proc/self/fd/\(fd)", bytes / blockSize, label)
+            } catch let failure as Ext2Failure {
+                throw formatFailure(path: path, failure)
+            }
+            guard fsync(fd) == 0 else {
+                let code = errno
+                throw DiskError(path: path, reason: "cannot flush the new disk: \(errnoText(code))",
+                                fix: "check free space on the host filesystem")
+            }
+        } catch {
+            removeIfOurs(path: path, made: made)
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else {
+            let code = errno
+            removeIfOurs(path: path, made: made)
+            throw DiskError(path: path, reason: "cannot close the new disk: \(errnoText(code))",
+                            fix: "check free space on the host filesystem")
+        }
+    }
+
+    /// Filesystem usage as recorded in the image's ext4 superblock (read through
+    /// libext2fs), not the file's size: bytes in use (metadata and journal included)
+    /// and the filesystem's total size.
+    ///
+    /// For a disk a running VM has mounted, the numbers are as of its last superblock write.
+    public static func usage(of path: String) throws -> (used: UInt64, total: UInt64) {
+        var opened: ext2_filsys?
+        let flags = EXT2_FLAG_64BITS | EXT2_FLAG_IGNORE_CSUM_ERRORS
+        let code = ext2fs_open(path, flags, 0, 0, Ext2.unixIO, &opened)
+        guard code == 0, let fs = opened else {
+            throw readFailure(path: path, code: code == 0 ? errcode_t(EINVAL) : code)
+        }
+        defer { ext2fs_free(fs) }
+        let sb = fs.pointee.super!
+        let blockSize = UInt64(fs.pointee.blocksize)
+        let blocks = ext2fs_blocks_count(sb)
+        let free = min(ext2fs_free_blocks_count(sb), blocks)
+        return (used: (blocks - free) * blockSize, total: blocks * blockSize)
+    }
+
+    // MARK: - Errors
+
+    private static func openFailure(path: String, errno code: Int32) -> DiskError {
+        switch code {
+        case EEXIST:
+            var st = stat()
+            let what: String
+            if lstat(path, &st) == 0 {
+                switch st.st_mode & S_IFMT {
+                case S_IFLNK: what = "a symbolic link"
+                case S_IFDIR: what = "a directory"
+                default: what = "a file"
+                }
+            } else {
+                what = "something"
+            }
+            return DiskError(path: path, reason: "\(what) already exists there",
+                             fix: "pen never overwrites a disk: remove it first or use another VM name")
+        case ELOOP:
+            return DiskError(path: path, reason: "the path is a symbolic link",
+                             fix: "remove the link; pen does not create disks through symlinks")
+        case ENOENT, ENOTDIR:
+            return DiskError(path: path, reason: "its parent directory does not exist",
+                             fix: "create the directory first")
+        case EACCES, EPERM:
+            return DiskError(path: path, reason: "permission denied",
+                             fix: "check the owner and permissions of the parent directory")
+        case EROFS:
+            return DiskError(path: path, reason: "the filesystem is read-only",
+                             fix: "put pen's state directory on a writable filesystem")
+        case ENOSPC, EDQUOT:
+            return DiskError(path: path, reason: "no space left on the host filesystem",
+                             fix: "free some disk space")
+        default:
+            return DiskError(path: path, reason: "cannot create the file: \(errnoText(code))")
+        }
+    }
+
+    private static func formatFailure(path: String, _ failure: Ext2Failure) -> DiskError {
+        let fix = Ext2.isOutOfSpace(failure.code)
+            ? "free some space on the host filesystem and try again"
+            : "this is a bug in pen's disk creation; please report it"
+        return DiskError(path: path,
+                         reason: "cannot create the ext4 filesystem (\(failure.step)): \(failure.text)",
+                         fix: fix)
+    }
+
+    private static func readFailure(path: String, code: errcode_t) -> DiskError {
+        switch code {
+        case errcode_t(ENOENT):
+            return DiskError(path: path, reason: "no such file",
+                             fix: "the VM's disk is missing; recreate the VM")
+        case errcode_t(EACCES), errcode_t(EPERM):
+            return DiskError(path: path, reason: "permission denied",
+                             fix: "run pen as the user who owns the VM")
+        default:
+            return DiskError(path: path,
+                             reason: "cannot read the ext4 superblock: \(Ext2.message(for: code))",
+                             fix: "the disk may be damaged; check it with e2fsck -fn or recreate the VM")
+        }
+    }
+
+    /// Unlinks `path` only if it still names the file we created.
+    private static func removeIfOurs(path: String, made: stat) {
+        var now = stat()
+        guard lstat(path, &now) == 0, now.st_dev == made.st_dev, now.st_ino == made.st_ino else {
+            return
+        }
+        unlink(path)
+    }
+
+    private static func errnoText(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+
+    /// "1 MiB", "10 GiB", or a byte count when the size is not a whole number of units.
+    static func describe(_ bytes: UInt64) -> String {
+        let units: [(UInt64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        for (unit, name) in units where bytes >= unit && bytes % unit == 0 {
+            return "\(bytes / unit) \(name)"
+        }
+        return "\(bytes) bytes"
+    }
+}
