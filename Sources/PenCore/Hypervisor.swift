@@ -1,0 +1,65 @@
+// The seam between pen and the thing that runs VMs.
+import Foundation
+
+public protocol Hypervisor {
+    /// The executable and its arguments for one VM.
+    func command(for config: VMConfig) throws(PenError) -> [String]
+}
+
+import Foundation
+
+public struct QEMUBackend: Hypervisor {
+    public let executable: String
+
+    public init(executable: String) {
+        self.executable = executable
+    }
+
+    /// Finds qemu-system-x86_64 on PATH (or PEN_QEMU).
+    public static func locate(environment env: [String: String]) throws(PenError) -> QEMUBackend {
+        if let explicit = env["PEN_QEMU"], !explicit.isEmpty { return QEMUBackend(executable: explicit) }
+        for dir in (env["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/qemu-system-x86_64"
+            if access(candidate, X_OK) == 0 { return QEMUBackend(executable: candidate) }
+        }
+        throw PenError("qemu-system-x86_64 not found: install it with `sudo apt-get install qemu-system-x86`")
+    }
+
+    public func command(for config: VMConfig) throws(PenError) -> [String] {
+        [executable] + Self.arguments(for: config)
+    }
+
+    public static func arguments(for c: VMConfig) -> [String] {
+        var a = ["-name", "pen-\(c.name)",
+                 "-M", "microvm",
+                 "-accel", c.accelerator.rawValue]
+        if c.accelerator == .kvm { a += ["-cpu", "host"] }
+        a += ["-smp", String(c.cpus), "-m", "\(c.memoryMiB)M",
+              "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+              "-kernel", c.kernelPath, "-initrd", c.initrdPath,
+              "-append", c.kernelArguments.joined(separator: " "),
+              // Kernel and init messages go to the boot log, never to the user's terminal.
+              "-chardev", "file,id=bootlog,path=\(qemuEscaped(c.bootLogPath))", "-serial", "chardev:bootlog",
+              // Console (hvc0) and control channel on one virtio-serial device, over
+              // socketpairs pen passes in: no socket files another user could reach.
+              "-device", "virtio-serial-device",
+              "-chardev", "socket,id=console,fd=\(c.consoleFD)",
+              "-device", "virtconsole,chardev=console,name=console",
+              "-chardev", "socket,id=control,fd=\(c.controlFD)",
+              "-device", "virtserialport,chardev=control,name=pen.ctl",
+              "-device", "virtio-rng-device"]
+        if let disk = c.diskPath {
+            a += ["-drive", "file=\(qemuEscaped(disk)),format=raw,if=none,id=overlay,cache=writeback,discard=unmap",
+                  "-device", "virtio-blk-device,drive=overlay"]
+        }
+        if c.network {
+            a += ["-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"]
+        }
+        return a
+    }
+}
+
+/// QEMU's option parser splits on ','; a literal comma in a value is written twice.
+func qemuEscaped(_ value: String) -> String {
+    value.replacingOccurrences(of: ",", with: ",,")
+}

@@ -1,0 +1,268 @@
+// The host side of one boot: starts QEMU, sends the session over the control channel,
+// relays the console or the command's output, and returns the guest's exit status.
+import Foundation
+import CHostSys
+import PenWire
+
+public struct SessionOutcome: Sendable {
+    public var exitStatus: Int32
+    public var setupStatus: Int32?
+    /// Init's stage timings (name, microseconds) and pen's own.
+    public var stages: [(name: String, micros: UInt64)]
+}
+
+public struct SessionRequest {
+    public var vm: VMConfig
+    public var session: SessionConfig
+    /// Attach the terminal to the guest console (shell mode).
+    public var interactive: Bool
+    public var qemuLogPath: String
+    /// Fds QEMU inherits besides its sockets (the VM's lock).
+    public var inheritedFDs: [Int32]
+    public var bootTimeout: Double
+
+    public init(vm: VMConfig, session: SessionConfig, interactive: Bool, qemuLogPath: String,
+                inheritedFDs: [Int32], bootTimeout: Double) {
+        self.vm = vm
+        self.session = session
+        self.interactive = interactive
+        self.qemuLogPath = qemuLogPath
+        self.inheritedFDs = inheritedFDs
+        self.bootTimeout = bootTimeout
+    }
+}
+
+public final class SessionRunner {
+    let hypervisor: Hypervisor
+    let message: (String) -> Void
+
+    public init(hypervisor: Hypervisor, message: @escaping (String) -> Void) {
+        self.hypervisor = hypervisor
+        self.message = message
+    }
+
+    public func run(_ request: SessionRequest) throws(PenError) -> SessionOutcome {
+        signal(SIGPIPE, SIG_IGN)
+        let started = Date()
+        var control: [Int32] = [-1, -1], console: [Int32] = [-1, -1]
+        guard pen_socketpair(&control) == 0, pen_socketpair(&console) == 0 else {
+            throw PenError.system("cannot create the VM's channels")
+        }
+        var vm = request.vm
+        vm.controlFD = control[1]
+        vm.consoleFD = console[1]
+        let argv = try hypervisor.command(for: vm)
+        let signals = [SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH]
+        let signalFD = signals.withUnsafeBufferPointer { pen_signal_pipe($0.baseAddress, Int32($0.count)) }
+        guard signalFD >= 0 else { throw PenError.system("cannot install signal handlers") }
+
+        let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath,
+                                          inheriting: [control[1], console[1]] + request.inheritedFDs)
+        close(control[1])
+        close(console[1])
+        defer {
+            close(control[0])
+            close(console[0])
+        }
+        let execMicros = UInt64(Date().timeIntervalSince(started) * 1_000_000)
+        for frame in request.session.frames() { writeAll(control[0], frame.encoded()) }
+
+        let terminal = request.interactive ? RawTerminal(fd: 0) : nil
+        defer { terminal?.restore() }
+        var relay = Relay(request: request, control: control[0], console: console[0], signalFD: signalFD,
+                          qemu: qemu, message: message)
+        relay.forwardStdin = request.interactive || isatty(0) == 0
+        let outcome = try relay.loop(started: started)
+        terminal?.restore()
+        var result = outcome
+        result.stages.insert(("pen_to_qemu_exec", execMicros), at: 0)
+        return result
+    }
+}
+
+/// The poll loop of one session.
+struct Relay {
+    let request: SessionRequest
+    let control: Int32
+    let console: Int32
+    let signalFD: Int32
+    let qemu: ChildProcess
+    let message: (String) -> Void
+    var forwardStdin = false
+
+    private var decoder = FrameDecoder()
+    private var ready = false
+    private var exitStatus: Int32?
+    private var setupStatus: Int32?
+    private var fatal: String?
+    private var stages: [(name: String, micros: UInt64)] = []
+    private var qemuStatus: Int32?
+    private var controlOpen = true
+    private var consoleOpen = true
+    private var stopRequests = 0
+    private var finishedAt: Date?
+    static let shutdownGrace = 20.0
+
+    init(request: SessionRequest, control: Int32, console: Int32, signalFD: Int32, qemu: ChildProcess,
+         message: @escaping (String) -> Void) {
+        self.request = request
+        self.control = control
+        self.console = console
+        self.signalFD = signalFD
+        self.qemu = qemu
+        self.message = message
+    }
+
+    mutating func loop(started: Date) throws(PenError) -> SessionOutcome {
+        let bootDeadline = started.addingTimeInterval(request.bootTimeout)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var stdinOpen = forwardStdin
+        if !forwardStdin { send(Frame(.stdinClosed)) }
+        while qemuStatus == nil {
+            var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: control, events: controlOpen ? Int16(POLLIN) : 0, revents: 0),
+                       pollfd(fd: console, events: consoleOpen ? Int16(POLLIN) : 0, revents: 0),
+                       pollfd(fd: 0, events: stdinOpen ? Int16(POLLIN) : 0, revents: 0)]
+            let timeout: Int32
+            if !ready {
+                timeout = Int32(max(0, bootDeadline.timeIntervalSinceNow) * 1000) + 1
+            } else if let finished = finishedAt {
+                // The guest reported its exit; give its shutdown a bounded time.
+                let left = finished.addingTimeInterval(Self.shutdownGrace).timeIntervalSinceNow
+                if left <= 0 {
+                    message("pen: VM '\(request.vm.name)' did not power off within \(Int(Self.shutdownGrace)) s; stopping it")
+                    qemu.kill()
+                }
+                timeout = Int32(max(0, left) * 1000) + 1
+            } else {
+                timeout = -1
+            }
+            let n = poll(&fds, nfds_t(fds.count), timeout)
+            if n < 0 && errno != EINTR { throw PenError.system("poll") }
+            if !ready && Date() >= bootDeadline {
+                qemu.kill()
+                qemu.wait(seconds: 5)
+                throw PenError("VM '\(request.vm.name)' did not boot within \(Int(request.bootTimeout)) s; boot log: \(request.vm.bootLogPath)")
+            }
+            if fds[0].revents != 0 { handleSignals() }
+            if fds[1].revents != 0 {
+                let got = read(control, &buffer, buffer.count)
+                if got > 0 {
+                    decoder.feed(buffer[0..<got])
+                    try drainFrames()
+                } else if got == 0 || errno != EINTR && errno != EAGAIN {
+                    controlOpen = false
+                }
+            }
+            if fds[2].revents != 0 {
+                let got = read(console, &buffer, buffer.count)
+                if got > 0 {
+                    writeAll(1, Array(buffer[0..<got]))
+                } else if got == 0 || errno != EINTR && errno != EAGAIN {
+                    consoleOpen = false
+                }
+            }
+            if fds[3].revents != 0 {
+                let got = read(0, &buffer, buffer.count)
+                if got > 0 {
+                    let bytes = Array(buffer[0..<got])
+                    if request.interactive { writeAll(console, bytes) } else { dataFrames(.stdinData, bytes).forEach { send($0) } }
+                } else if got == 0 || errno != EINTR && errno != EAGAIN {
+                    stdinOpen = false
+                    if !request.interactive { send(Frame(.stdinClosed)) }
+                }
+            }
+            if exitStatus != nil && qemuStatus == nil, let s = qemu.poll() { qemuStatus = s }
+        }
+        try drainAfterExit(&buffer)
+        if let fatal {
+            throw PenError("guest init failed: \(fatal); boot log: \(request.vm.bootLogPath)")
+        }
+        guard let status = exitStatus else {
+            let why = lastLines(of: request.qemuLogPath, count: 3)
+            throw PenError("VM '\(request.vm.name)' stopped before its session finished\(why.isEmpty ? "" : " (\(why))"); boot log: \(request.vm.bootLogPath)")
+        }
+        return SessionOutcome(exitStatus: status, setupStatus: setupStatus, stages: stages)
+    }
+
+    private func send(_ frame: Frame) {
+        if controlOpen { writeAll(control, frame.encoded()) }
+    }
+
+    private mutating func handleSignals() {
+        var byte: UInt8 = 0
+        while read(signalFD, &byte, 1) == 1 {
+            switch Int32(byte) {
+            case SIGCHLD:
+                if let s = qemu.poll() { qemuStatus = s }
+            case SIGWINCH:
+                if let size = RawTerminal.windowSize(fd: 0) { send(Frame(.windowSize, text: "\(size.rows) \(size.cols)")) }
+            default:
+                // First request: let the guest end its work and shut down cleanly. Second: pull the plug.
+                stopRequests += 1
+                if stopRequests == 1 && ready {
+                    send(Frame(.terminate, text: String(byte)))
+                } else {
+                    qemu.kill()
+                }
+            }
+        }
+    }
+
+    private mutating func drainFrames() throws(PenError) {
+        while true {
+            let frame: Frame?
+            do { frame = try decoder.next() } catch { throw PenError(error.description) }
+            guard let frame else { return }
+            switch frame.kind {
+            case .ready: ready = true
+            case .stdoutData: writeAll(1, frame.payload)
+            case .stderrData: writeAll(2, frame.payload)
+            case .setupStarted:
+                if !request.interactive { message("pen: running the first-boot setup") }
+            case .setupFinished:
+                let status = Int32(frame.text) ?? -1
+                setupStatus = status
+                if status != 0 {
+                    message("pen: setup failed with status \(status); it will run again on the next boot")
+                }
+            case .stage:
+                let parts = frame.text.split(separator: " ")
+                if parts.count == 2, let micros = UInt64(parts[1]) { stages.append((String(parts[0]), micros)) }
+            case .exitStatus:
+                exitStatus = Int32(frame.text) ?? 1
+                finishedAt = Date()
+                send(Frame(.goodbye))
+            case .fatal:
+                fatal = frame.text
+                send(Frame(.goodbye))
+            case .notice: message("pen: " + frame.text)
+            default: break
+            }
+        }
+    }
+
+    /// After QEMU exits: take what is still buffered in the sockets, and reap QEMU.
+    private mutating func drainAfterExit(_ buffer: inout [UInt8]) throws(PenError) {
+        for (fd, isControl) in [(control, true), (console, false)] {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            while true {
+                let got = read(fd, &buffer, buffer.count)
+                if got <= 0 { break }
+                if isControl {
+                    decoder.feed(buffer[0..<got])
+                    try drainFrames()
+                } else {
+                    writeAll(1, Array(buffer[0..<got]))
+                }
+            }
+        }
+        if qemuStatus == nil { qemuStatus = qemu.wait(seconds: 15) }
+    }
+}
+
+/// The last lines of a text file joined with "; " (for one-line error messages).
+func lastLines(of path: String, count: Int) -> String {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+    return text.split(separator: "\n").suffix(count).joined(separator: "; ")
+}

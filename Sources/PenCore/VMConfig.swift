@@ -1,0 +1,53 @@
+// Everything a hypervisor needs to start one VM, as a plain value (unit-tested).
+
+public struct VMConfig: Equatable, Sendable {
+    public var name: String
+    public var kernelPath: String
+    public var initrdPath: String
+    public var kernelArguments: [String]
+    /// The overlay disk; nil for a VM without one (the builder VM).
+    public var diskPath: String?
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var accelerator: Accelerator
+    public var bootLogPath: String
+    /// Inherited socket fds QEMU uses for the guest console and the control channel.
+    public var consoleFD: Int32
+    public var controlFD: Int32
+    public var network: Bool
+
+    public init(name: String, kernelPath: String, initrdPath: String, kernelArguments: [String],
+                diskPath: String?, cpus: Int, memoryMiB: Int, accelerator: Accelerator,
+                bootLogPath: String, consoleFD: Int32, controlFD: Int32, network: Bool = true) {
+        self.name = name
+        self.kernelPath = kernelPath
+        self.initrdPath = initrdPath
+        self.kernelArguments = kernelArguments
+        self.diskPath = diskPath
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.accelerator = accelerator
+        self.bootLogPath = bootLogPath
+        self.consoleFD = consoleFD
+        self.controlFD = controlFD
+        self.network = network
+    }
+
+    /// The guest kernel's command line. Only boot facts go here, never secrets: the
+    /// command line is readable in the guest's /proc/cmdline.
+    public static func kernelArguments(accelerator: Accelerator, tscKilohertz: Int?) -> [String] {
+        var args = ["console=ttyS0", "loglevel=4", "panic=-1", "rdinit=/init",
+                    // The static Swift runtime asks getrandom() at start-up; this avoids
+                    // waiting for the RNG (the kernel passes KEY=VALUE words to init's env).
+                    "SWIFT_DETERMINISTIC_HASHING=1"]
+        if accelerator == .tcg, let khz = tscKilohertz {
+            args.append("tsc_early_khz=\(khz)")  // TSC calibration otherwise hangs 1 boot in 6 under TCG
+        }
+        if accelerator == .tcg {
+            // TCG's TSC follows the host clock; without this the kernel finds the vCPUs'
+            // TSCs "unsynchronised" and falls back to the jiffies clocksource.
+            args.append("tsc=reliable")
+        }
+        return args
+    }
+}

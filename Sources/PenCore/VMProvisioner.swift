@@ -1,0 +1,39 @@
+// Creates a VM on first use (directory, lock, overlay disk, then vm.json last, so a
+// record only exists for a complete VM) or opens an existing one under its lock.
+import Foundation
+
+public enum VMProvisioner {
+    public static func openOrCreate(_ vm: VMDirectory, diskSize: UInt64, diskSizeGiven: Bool, cpus: Int,
+                                    memoryMiB: Int, notice: (String) -> Void) throws(PenError) -> (VMRecord, VMLock) {
+        if vm.exists {
+            let lock = try VMLock(path: vm.lockPath, vmName: vm.name)
+            let record = try vm.load()
+            guard SafeFiles.exists(vm.diskPath) else {
+                throw PenError("VM '\(vm.name)' has no overlay disk at \(vm.diskPath); remove \(vm.path) to start over")
+            }
+            if diskSizeGiven && diskSize != record.diskSize {
+                notice("pen: --disk-size applies only when a VM is created; '\(vm.name)' keeps its \(ByteSize.format(record.diskSize)) disk")
+            }
+            return (record, lock)
+        }
+        try OverlayDisk.validate(size: diskSize)
+        if !SafeFiles.isDirectory(vm.path) {
+            try SafeFiles.refuseSymlink(vm.path)
+            try SafeFiles.makeNewDirectory(vm.path)
+        }
+        let lock = try VMLock(path: vm.lockPath, vmName: vm.name)
+        // A directory without vm.json is a creation that was interrupted: its disk is not trusted.
+        if SafeFiles.exists(vm.diskPath) {
+            try SafeFiles.refuseSymlink(vm.diskPath)
+            unlink(vm.diskPath)
+        }
+        do {
+            try OverlayDisk.create(at: vm.diskPath, size: diskSize)
+        } catch {
+            throw PenError("cannot create the overlay disk for '\(vm.name)': \(error)")
+        }
+        let record = VMRecord(name: vm.name.value, diskSize: diskSize, cpus: cpus, memoryMiB: memoryMiB)
+        try vm.save(record)
+        return (record, lock)
+    }
+}
