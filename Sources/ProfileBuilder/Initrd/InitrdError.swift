@@ -1,0 +1,78 @@
+// Typed failures of reading root trees and packing initrds, each rendered as one
+// line that names the file and the problem, for direct display to the user.
+
+import Foundation
+
+public enum InitrdError: Error, CustomStringConvertible, Sendable {
+    /// libarchive could not open the archive.
+    case tarOpen(source: String, reason: String)
+    /// libarchive failed while reading headers or data.
+    case tarRead(source: String, reason: String)
+    /// A member name is absolute or climbs above the root with "..".
+    case unsafePath(source: String, entry: String)
+    /// A member name is not valid UTF-8 (paths are Swift Strings).
+    case nonUTF8Path(source: String, entry: String)
+    /// A hard link names a member that is absent or not a regular file.
+    case badHardLink(source: String, entry: String, target: String)
+    /// A member has a file type the root tree cannot represent.
+    case unsupportedEntryType(source: String, entry: String, type: UInt32)
+    /// uid/gid/device numbers that do not fit in 32 bits.
+    case valueOutOfRange(source: String, entry: String, field: String, value: Int64)
+    /// A member lies below something that is not a directory (e.g. a symlink).
+    case parentNotDirectory(source: String, entry: String, parent: String)
+    case invalidCompressionLevel(destination: String, level: Int)
+    case invalidDestination(path: String)
+    /// cpio newc stores sizes in 32 bits.
+    case entryTooLarge(destination: String, entry: String, size: Int)
+    case createTemporary(path: String, errno: Int32)
+    case write(path: String, reason: String)
+    case sync(path: String, errno: Int32)
+    case publish(temporary: String, destination: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .tarOpen(source, reason):
+            return "cannot open root filesystem archive \(source): \(oneLine(reason))"
+        case let .tarRead(source, reason):
+            return "cannot read root filesystem archive \(source): \(oneLine(reason))"
+        case let .unsafePath(source, entry):
+            return "root filesystem archive \(source) has an unsafe member path \(quoted(entry)) (absolute or escaping with ..)"
+        case let .nonUTF8Path(source, entry):
+            return "root filesystem archive \(source) has a member path that is not valid UTF-8: \(quoted(entry))"
+        case let .badHardLink(source, entry, target):
+            return "root filesystem archive \(source): hard link \(quoted(entry)) points to \(quoted(target)), which is not an earlier regular file"
+        case let .unsupportedEntryType(source, entry, type):
+            return "root filesystem archive \(source): member \(quoted(entry)) has unsupported file type 0o\(String(type, radix: 8))"
+        case let .valueOutOfRange(source, entry, field, value):
+            return "root filesystem archive \(source): member \(quoted(entry)) has \(field) \(value), which does not fit in 32 bits"
+        case let .parentNotDirectory(source, entry, parent):
+            return "root filesystem archive \(source): member \(quoted(entry)) lies below \(quoted(parent)), which is not a directory"
+        case let .invalidCompressionLevel(destination, level):
+            return "cannot write initrd \(destination): zstd level \(level) is not in 1...22"
+        case let .invalidDestination(path):
+            return "cannot write initrd \(quoted(path)): not a file path"
+        case let .entryTooLarge(destination, entry, size):
+            return "cannot write initrd \(destination): \(quoted(entry)) is \(size) bytes, over the cpio limit of 4 GiB"
+        case let .createTemporary(path, err):
+            return "cannot create temporary file \(path): \(errnoText(err))"
+        case let .write(path, reason):
+            return "cannot write initrd \(path): \(oneLine(reason))"
+        case let .sync(path, err):
+            return "cannot flush \(path) to disk: \(errnoText(err))"
+        case let .publish(temporary, destination, err):
+            return "cannot rename \(temporary) to \(destination): \(errnoText(err))"
+        }
+    }
+}
+
+private func oneLine(_ s: String) -> String {
+    s.split(whereSeparator: \.isNewline).joined(separator: " ")
+}
+
+private func quoted(_ s: String) -> String {
+    "\"" + oneLine(s) + "\""
+}
+
+func errnoText(_ err: Int32) -> String {
+    String(cString: strerror(err))
+}
