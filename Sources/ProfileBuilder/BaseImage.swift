@@ -1,0 +1,148 @@
+// The base image: Debian's generic kernel (as an ELF vmlinux) and an initrd made of a
+// minbase Debian root (with the guest's modules) plus a small layer holding the init.
+// The kernel unpacks concatenated archives in order, so a new init only re-packs its
+// own layer; mmdebstrap runs again only when the builder version or the kernel changes.
+import Foundation
+import PenCore
+
+public struct BaseImageManifest: Codable, Equatable, Sendable {
+    public var builderVersion: Int
+    public var suite: String
+    public var kernelPackage: String
+    public var kernelRelease: String
+    public var kernelSHA256: String
+    public var kernelBytes: UInt64
+    public var modules: [String]
+    public var rootfsSHA256: String
+    public var rootfsBytes: UInt64
+    public var unpackedBytes: UInt64
+    public var entryCount: Int
+    public var initSHA256: String
+    public var initrdSHA256: String
+    public var initrdBytes: UInt64
+    public var buildSeconds: Double
+    public var createdAt: Date
+}
+
+public struct BaseImage: Sendable {
+    /// Bump whenever the base image's pipeline changes: every cached base is then rebuilt.
+    public static let builderVersion = 2
+    public static let suite = "bookworm"
+
+    public let directory: String
+    public let kernelDirectory: String
+
+    public init(paths: PenPaths) {
+        directory = paths.baseImageDirectory
+        kernelDirectory = paths.kernelDirectory
+    }
+
+    public var kernelPath: String { directory + "/vmlinux" }
+    public var rootfsPath: String { directory + "/rootfs.cpio.zst" }
+    public var initrdPath: String { directory + "/initrd.img" }
+    public var manifestPath: String { directory + "/manifest.json" }
+
+    public func loadManifest() -> BaseImageManifest? {
+        guard let data = FileManager.default.contents(atPath: manifestPath) else { return nil }
+        return try? Self.decoder.decode(BaseImageManifest.self, from: data)
+    }
+
+    /// The base image's identity for profile hashing: the SHA-256 of its manifest.
+    public func identity() throws -> String {
+        try SHA256File.hex(path: manifestPath)
+    }
+
+    /// Makes sure a complete base image exists for this init binary; builds what is missing.
+    @discardableResult
+    public func ensure(initBinary: String, kernelDeb: String? = nil, rebuild: Bool = false,
+                       progress: (String) -> Void) throws -> BaseImageManifest {
+        try SafeFiles.makeDirectories(directory)
+        let lock = try BuildLock(path: directory + "/.lock", waiting: {
+            progress("pen: waiting for another pen that is building the base image")
+        })
+        defer { _ = lock }
+        let initSHA = try SHA256File.hex(path: initBinary)
+        if !rebuild, var manifest = loadManifest(), manifest.builderVersion == Self.builderVersion,
+           FileManager.default.fileExists(atPath: kernelPath), FileManager.default.fileExists(atPath: rootfsPath) {
+            if manifest.initSHA256 == initSHA, FileManager.default.fileExists(atPath: initrdPath) { return manifest }
+            try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
+            try saveManifest(manifest)
+            return manifest
+        }
+        return try build(initBinary: initBinary, initSHA: initSHA, kernelDeb: kernelDeb, progress: progress)
+    }
+
+    private func build(initBinary: String, initSHA: String, kernelDeb: String?,
+                       progress: (String) -> Void) throws -> BaseImageManifest {
+        let started = Date()
+        progress("pen: building the base image (Debian \(Self.suite) minbase + kernel); this takes about a minute")
+        let work = try TemporaryDirectory(in: directory, prefix: ".build-")
+        defer { work.remove() }
+
+        progress("pen: [1/4] fetching the kernel package")
+        let deb: String
+        if let kernelDeb {
+            deb = kernelDeb
+        } else {
+            try SafeFiles.makeDirectories(kernelDirectory)
+            deb = try KernelPackage.download(into: kernelDirectory)
+        }
+        progress("pen: [2/4] extracting the kernel and its modules")
+        let bundle = try KernelPackage.extract(deb: deb, to: work.path, roots: KernelPackage.guestModuleRoots)
+
+        progress("pen: [3/4] creating the Debian root with mmdebstrap")
+        let rootTar = work.path + "/root.tar"
+        try Mmdebstrap.run(suite: Self.suite, output: rootTar, log: work.path + "/mmdebstrap.log")
+
+        progress("pen: [4/4] packing the initrd")
+        var tree = try RootTree.readTar(path: rootTar)
+        // Under usr/: in a merged-/usr root, lib is a symlink to usr/lib.
+        let moduleDir = "usr/lib/modules/pen"
+        for module in bundle.modules {
+            tree.add(RootEntry(path: "\(moduleDir)/\(module.fileName)", kind: .file, mode: 0o644, data: module.data))
+        }
+        let order = bundle.modules.map { $0.name }
+        tree.add(RootEntry(path: "\(moduleDir)/order", kind: .file, mode: 0o644,
+                           data: Array((order.joined(separator: "\n") + "\n").utf8)))
+        let packed = try InitrdPacker.pack(tree, to: rootfsPath, zstdLevel: 3)
+
+        try SafeFiles.refuseSymlink(kernelPath)
+        guard rename(bundle.vmlinuxPath, kernelPath) == 0 else { throw PenError.system("cannot move the kernel to \(kernelPath)") }
+        let kernelBytes = UInt64((try? FileManager.default.attributesOfItem(atPath: kernelPath)[.size] as? NSNumber)??.uint64Value ?? 0)
+        var manifest = BaseImageManifest(
+            builderVersion: Self.builderVersion, suite: Self.suite,
+            kernelPackage: (deb as NSString).lastPathComponent, kernelRelease: bundle.kernelRelease,
+            kernelSHA256: try SHA256File.hex(path: kernelPath), kernelBytes: kernelBytes, modules: order,
+            rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
+            entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
+            buildSeconds: 0, createdAt: Date())
+        try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
+        manifest.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
+        try saveManifest(manifest)
+        progress("pen: base image ready: \(ByteSize.format(manifest.initrdBytes)) initrd (\(ByteSize.format(manifest.unpackedBytes)) unpacked), built in \(Int(manifest.buildSeconds)) s")
+        return manifest
+    }
+
+    /// initrd.img = the root's archive followed by the init layer's archive.
+    private func assembleInitrd(initBinary: String, manifest: inout BaseImageManifest, initSHA: String) throws {
+        let layerPath = directory + "/init-layer.cpio.zst"
+        _ = try InitLayer.pack(initBinary: initBinary, to: layerPath)
+        try Concatenate.files([rootfsPath, layerPath], to: initrdPath)
+        manifest.initSHA256 = initSHA
+        manifest.initrdSHA256 = try SHA256File.hex(path: initrdPath)
+        manifest.initrdBytes = UInt64((try? FileManager.default.attributesOfItem(atPath: initrdPath)[.size] as? NSNumber)??.uint64Value ?? 0)
+    }
+
+    private func saveManifest(_ manifest: BaseImageManifest) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try SafeFiles.writeAtomically(Array(try encoder.encode(manifest)) + [0x0a], to: manifestPath)
+    }
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+}

@@ -1,0 +1,2 @@
+// pen: disposable, persistent Linux sandboxes in micro-VMs.
+Pen.main()
