@@ -1,0 +1,50 @@
+# pen — build, test and install.
+PREFIX ?= /usr/local
+SWIFT ?= swift
+PYTHON ?= python3
+OUT := out/bin
+# Everything pen needs at build and run time, from Debian's archive.
+APT_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap libarchive-dev libext2fs-dev libssl-dev \
+	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build test unit-test vm-test install uninstall clean shell bench
+
+all: build
+
+deps:
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES)
+
+# The CLI (release) and the guest init (release, fully static, stripped) side by side:
+# pen finds PenGuestInit next to its own executable.
+build:
+	$(SWIFT) build -c release --product pen
+	$(SWIFT) build -c release --scratch-path .build-init --product PenGuestInit \
+		--static-swift-stdlib -Xswiftc -static-executable
+	mkdir -p $(OUT)
+	install -m 0755 .build/release/pen $(OUT)/pen
+	install -m 0755 .build-init/release/PenGuestInit $(OUT)/PenGuestInit
+	strip $(OUT)/PenGuestInit
+
+test: build unit-test vm-test
+
+unit-test:
+	$(SWIFT) test
+
+# VM tests boot real VMs (TCG here) with the binaries in out/bin, one at a time.
+vm-test:
+	PEN_BIN=$(CURDIR)/$(OUT)/pen $(PYTHON) -m pytest -v -p no:cacheprovider Tests/vm
+
+shell: build
+	$(OUT)/pen shell dev
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(OUT)/pen $(OUT)/PenGuestInit $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pen $(DESTDIR)$(PREFIX)/bin/PenGuestInit
+
+clean:
+	rm -rf .build .build-init out

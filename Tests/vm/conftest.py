@@ -1,0 +1,92 @@
+"""Harness for VM tests: the real `pen` binary, real QEMU (TCG here), a fresh PEN_HOME per
+test, a timeout on every boot, and the guest's boot logs kept when a test fails."""
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PEN = os.environ.get("PEN_BIN", str(ROOT / "out/bin/pen"))
+# Content-addressed image cache shared by all tests (and reused across runs on one machine).
+IMAGES = os.environ.get("PEN_TEST_IMAGES", str(ROOT / ".build-images"))
+LOGS = ROOT / "test-logs"
+BOOT_TIMEOUT = int(os.environ.get("PEN_TEST_BOOT_TIMEOUT", "300"))
+BUILD_TIMEOUT = 1200
+
+
+class PenRunner:
+    def __init__(self, home: pathlib.Path):
+        self.home = home
+        self.env = dict(os.environ, PEN_HOME=str(home), PEN_IMAGES=IMAGES)
+        self.env.pop("PEN_TIMINGS", None)
+
+    def run(self, *args, input=None, timeout=BOOT_TIMEOUT, env=None, check=None):
+        """Runs pen; every call has a timeout (a hung boot fails the test, never the suite)."""
+        full_env = dict(self.env, **(env or {}))
+        result = subprocess.run([PEN, *args], input=input, capture_output=True, timeout=timeout,
+                                env=full_env, stdin=None if input is not None else subprocess.DEVNULL)
+        if check is not None:
+            assert result.returncode == check, describe(result)
+        return result
+
+    def shell(self, name, *command, **kw):
+        return self.run("shell", name, "--", *command, **kw)
+
+    def vm_dir(self, name):
+        return self.home / "vms" / name
+
+    def disk(self, name):
+        return self.vm_dir(name) / "overlay.img"
+
+
+def describe(result):
+    return (f"exit {result.returncode}\n--- stdout\n{result.stdout.decode(errors='replace')}"
+            f"\n--- stderr\n{result.stderr.decode(errors='replace')}")
+
+
+def fsck_clean(image):
+    r = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, timeout=120)
+    return r.returncode == 0, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(scope="session")
+def base_image():
+    """Builds (or reuses) the base image once for the whole run."""
+    env = dict(os.environ, PEN_IMAGES=IMAGES, PEN_HOME=str(ROOT / ".build-images-home"))
+    r = subprocess.run([PEN, "image", "base"], capture_output=True, timeout=BUILD_TIMEOUT, env=env)
+    assert r.returncode == 0, describe(r)
+    return IMAGES
+
+
+@pytest.fixture
+def pen(tmp_path, request, base_image):
+    home = tmp_path / "pen-home"
+    home.mkdir()
+    runner = PenRunner(home)
+    yield runner
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        keep = LOGS / request.node.name
+        keep.mkdir(parents=True, exist_ok=True)
+        for log in list(home.glob("vms/*/boot.log")) + list(home.glob("vms/*/qemu.log")):
+            shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
+            print(f"=== {log} (kept in {keep})\n{log.read_text(errors='replace')[-6000:]}")
+
+
+@pytest.fixture
+def bare_pen(tmp_path):
+    """A pen with an empty PEN_HOME and its own empty image cache: nothing may be built."""
+    home = tmp_path / "pen-home"
+    home.mkdir()
+    runner = PenRunner(home)
+    runner.env["PEN_IMAGES"] = str(tmp_path / "images")
+    return runner

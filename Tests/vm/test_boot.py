@@ -1,0 +1,101 @@
+"""The boot path end to end: real VMs under QEMU, checked from inside."""
+import subprocess
+import time
+
+from conftest import PEN, describe, fsck_clean
+
+
+def test_command_output_and_exit_status(pen):
+    r = pen.shell("t", "sh", "-c", "echo hi; echo oops >&2; exit 7")
+    assert r.returncode == 7, describe(r)
+    assert r.stdout == b"hi\n"
+    assert b"oops\n" in r.stderr
+    ok, report = fsck_clean(pen.disk("t"))
+    assert ok, report
+
+
+def test_stdin_reaches_the_command(pen):
+    r = pen.run("shell", "t", "--", "sh", "-c", "tr a-z A-Z", input=b"hello from the host\n")
+    assert r.returncode == 0, describe(r)
+    assert r.stdout == b"HELLO FROM THE HOST\n"
+
+
+def test_file_persists_across_boots(pen):
+    pen.shell("p", "sh", "-c", "echo persistent-data > /root/note.txt", check=0)
+    ok, report = fsck_clean(pen.disk("p"))
+    assert ok, report
+    r = pen.shell("p", "cat", "/root/note.txt", check=0)
+    assert r.stdout == b"persistent-data\n"
+    ok, report = fsck_clean(pen.disk("p"))
+    assert ok, report
+
+
+def test_root_is_overlayfs_and_initramfs_is_gone(pen):
+    r = pen.shell("m", "cat", "/proc/self/mountinfo", check=0)
+    mounts = [line.split() for line in r.stdout.decode().splitlines()]
+    root = [m for m in mounts if m[4] == "/"]
+    assert root, r.stdout
+    sep = root[0].index("-")
+    assert root[0][sep + 1] == "overlay", root[0]
+    assert not [m for m in mounts if "rootfs" in m], r.stdout.decode()
+    assert not [m for m in mounts if m[4].startswith("/oldroot")], r.stdout.decode()
+
+
+def test_command_exit_by_signal_and_missing_command(pen):
+    r = pen.shell("s", "sh", "-c", "kill -9 $$")
+    assert r.returncode == 137, describe(r)
+    r = pen.shell("s", "no-such-command-here")
+    assert r.returncode == 127, describe(r)
+
+
+def test_setup_runs_on_first_boot_only(pen, tmp_path):
+    script = tmp_path / "setup.sh"
+    script.write_text("echo setup-ran >> /root/setup-count\necho 'setup says hello'\n")
+    r = pen.run("shell", "su", "--setup-script", str(script), "--", "cat", "/root/setup-count", check=0)
+    assert r.stdout == b"setup-ran\n"
+    assert b"setup says hello" in r.stderr
+    r = pen.run("shell", "su", "--setup-script", str(script), "--", "sh", "-c",
+                "cat /root/setup-count; ls /var/lib/pen", check=0)
+    assert r.stdout == b"setup-ran\nsetup-done\n"
+
+
+def test_failing_setup_leaves_no_marker_and_is_reported(pen, tmp_path):
+    script = tmp_path / "setup.sh"
+    script.write_text("echo trying >> /root/attempts\nexit 4\n")
+    r = pen.run("shell", "sf", "--setup-script", str(script), "--", "true")
+    assert r.returncode == 4, describe(r)
+    assert b"setup failed with status 4" in r.stderr
+    r = pen.shell("sf", "sh", "-c", "cat /root/attempts; test -e /var/lib/pen/setup-done && echo marker || echo no-marker", check=0)
+    assert r.stdout == b"trying\nno-marker\n"
+
+
+def test_concurrent_second_shell_is_refused(pen):
+    first = subprocess.Popen([PEN, "shell", "c", "--", "sleep", "60"], env=pen.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        lock = pen.vm_dir("c") / "vm.json"
+        while not lock.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        r = pen.shell("c", "true", timeout=60)
+        assert r.returncode != 0
+        assert b"already running" in r.stderr, describe(r)
+    finally:
+        first.terminate()
+        try:
+            first.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            first.kill()
+            first.wait()
+    ok, report = fsck_clean(pen.disk("c"))
+    assert ok, report
+
+
+def test_network_apt_install_persists(pen):
+    r = pen.shell("net", "sh", "-c", "apt-get update -q && apt-get install -y -q hello", timeout=900)
+    assert r.returncode == 0, describe(r)
+    r = pen.shell("net", "hello", check=0)
+    assert r.stdout == b"Hello, world!\n"
+    ok, report = fsck_clean(pen.disk("net"))
+    assert ok, report
