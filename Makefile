@@ -8,7 +8,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap libarchive-dev libext2fs-d
 	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test vm-test install uninstall clean shell bench
+.PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench
 
 all: build
 
@@ -27,14 +27,20 @@ build:
 	install -m 0755 .build-init/release/PenGuestInit $(OUT)/PenGuestInit
 	strip $(OUT)/PenGuestInit
 
-test: build unit-test vm-test
+test: build image unit-test vm-test
+
+# The base image in the shared test cache (.build-images): built from nothing on a fresh clone,
+# reused while its inputs are unchanged. Unit tests read the kernel package and root from it.
+TEST_IMAGES := $(CURDIR)/.build-images
+image: build
+	PEN_IMAGES=$(TEST_IMAGES) PEN_HOME=$(CURDIR)/.build-images-home $(OUT)/pen image base
 
 unit-test:
-	$(SWIFT) test
+	PEN_TEST_IMAGES=$(TEST_IMAGES) $(SWIFT) test
 
 # VM tests boot real VMs (TCG here) with the binaries in out/bin, one at a time.
 vm-test:
-	PEN_BIN=$(CURDIR)/$(OUT)/pen $(PYTHON) -m pytest -v -p no:cacheprovider Tests/vm
+	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_TEST_IMAGES=$(TEST_IMAGES) $(PYTHON) -m pytest -v -p no:cacheprovider Tests/vm
 
 shell: build
 	$(OUT)/pen shell dev

@@ -511,37 +511,34 @@ private func directoryListing(_ dir: String) throws -> [String] {
 
 // MARK: - Real root filesystem
 
-private let realTar = "/tmp/exp/root.tar"
+/// The base image's root layer in the test image cache (built by `make image`).
+private let realRoot = testImageCache + "/base/rootfs.cpio.zst"
 
-@Suite struct RealRootTarTests {
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: realTar), "needs \(realTar) (mmdebstrap minbase tar)"))
-    func packRealRootTwice() throws {
+@Suite struct RealRootTests {
+    /// Reading the packed Debian root back and packing it again must reproduce it byte for byte:
+    /// the packer is a pure function of the tree, and the reader loses nothing the packer writes.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: realRoot), "run `make image` first (needs \(realRoot))"))
+    func repackingTheRealRootIsByteIdentical() throws {
         let dir = try makeTempDir()
         defer { removeTree(dir) }
         let clock = ContinuousClock()
         var tree = RootTree()
-        let readTime = try clock.measure { tree = try RootTree.readTar(path: realTar) }
+        let readTime = try clock.measure { tree = try RootTree.readTar(path: realRoot) }
+        #expect(tree.count > 5000)
         #expect(tree.entry(at: "usr/bin/perl5.36.0")?.data == tree.entry(at: "usr/bin/perl")?.data)
-        #expect(tree.entry(at: "dev/console")?.kind == .characterDevice)
+        #expect(tree.entry(at: "lib")?.kind == .symlink)
 
         var r1: PackResult?, r2: PackResult?
         let t1 = try clock.measure { r1 = try InitrdPacker.pack(tree, to: "\(dir)/a.img", zstdLevel: 3) }
         let t2 = try clock.measure { r2 = try InitrdPacker.pack(tree, to: "\(dir)/b.img", zstdLevel: 3) }
         let a = try #require(r1), b = try #require(r2)
         #expect(a.sha256 == b.sha256)
-        #expect(try contents("\(dir)/a.img") == (try contents("\(dir)/b.img")))
+        #expect(a.sha256 == (try SHA256File.hex(path: realRoot)))
         #expect(try shell("zstd -dc a.img | cpio -t --quiet | wc -l", cwd: dir).out
                     .trimmingCharacters(in: .whitespacesAndNewlines) == "\(a.entryCount)")
         print("""
-            [initrd] \(realTar): read \(readTime), \(tree.count) entries, \(tree.unpackedBytes) bytes unpacked
+            [initrd] \(realRoot): read \(readTime), \(tree.count) entries, \(tree.unpackedBytes) bytes unpacked
             [initrd] level 3: pack \(t1) / \(t2), \(a.compressedBytes) bytes compressed, sha256 \(a.sha256)
             """)
-        if ProcessInfo.processInfo.environment["PEN_INITRD_LEVELS"] != nil {
-            for level in [1, 6, 19] {
-                var r: PackResult?
-                let t = try clock.measure { r = try InitrdPacker.pack(tree, to: "\(dir)/l.img", zstdLevel: level) }
-                print("[initrd] level \(level): pack \(t), \(r!.compressedBytes) bytes compressed")
-            }
-        }
     }
 }

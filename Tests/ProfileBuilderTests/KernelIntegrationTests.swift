@@ -2,16 +2,25 @@ import Foundation
 import Testing
 @testable import ProfileBuilder
 
-/// The real Debian kernel package, when available: $PEN_KERNEL_DEB or the local experiment copy.
+/// The image cache `make test` fills before the unit tests run (`make image`).
+let testImageCache: String = {
+    if let env = ProcessInfo.processInfo.environment["PEN_TEST_IMAGES"], !env.isEmpty { return env }
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    return packageRoot + "/.build-images"
+}()
+
+/// The real Debian kernel package: $PEN_KERNEL_DEB, or the one in the test image cache.
 let realKernelDeb: String? = {
     if let env = ProcessInfo.processInfo.environment["PEN_KERNEL_DEB"], !env.isEmpty { return env }
-    let local = "/tmp/exp/linux-image-6.1.0-56-amd64_6.1.192-2_amd64.deb"
-    return FileManager.default.fileExists(atPath: local) ? local : nil
+    let dir = testImageCache + "/kernel"
+    let debs = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.hasSuffix(".deb") }.sorted()
+    return debs?.last.map { dir + "/" + $0 }
 }()
 
 @Suite struct KernelIntegrationTests {
     @Test("extract the real Debian kernel package",
-          .enabled(if: realKernelDeb != nil, "set PEN_KERNEL_DEB to a linux-image-*.deb"))
+          .enabled(if: realKernelDeb != nil, "run `make image` first, or set PEN_KERNEL_DEB to a linux-image-*.deb"))
     func extractRealKernelPackage() throws {
         let deb = try #require(realKernelDeb)
         let dir = try TempDir()

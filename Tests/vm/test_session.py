@@ -1,0 +1,126 @@
+"""The interactive console, and pen's lifetime tied to its QEMU."""
+import os
+import pty
+import select
+import signal
+import subprocess
+import termios
+import time
+
+from conftest import PEN, describe, fsck_clean
+
+
+def qemu_pids(vm_name):
+    """QEMU processes whose command line names this VM (`-name pen-NAME`)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if args and b"qemu-system" in args[0] and b"pen-" + vm_name.encode() in args:
+            pids.append(int(entry))
+    return pids
+
+
+def read_until(fd, needle, timeout):
+    out = b""
+    deadline = time.time() + timeout
+    while needle not in out and time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def test_interactive_shell_on_a_terminal(pen):
+    controller, terminal = pty.openpty()
+    before = termios.tcgetattr(terminal)
+    proc = subprocess.Popen([PEN, "shell", "tty"], env=dict(pen.env, TERM="xterm"), stdin=terminal,
+                            stdout=terminal, stderr=terminal, start_new_session=True)
+    try:
+        # The shell's prompt shows the hostname; then type into it like a user.
+        seen = read_until(controller, b"root@tty", 240)
+        assert b"root@tty" in seen, seen.decode(errors="replace")
+        assert termios.tcgetattr(terminal)[3] & termios.ECHO == 0, "pen should put the terminal in raw mode"
+        os.write(controller, b"echo answer=$((6*7)) term=$TERM; tty; pwd\r")
+        seen = read_until(controller, b"/root", 60)
+        assert b"answer=42 term=xterm" in seen, seen.decode(errors="replace")
+        assert b"/dev/hvc0" in seen, seen.decode(errors="replace")
+        os.write(controller, b"exit 3\r")
+        assert proc.wait(timeout=120) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        after = termios.tcgetattr(terminal)
+        os.close(controller)
+        os.close(terminal)
+    assert after == before, "pen must restore the terminal's mode"
+    ok, report = fsck_clean(pen.disk("tty"))
+    assert ok, report
+
+
+def start_sleeper(pen, name):
+    proc = subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", "sync; echo started; exec sleep 300"],
+                            env=pen.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = b""
+    ready, _, _ = select.select([proc.stdout], [], [], 240)
+    if ready:
+        line = proc.stdout.readline()
+    assert line == b"started\n", f"no start line; stderr: {proc.stderr.read1().decode(errors='replace') if proc.poll() is not None else ''}"
+    return proc
+
+
+def test_qemu_dies_with_pen_even_on_sigkill(pen):
+    proc = start_sleeper(pen, "k")
+    pids = qemu_pids("k")
+    assert len(pids) == 1, pids
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 5
+    while qemu_pids("k") and time.time() < deadline:
+        time.sleep(0.05)
+    assert not qemu_pids("k"), "QEMU outlived pen"
+    # The lock is free and the disk (with an unclean journal) boots and recovers.
+    r = pen.shell("k", "sh", "-c", "echo back", timeout=300)
+    assert r.returncode == 0 and r.stdout == b"back\n", describe(r)
+    ok, report = fsck_clean(pen.disk("k"))
+    assert ok, report
+
+
+def test_sigterm_to_pen_shuts_the_guest_down_cleanly(pen):
+    proc = start_sleeper(pen, "term")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not qemu_pids("term")
+    ok, report = fsck_clean(pen.disk("term"))
+    assert ok, report
+
+
+def test_forced_kvm_is_refused_clearly_where_unusable(pen):
+    probe_usable = os.path.exists("/dev/kvm") and not os.path.exists("/sys/module/kvm_pvm") and \
+        any(f in open("/proc/cpuinfo").read().split() for f in ("vmx", "svm"))
+    r = pen.run("shell", "acc", "--accel", "kvm", "--", "true")
+    if probe_usable:
+        assert r.returncode == 0, describe(r)
+    else:
+        assert r.returncode == 125, describe(r)
+        assert b"KVM is not usable" in r.stderr and b"--accel tcg" in r.stderr
+        assert not pen.vm_dir("acc").exists()
+
+
+def test_auto_accel_explains_the_tcg_fallback_in_one_line(pen):
+    r = pen.shell("a", "true", check=0)
+    notices = [l for l in r.stderr.decode().splitlines() if "TCG" in l]
+    if not os.path.exists("/sys/module/kvm_pvm") and os.path.exists("/dev/kvm"):
+        return  # a host where KVM may work: nothing to explain
+    assert len(notices) == 1, r.stderr.decode()
