@@ -9,6 +9,7 @@ public struct BaseImageManifest: Codable, Equatable, Sendable {
     public var builderVersion: Int
     public var suite: String
     public var kernelPackage: String
+    public var kernelPackageVersion: String
     public var kernelRelease: String
     public var kernelSHA256: String
     public var kernelBytes: UInt64
@@ -26,7 +27,7 @@ public struct BaseImageManifest: Codable, Equatable, Sendable {
 
 public struct BaseImage: Sendable {
     /// Bump whenever the base image's pipeline changes: every cached base is then rebuilt.
-    public static let builderVersion = 2
+    public static let builderVersion = 3
     public static let suite = "bookworm"
 
     public let directory: String
@@ -111,7 +112,8 @@ public struct BaseImage: Sendable {
         let kernelBytes = UInt64((try? FileManager.default.attributesOfItem(atPath: kernelPath)[.size] as? NSNumber)??.uint64Value ?? 0)
         var manifest = BaseImageManifest(
             builderVersion: Self.builderVersion, suite: Self.suite,
-            kernelPackage: (deb as NSString).lastPathComponent, kernelRelease: bundle.kernelRelease,
+            kernelPackage: (deb as NSString).lastPathComponent, kernelPackageVersion: bundle.packageVersion,
+            kernelRelease: bundle.kernelRelease,
             kernelSHA256: try SHA256File.hex(path: kernelPath), kernelBytes: kernelBytes, modules: order,
             rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
             entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,

@@ -2,6 +2,7 @@
 // QEMU's -kernel boots an ELF vmlinux directly through its Xen PVH entry note, which
 // skips the bzImage real-mode setup and self-decompression: a faster, simpler boot.
 import CArchive
+import PenCore
 
 public enum KernelImageError: Error, CustomStringConvertible, Sendable {
     case noPayload(source: String, detail: String)
@@ -148,7 +149,7 @@ extension KernelImage {
     public static func writeVmlinux(fromBzImage image: [UInt8], to path: String,
                                     source: String = "the kernel image") throws -> Int {
         let elf = try vmlinux(fromBzImage: image, source: source)
-        try KernelFileIO.writeAtomically(elf, to: path)
+        try SafeFiles.writeAtomically(elf, to: path)
         return elf.count
     }
 }

@@ -3,6 +3,7 @@
 // the guest needs, in load order. Using the distribution's kernel means signed, updated
 // builds without us compiling anything.
 import Foundation
+import PenCore
 
 public enum KernelPackageError: Error, CustomStringConvertible, Sendable {
     case cannotResolve
@@ -354,7 +355,7 @@ private final class OutputBox: @unchecked Sendable {
 /// Runs a tool to completion, capturing stdout and stderr (read concurrently so neither pipe fills).
 private func runTool(_ tool: String, _ arguments: [String], in directory: String? = nil) throws -> ToolResult {
     guard let executable = findExecutable(tool) else {
-        throw KernelFileError(path: tool, message: "\(tool) is not installed")
+        throw PenError("\(tool) is not installed: pen needs Debian's apt tools to fetch the kernel (or pass --kernel-deb FILE)")
     }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
