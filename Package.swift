@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Thin bindings to system C libraries (found through pkg-config).
@@ -31,9 +32,10 @@ let package = Package(
         .target(name: "PenCore",
                 dependencies: ["PenWire", "CHostSys", "CExt2fs", "COpenSSL"]),
 
-        // Images: kernel package, modules, deterministic initrd, base image.
+        // Images: kernel package, modules, deterministic initrd, base image, profiles (TOML).
         .target(name: "ProfileBuilder",
-                dependencies: ["PenCore", "CArchive", "COpenSSL"]),
+                dependencies: ["PenCore", "CArchive", "COpenSSL",
+                               .product(name: "TOMLKit", package: "TOMLKit")]),
 
         .executableTarget(name: "pen",
                           dependencies: ["PenCore", "ProfileBuilder",

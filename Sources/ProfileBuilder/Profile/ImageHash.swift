@@ -1,0 +1,47 @@
+// The identity of a profile image: a hash of exactly what goes into baking it, so an image
+// is rebuilt when (and only when) its inputs change, and profiles with the same inputs share one.
+
+public enum ImageHash {
+    /// Bumped whenever the profile image build pipeline changes (builder VM script, repacking):
+    /// every profile image is then stale.
+    public static let builderVersion = 1
+
+    /// First line of the encoding; a new layout gets a new tag so old and new can never collide.
+    public static let formatTag = "pen-image-inputs v1"
+
+    /// Canonical, versioned encoding of the image inputs: the format tag line, then
+    /// length-prefixed fields (`LABEL LENGTH\nBYTES\n`): builder version, base image identity,
+    /// the sorted de-duplicated packages (a count, then each), the build script (or
+    /// `build none` for none). Lengths make it unambiguous: ["ab","c"] and ["a","bc"] differ.
+    /// `setup`, `[disk]`, `[vm]` and `description` are not inputs: they never change the image.
+    public static func canonicalInputs(packages: [String], build: String?, baseIdentity: String,
+                                       builderVersion: Int = builderVersion) -> [UInt8] {
+        var out = Array((formatTag + "\n").utf8)
+        func line(_ text: String) { out += Array((text + "\n").utf8) }
+        func field(_ label: String, _ value: String) {
+            let bytes = Array(value.utf8)
+            line("\(label) \(bytes.count)")
+            out += bytes
+            out.append(UInt8(ascii: "\n"))
+        }
+        field("builder-version", String(builderVersion))
+        field("base", baseIdentity)
+        let normalized = Profile.normalize(packages)
+        line("packages \(normalized.count)")
+        for package in normalized { field("package", package) }
+        // "none" is not a length, so it cannot be mistaken for a script.
+        if let build { field("build", build) } else { line("build none") }
+        return out
+    }
+
+    /// Hex SHA-256 of the profile's canonical inputs: its image's identity.
+    public static func compute(profile: Profile, baseIdentity: String, builderVersion: Int = builderVersion) -> String {
+        SHA256File.hex(bytes: canonicalInputs(packages: profile.packages, build: profile.build,
+                                              baseIdentity: baseIdentity, builderVersion: builderVersion))
+    }
+
+    /// SHA-256 of the setup script (nil when none) — recorded by VMs to notice a changed setup.
+    public static func setupHash(_ profile: Profile) -> String? {
+        profile.setup.map { SHA256File.hex(bytes: Array($0.utf8)) }
+    }
+}
