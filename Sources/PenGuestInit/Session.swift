@@ -41,7 +41,7 @@ final class Session {
         switch config.mode {
         case .shell:
             return try runOnConsole(["bash", "--login"])
-        case .command:
+        case .command, .build:
             guard !config.arguments.isEmpty else { throw InitFailure("command", "no command given") }
             return try runPiped(config.arguments, stdoutKind: .stdoutData, stderrKind: .stderrData, forwardStdin: true)
         }
@@ -98,8 +98,10 @@ final class Session {
         return status!
     }
 
-    /// Runs argv with its stdout and stderr relayed to the host as frames.
-    func runPiped(_ argv: [String], stdoutKind: FrameKind, stderrKind: FrameKind, forwardStdin: Bool) throws(InitFailure) -> Int32 {
+    /// Runs argv with its stdout and stderr relayed to the host as frames. A `stdoutSink`
+    /// takes stdout instead (false from it stops the relay of that stream).
+    func runPiped(_ argv: [String], stdoutKind: FrameKind, stderrKind: FrameKind, forwardStdin: Bool,
+                  stdoutSink: (([UInt8]) -> Bool)? = nil) throws(InitFailure) -> Int32 {
         let stage = "command"
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0], inPipe: [Int32] = [0, 0]
         try sys(pen_pipe_cloexec(&outPipe), stage, "pipe")
@@ -140,7 +142,12 @@ final class Session {
             for (i, reader) in readers.enumerated() where fds[i + 2].revents != 0 {
                 let n = read(reader.fd, &buffer, buffer.count)
                 if n > 0 {
-                    channel.send(Frame(reader.kind, Array(buffer[0..<n])))
+                    let chunk = Array(buffer[0..<n])
+                    if reader.fd == outPipe[0], let sink = stdoutSink {
+                        if !sink(chunk) { closed.append(reader.fd) }
+                    } else {
+                        channel.send(Frame(reader.kind, chunk))
+                    }
                 } else if n == 0 || errno != EINTR {
                     closed.append(reader.fd)
                 }

@@ -21,8 +21,10 @@ do throws(InitFailure) {
     channel = control
     let config = try control.readConfig()
     timer.mark("config")
-    try RootSwitch.mountDiskAndOverlay()
-    try RootSwitch.pivot()
+    if config.mode != .build {  // a builder VM works in the initramfs root itself
+        try RootSwitch.mountDiskAndOverlay()
+        try RootSwitch.pivot()
+    }
     timer.mark("root")
     try Network.configure(hostname: config.hostname)
     timer.mark("network")
@@ -31,13 +33,19 @@ do throws(InitFailure) {
     let setupStatus = try session.runSetupIfNeeded()
     timer.mark("setup")
     // A command depends on its setup; an interactive shell still opens so the user can look.
-    let status: Int32
+    var status: Int32
     if let failed = setupStatus, failed != 0, config.mode == .command {
         status = failed
     } else {
         status = try session.runWork()
     }
     timer.mark("work")
+    if config.mode == .build && status == 0 {
+        let archive = try RootArchive.stream(session: session)
+        if archive.status == 0 { control.send(.archiveEnd, String(archive.bytes)) }
+        status = archive.status
+        timer.mark("archive")
+    }
     for (name, micros) in timer.finished { control.send(.stage, "\(name) \(micros)") }
     control.send(.exitStatus, String(status))
     control.awaitGoodbye(timeoutMillis: 2000)

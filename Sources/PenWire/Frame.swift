@@ -35,6 +35,7 @@ public enum FrameKind: UInt8, Sendable {
     case exitStatus = 70    // the command's or shell's exit status, decimal
     case fatal = 71         // "STAGE: message" from init before it powers off
     case notice = 72        // a one-line message for the user
+    case archiveEnd = 73    // build mode: the root's tar is complete on pen.out; its size, decimal
 }
 
 public struct Frame: Equatable, Sendable {

@@ -3,7 +3,13 @@
 public enum SessionMode: String, Sendable {
     case shell
     case command
+    /// A builder VM: no overlay disk; run the build command in the initramfs root, then
+    /// stream that root as a tar over the `pen.out` port.
+    case build
 }
+
+/// The virtio-serial port a builder VM streams its root over.
+public let archivePortName = "pen.out"
 
 public struct SessionConfig: Equatable, Sendable {
     public var mode: SessionMode
