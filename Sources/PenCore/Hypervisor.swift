@@ -48,6 +48,10 @@ public struct QEMUBackend: Hypervisor {
               "-chardev", "socket,id=control,fd=\(c.controlFD)",
               "-device", "virtserialport,chardev=control,name=pen.ctl",
               "-device", "virtio-rng-device"]
+        if let archive = c.archiveFD {
+            a += ["-chardev", "socket,id=archive,fd=\(archive)",
+                  "-device", "virtserialport,chardev=archive,name=pen.out"]
+        }
         if let disk = c.diskPath {
             a += ["-drive", "file=\(qemuEscaped(disk)),format=raw,if=none,id=overlay,cache=writeback,discard=unmap",
                   "-device", "virtio-blk-device,drive=overlay"]

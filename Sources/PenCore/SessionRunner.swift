@@ -9,6 +9,8 @@ public struct SessionOutcome: Sendable {
     public var setupStatus: Int32?
     /// Init's stage timings (name, microseconds) and pen's own.
     public var stages: [(name: String, micros: UInt64)]
+    /// Build mode: the bytes of the root archive received.
+    public var archiveBytes: UInt64 = 0
 }
 
 public struct SessionRequest {
@@ -20,9 +22,19 @@ public struct SessionRequest {
     /// Fds QEMU inherits besides its sockets (the VM's lock).
     public var inheritedFDs: [Int32]
     public var bootTimeout: Double
+    /// Whole-session limit (builds); nil: none.
+    public var sessionTimeout: Double?
+    /// Build mode: where the root archive from `pen.out` is written.
+    public var archivePath: String?
+    /// Receives the guest's stdout/stderr (isError, bytes); nil: pen's own stdout and stderr.
+    public var output: ((Bool, [UInt8]) -> Void)?
 
     public init(vm: VMConfig, session: SessionConfig, interactive: Bool, qemuLogPath: String,
-                inheritedFDs: [Int32], bootTimeout: Double) {
+                inheritedFDs: [Int32], bootTimeout: Double, sessionTimeout: Double? = nil,
+                archivePath: String? = nil, output: ((Bool, [UInt8]) -> Void)? = nil) {
+        self.sessionTimeout = sessionTimeout
+        self.archivePath = archivePath
+        self.output = output
         self.vm = vm
         self.session = session
         self.interactive = interactive
@@ -51,15 +63,28 @@ public final class SessionRunner {
         var vm = request.vm
         vm.controlFD = control[1]
         vm.consoleFD = console[1]
+        var archive: [Int32] = [-1, -1]
+        var archiveFile: Int32 = -1
+        if let path = request.archivePath {
+            guard pen_socketpair(&archive) == 0 else { throw PenError.system("cannot create the archive channel") }
+            archiveFile = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard archiveFile >= 0 else { throw PenError.system("cannot create \(path)") }
+            vm.archiveFD = archive[1]
+        }
+        defer {
+            if archive[0] >= 0 { close(archive[0]) }
+            if archiveFile >= 0 { close(archiveFile) }
+        }
         let argv = try hypervisor.command(for: vm)
         let signals = [SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH]
         let signalFD = signals.withUnsafeBufferPointer { pen_signal_pipe($0.baseAddress, Int32($0.count)) }
         guard signalFD >= 0 else { throw PenError.system("cannot install signal handlers") }
 
-        let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath,
-                                          inheriting: [control[1], console[1]] + request.inheritedFDs)
+        let passed = [control[1], console[1]] + (archive[1] >= 0 ? [archive[1]] : [])
+        let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath, inheriting: passed + request.inheritedFDs)
         close(control[1])
         close(console[1])
+        if archive[1] >= 0 { close(archive[1]) }
         defer {
             close(control[0])
             close(console[0])
@@ -71,6 +96,8 @@ public final class SessionRunner {
         defer { terminal?.restore() }
         var relay = Relay(request: request, control: control[0], console: console[0], signalFD: signalFD,
                           qemu: qemu, message: message)
+        relay.archive = archive[0]
+        relay.archiveFile = archiveFile
         relay.forwardStdin = request.interactive || isatty(0) == 0
         let outcome = try relay.loop(started: started)
         terminal?.restore()
@@ -89,6 +116,11 @@ struct Relay {
     let qemu: ChildProcess
     let message: (String) -> Void
     var forwardStdin = false
+    var archive: Int32 = -1
+    var archiveFile: Int32 = -1
+    private var archiveReceived: UInt64 = 0
+    private var archiveExpected: UInt64?
+    private var goodbyeDeferred = false
 
     private var decoder = FrameDecoder()
     private var ready = false
@@ -122,8 +154,14 @@ struct Relay {
             var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: control, events: controlOpen ? Int16(POLLIN) : 0, revents: 0),
                        pollfd(fd: console, events: consoleOpen ? Int16(POLLIN) : 0, revents: 0),
-                       pollfd(fd: 0, events: stdinOpen ? Int16(POLLIN) : 0, revents: 0)]
-            let timeout: Int32
+                       pollfd(fd: 0, events: stdinOpen ? Int16(POLLIN) : 0, revents: 0),
+                       pollfd(fd: archive, events: archive >= 0 ? Int16(POLLIN) : 0, revents: 0)]
+            if let limit = request.sessionTimeout, Date().timeIntervalSince(started) > limit {
+                qemu.kill()
+                qemu.wait(seconds: 5)
+                throw PenError("VM '\(request.vm.name)' did not finish within \(Int(limit)) s; boot log: \(request.vm.bootLogPath)")
+            }
+            var timeout: Int32
             if !ready {
                 timeout = Int32(max(0, bootDeadline.timeIntervalSinceNow) * 1000) + 1
             } else if let finished = finishedAt {
@@ -137,6 +175,7 @@ struct Relay {
             } else {
                 timeout = -1
             }
+            if request.sessionTimeout != nil { timeout = timeout < 0 ? 1000 : min(timeout, 1000) }
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR { throw PenError.system("poll") }
             if !ready && Date() >= bootDeadline {
@@ -172,6 +211,7 @@ struct Relay {
                     if !request.interactive { send(Frame(.stdinClosed)) }
                 }
             }
+            if fds[4].revents != 0 { try receiveArchive(&buffer) }
             if exitStatus != nil && qemuStatus == nil, let s = qemu.poll() { qemuStatus = s }
         }
         try drainAfterExit(&buffer)
@@ -182,7 +222,41 @@ struct Relay {
             let why = lastLines(of: request.qemuLogPath, count: 3)
             throw PenError("VM '\(request.vm.name)' stopped before its session finished\(why.isEmpty ? "" : " (\(why))"); boot log: \(request.vm.bootLogPath)")
         }
-        return SessionOutcome(exitStatus: status, setupStatus: setupStatus, stages: stages)
+        if let expected = archiveExpected, archiveReceived != expected {
+            throw PenError("VM '\(request.vm.name)' sent \(archiveReceived) of \(expected) archive bytes; boot log: \(request.vm.bootLogPath)")
+        }
+        return SessionOutcome(exitStatus: status, setupStatus: setupStatus, stages: stages, archiveBytes: archiveReceived)
+    }
+
+    /// Copies what arrived on the archive port into the archive file.
+    private mutating func receiveArchive(_ buffer: inout [UInt8]) throws(PenError) {
+        let got = read(archive, &buffer, buffer.count)
+        if got > 0 {
+            guard writeAll(archiveFile, Array(buffer[0..<got])) else {
+                qemu.kill()
+                throw PenError.system("cannot write the build's root archive")
+            }
+            archiveReceived += UInt64(got)
+            if goodbyeDeferred, let expected = archiveExpected, archiveReceived >= expected {
+                goodbyeDeferred = false
+                send(Frame(.goodbye))
+            }
+        } else if got == 0 {
+            archive = -1
+        }
+    }
+
+    /// The guest may power off once every frame and every announced archive byte is here.
+    private mutating func sayGoodbye() {
+        if let expected = archiveExpected, archiveReceived < expected {
+            goodbyeDeferred = true
+        } else {
+            send(Frame(.goodbye))
+        }
+    }
+
+    private func emit(_ isError: Bool, _ bytes: [UInt8]) {
+        if let output = request.output { output(isError, bytes) } else { writeAll(isError ? 2 : 1, bytes) }
     }
 
     private func send(_ frame: Frame) {
@@ -216,8 +290,9 @@ struct Relay {
             guard let frame else { return }
             switch frame.kind {
             case .ready: ready = true
-            case .stdoutData: writeAll(1, frame.payload)
-            case .stderrData: writeAll(2, frame.payload)
+            case .stdoutData: emit(false, frame.payload)
+            case .stderrData: emit(true, frame.payload)
+            case .archiveEnd: archiveExpected = UInt64(frame.text) ?? 0
             case .setupStarted:
                 if !request.interactive { message("pen: running the first-boot setup") }
             case .setupFinished:
@@ -232,7 +307,7 @@ struct Relay {
             case .exitStatus:
                 exitStatus = Int32(frame.text) ?? 1
                 finishedAt = Date()
-                send(Frame(.goodbye))
+                sayGoodbye()
             case .fatal:
                 fatal = frame.text
                 send(Frame(.goodbye))
@@ -255,6 +330,14 @@ struct Relay {
                 } else {
                     writeAll(1, Array(buffer[0..<got]))
                 }
+            }
+        }
+        if archive >= 0 {
+            _ = fcntl(archive, F_SETFL, fcntl(archive, F_GETFL) | O_NONBLOCK)
+            while archive >= 0 {
+                let before = archiveReceived
+                try receiveArchive(&buffer)
+                if archiveReceived == before { break }
             }
         }
         if qemuStatus == nil { qemuStatus = qemu.wait(seconds: 15) }

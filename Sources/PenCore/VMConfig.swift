@@ -14,11 +14,13 @@ public struct VMConfig: Equatable, Sendable {
     /// Inherited socket fds QEMU uses for the guest console and the control channel.
     public var consoleFD: Int32
     public var controlFD: Int32
+    /// A builder VM's port for streaming its root out (nil for ordinary VMs).
+    public var archiveFD: Int32?
     public var network: Bool
 
     public init(name: String, kernelPath: String, initrdPath: String, kernelArguments: [String],
                 diskPath: String?, cpus: Int, memoryMiB: Int, accelerator: Accelerator,
-                bootLogPath: String, consoleFD: Int32, controlFD: Int32, network: Bool = true) {
+                bootLogPath: String, consoleFD: Int32, controlFD: Int32, archiveFD: Int32? = nil, network: Bool = true) {
         self.name = name
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
@@ -30,6 +32,7 @@ public struct VMConfig: Equatable, Sendable {
         self.bootLogPath = bootLogPath
         self.consoleFD = consoleFD
         self.controlFD = controlFD
+        self.archiveFD = archiveFD
         self.network = network
     }
 

@@ -4,7 +4,8 @@ import Foundation
 
 public enum VMProvisioner {
     public static func openOrCreate(_ vm: VMDirectory, diskSize: UInt64, diskSizeGiven: Bool, cpus: Int,
-                                    memoryMiB: Int, notice: (String) -> Void) throws(PenError) -> (VMRecord, VMLock) {
+                                    memoryMiB: Int, profile: String, setupHash: String?,
+                                    notice: (String) -> Void) throws(PenError) -> (VMRecord, VMLock) {
         if vm.exists {
             let lock = try VMLock(path: vm.lockPath, vmName: vm.name)
             let record = try vm.load()
@@ -32,7 +33,8 @@ public enum VMProvisioner {
         } catch {
             throw PenError("cannot create the overlay disk for '\(vm.name)': \(error)")
         }
-        let record = VMRecord(name: vm.name.value, diskSize: diskSize, cpus: cpus, memoryMiB: memoryMiB)
+        let record = VMRecord(name: vm.name.value, diskSize: diskSize, profile: profile, setupHash: setupHash,
+                              cpus: cpus, memoryMiB: memoryMiB)
         try vm.save(record)
         return (record, lock)
     }

@@ -1,0 +1,68 @@
+// The live build log: every line goes to the log file; stderr shows named phases and the
+// log, as one updating status line on a terminal and as plain lines otherwise.
+import Foundation
+
+import PenCore
+final class BuildProgress {
+    private let log: Int32
+    private let profile: String
+    private let terminal: Bool
+    private var partial: [UInt8] = []
+    private(set) var lastLines: [String] = []
+    private(set) var phase = "booting the builder VM"
+    private(set) var phases: [(name: String, seconds: Double)] = []
+    private var phaseStarted = Date()
+
+    init(logPath: String, profile: String) throws {
+        log = open(logPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard log >= 0 else { throw PenError.system("cannot create \(logPath)") }
+        self.profile = profile
+        terminal = isatty(2) == 1
+        show("pen: building profile '\(profile)': \(phase)")
+    }
+
+    deinit { close(log) }
+
+    func receive(_ bytes: [UInt8]) {
+        writeAll(log, bytes)
+        partial += bytes
+        while let newline = partial.firstIndex(of: 0x0a) {
+            let line = String(decoding: partial[..<newline], as: UTF8.self)
+            partial.removeSubrange(...newline)
+            handle(line.replacingOccurrences(of: "\r", with: ""))
+        }
+    }
+
+    func enter(_ name: String) {
+        phases.append((phase, Date().timeIntervalSince(phaseStarted)))
+        phase = name
+        phaseStarted = Date()
+        show("pen: building profile '\(profile)': \(name)")
+    }
+
+    func finish() {
+        phases.append((phase, Date().timeIntervalSince(phaseStarted)))
+        if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+    }
+
+    private func handle(_ line: String) {
+        lastLines.append(line)
+        if lastLines.count > 12 { lastLines.removeFirst() }
+        if line.hasPrefix(BuilderScript.phasePrefix) && !line.hasPrefix(BuilderScript.buildFailedPrefix) {
+            enter(String(line.dropFirst(BuilderScript.phasePrefix.count)))
+        } else if terminal {
+            show("pen: building profile '\(profile)': \(phase): \(line)")
+        } else {
+            FileHandle.standardError.write(Data("  | \(line)\n".utf8))
+        }
+    }
+
+    private func show(_ text: String) {
+        if terminal {
+            let width = Int(RawTerminal.windowSize(fd: 2)?.cols ?? 80)
+            FileHandle.standardError.write(Data("\r\u{1b}[K\(text.prefix(max(20, width - 1)))".utf8))
+        } else {
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+        }
+    }
+}

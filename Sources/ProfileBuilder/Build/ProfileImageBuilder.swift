@@ -1,0 +1,187 @@
+// Makes a profile's image exist: boots the base image as a builder VM (network, no disk),
+// installs the packages and runs the build script there, streams the root back, repacks it
+// deterministically and publishes it atomically, under a per-profile build lock.
+import Foundation
+import PenCore
+import PenWire
+
+public struct ProfileImageBuilder {
+    public let paths: PenPaths
+    public let images: ProfileImages
+    public let base: BaseImage
+    public let hypervisor: Hypervisor
+    public let accelerator: Accelerator
+    public let initBinary: String
+    public var buildTimeout: Double = 1800
+    public var say: (String) -> Void
+
+    public init(paths: PenPaths, hypervisor: Hypervisor, accelerator: Accelerator, initBinary: String,
+                say: @escaping (String) -> Void) {
+        self.paths = paths
+        images = ProfileImages(paths: paths)
+        base = BaseImage(paths: paths)
+        self.hypervisor = hypervisor
+        self.accelerator = accelerator
+        self.initBinary = initBinary
+        self.say = say
+    }
+
+    /// The image to boot for this profile, building it first when missing, stale or forced.
+    public func ensure(_ profile: Profile, force: Bool = false) throws -> BootImage {
+        try base.ensure(initBinary: initBinary, progress: say)
+        let hash = ImageHash.compute(profile: profile, baseIdentity: try base.identity())
+        if profile.usesBaseImage {
+            return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, hash: hash, isBase: true)
+        }
+        try SafeFiles.makeDirectories(images.directory(profile.name))
+        let status = images.status(of: profile, hash: hash)
+        if force || status != .fresh {
+            let lock = try BuildLock(path: images.directory(profile.name) + "/.lock", waiting: {
+                say("pen: waiting for another pen that is building profile '\(profile.name)'")
+            })
+            defer { _ = lock }
+            // Whoever held the lock may have built exactly this image meanwhile.
+            if force || images.record(profile.name, hash: hash) == nil {
+                if !force {
+                    say(status == .stale
+                        ? "pen: profile '\(profile.name)' changed since its image was built; rebuilding it"
+                        : "pen: profile '\(profile.name)' has no image yet; building it")
+                }
+                try build(profile, hash: hash)
+            }
+        }
+        return try refreshInitLayer(profile, hash: hash)
+    }
+
+    /// A newer init only needs its layer re-appended, not a new builder VM.
+    private func refreshInitLayer(_ profile: Profile, hash: String) throws -> BootImage {
+        let dir = images.imageDirectory(profile.name, hash: hash)
+        guard var record = images.record(profile.name, hash: hash) else {
+            throw PenError("profile '\(profile.name)' image \(dir) is incomplete; rebuild it with `pen profile build \(profile.name) --force`")
+        }
+        let initrd = dir + "/initrd.img"
+        let initSHA = try SHA256File.hex(path: initBinary)
+        if record.initSHA256 != initSHA || !FileManager.default.fileExists(atPath: initrd) {
+            let lock = try BuildLock(path: images.directory(profile.name) + "/.lock", waiting: {})
+            defer { _ = lock }
+            try assembleInitrd(in: dir, record: &record, initSHA: initSHA)
+            try record.save(to: dir + "/build.json")
+        }
+        return BootImage(kernelPath: base.kernelPath, initrdPath: initrd, hash: hash, isBase: false)
+    }
+
+    private func assembleInitrd(in dir: String, record: inout ProfileImageRecord, initSHA: String) throws {
+        let layer = dir + "/init-layer.cpio.zst"
+        _ = try InitLayer.pack(initBinary: initBinary, to: layer)
+        try Concatenate.files([dir + "/rootfs.cpio.zst", layer], to: dir + "/initrd.img")
+        record.initSHA256 = initSHA
+        record.initrdSHA256 = try SHA256File.hex(path: dir + "/initrd.img")
+        record.initrdBytes = fileSize(dir + "/initrd.img")
+    }
+
+    private func build(_ profile: Profile, hash: String) throws {
+        let started = Date()
+        let profileDir = images.directory(profile.name)
+        let work = try TemporaryDirectory(in: profileDir, prefix: ".build-")
+        defer { work.remove() }
+        let progress = try BuildProgress(logPath: work.path + "/build.log", profile: profile.name)
+        let outcome: SessionOutcome
+        do {
+            outcome = try runBuilderVM(profile, work: work.path, progress: progress)
+        } catch {
+            progress.finish()
+            keepLog(work.path, profile: profile.name)
+            throw PenError("profile '\(profile.name)' build failed: \(error); full log: \(images.lastLogPath(profile.name))")
+        }
+        progress.finish()
+        keepLog(work.path, profile: profile.name)
+        guard outcome.exitStatus == 0 else {
+            let cause = Self.failureCause(lines: progress.lastLines, status: outcome.exitStatus, phase: progress.phase)
+            let tail = progress.lastLines.suffix(5).map { "    " + $0 }.joined(separator: "\n")
+            throw PenError("profile '\(profile.name)' build failed: \(cause); no image was published\n  last lines of the log:\n\(tail)\n  full log: \(images.lastLogPath(profile.name))")
+        }
+
+        progress.enter("packing the image")
+        let archive = work.path + "/root.tar"
+        let tree = try RootTree.readTar(path: archive)
+        unlink(archive)
+        let packed = try InitrdPacker.pack(tree, to: work.path + "/rootfs.cpio.zst", zstdLevel: 3)
+        var phaseSeconds: [String: Double] = [:]
+        for (name, seconds) in progress.phases { phaseSeconds[name, default: 0] += (seconds * 100).rounded() / 100 }
+        var record = ProfileImageRecord(
+            profile: profile.name, hash: hash,
+            inputs: .init(packages: profile.normalizedPackages, build: profile.build,
+                          baseIdentity: try base.identity(), builderVersion: ImageHash.builderVersion),
+            rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
+            entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
+            buildSeconds: 0, phaseSeconds: phaseSeconds, createdAt: Date())
+        try assembleInitrd(in: work.path, record: &record, initSHA: try SHA256File.hex(path: initBinary))
+        for leftover in ["build.log", "boot.log", "qemu.log"] { unlink(work.path + "/" + leftover) }
+        record.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
+        try record.save(to: work.path + "/build.json")
+        try publish(work.path, profile: profile.name, hash: hash)
+        progress.finish()
+        say("pen: profile '\(profile.name)' image ready: \(ByteSize.format(record.initrdBytes)) (\(ByteSize.format(record.unpackedBytes)) unpacked), built in \(Int(record.buildSeconds)) s")
+    }
+
+    private func runBuilderVM(_ profile: Profile, work: String, progress: BuildProgress) throws -> SessionOutcome {
+        let script = BuilderScript.compose(packages: profile.normalizedPackages, build: profile.build)
+        let session = SessionConfig(mode: .build, arguments: ["/bin/sh", "-c", script], hostname: "pen-builder")
+        let vm = VMConfig(
+            name: "build-\(profile.name)", kernelPath: base.kernelPath, initrdPath: base.initrdPath,
+            kernelArguments: VMConfig.kernelArguments(accelerator: accelerator, tscKilohertz: hostTSCKilohertz()),
+            diskPath: nil, cpus: ProcessInfo.processInfo.activeProcessorCount,
+            // The root lives in RAM while it is built (tmpfs gets half of it).
+            memoryMiB: max(4096, 2 * (profile.memoryMiB ?? 0)), accelerator: accelerator,
+            bootLogPath: work + "/boot.log", consoleFD: -1, controlFD: -1)
+        let runner = SessionRunner(hypervisor: hypervisor, message: say)
+        return try runner.run(SessionRequest(
+            vm: vm, session: session, interactive: false, qemuLogPath: work + "/qemu.log", inheritedFDs: [],
+            bootTimeout: 300, sessionTimeout: buildTimeout, archivePath: work + "/root.tar",
+            output: { _, bytes in progress.receive(bytes) }))
+    }
+
+    /// Moves the finished work directory into place as HASH/, then drops older images.
+    private func publish(_ work: String, profile: String, hash: String) throws {
+        let final = images.imageDirectory(profile, hash: hash)
+        try SafeFiles.refuseSymlink(final)
+        if SafeFiles.exists(final) {
+            let old = final + ".old-\(getpid())"
+            guard rename(final, old) == 0 else { throw PenError.system("cannot replace \(final)") }
+            try? FileManager.default.removeItem(atPath: old)
+        }
+        guard rename(work, final) == 0 else { throw PenError.system("cannot publish \(final)") }
+        SafeFiles.syncDirectory(images.directory(profile))
+        for other in images.builtHashes(profile) where other != hash {
+            try? FileManager.default.removeItem(atPath: images.imageDirectory(profile, hash: other))
+        }
+    }
+
+    private func keepLog(_ work: String, profile: String) {
+        let target = images.lastLogPath(profile)
+        unlink(target)
+        var log = (try? String(contentsOfFile: work + "/build.log", encoding: .utf8)) ?? ""
+        if let boot = try? String(contentsOfFile: work + "/boot.log", encoding: .utf8), !boot.isEmpty {
+            log += "\n--- builder VM boot log\n" + boot
+        }
+        try? SafeFiles.writeAtomically(log, to: target)
+    }
+
+    /// A one-line cause from the end of the log.
+    static func failureCause(lines: [String], status: Int32, phase: String) -> String {
+        for line in lines.reversed() {
+            if let r = line.range(of: "Unable to locate package ") {
+                return "unknown package '\(line[r.upperBound...].trimmingCharacters(in: .whitespaces))'"
+            }
+            if line.hasPrefix(BuilderScript.buildFailedPrefix) {
+                return "the build script exited with status \(line.dropFirst(BuilderScript.buildFailedPrefix.count))"
+            }
+        }
+        return "\(phase) failed with status \(status)"
+    }
+}
+
+func fileSize(_ path: String) -> UInt64 {
+    var st = stat()
+    return stat(path, &st) == 0 ? UInt64(st.st_size) : 0
+}
