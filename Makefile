@@ -26,6 +26,8 @@ build:
 	install -m 0755 .build/release/pen $(OUT)/pen
 	install -m 0755 .build-init/release/PenGuestInit $(OUT)/PenGuestInit
 	strip $(OUT)/PenGuestInit
+	rm -rf out/share/pen/profiles && mkdir -p out/share/pen/profiles
+	install -m 0644 profiles/*.toml out/share/pen/profiles/
 
 test: build image unit-test vm-test
 
@@ -36,7 +38,7 @@ image: build
 	PEN_IMAGES=$(TEST_IMAGES) PEN_HOME=$(CURDIR)/.build-images-home $(OUT)/pen image base
 
 unit-test:
-	PEN_TEST_IMAGES=$(TEST_IMAGES) $(SWIFT) test
+	PEN_TEST_IMAGES=$(TEST_IMAGES) PEN_TEST_DOWNLOAD=1 $(SWIFT) test
 
 # VM tests boot real VMs (TCG here) with the binaries in out/bin, one at a time.
 vm-test:
@@ -48,9 +50,12 @@ shell: build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(OUT)/pen $(OUT)/PenGuestInit $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/pen/profiles
+	install -m 0644 profiles/*.toml $(DESTDIR)$(PREFIX)/share/pen/profiles/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pen $(DESTDIR)$(PREFIX)/bin/PenGuestInit
+	rm -rf $(DESTDIR)$(PREFIX)/share/pen
 
 clean:
 	rm -rf .build .build-init out

@@ -16,14 +16,20 @@ struct Shell: ParsableCommand {
     @Argument(help: "The VM's name (letters, digits, '.', '_', '-').")
     var name: String
 
+    @Option(help: "The profile to create the VM from (default: the VM's own, or 'default').")
+    var profile: String?
+
     @Option(help: "Size of the VM's overlay disk when it is created (e.g. 10G).")
     var diskSize: String?
 
+    @Option(help: "Virtual CPUs (default: the profile's, else the host's cores).")
+    var cpus: Int?
+
+    @Option(help: "Memory, e.g. 2G or 4096M (default: the profile's, else 2G).")
+    var memory: String?
+
     @Option(help: "Accelerator: auto, kvm or tcg.")
     var accel: String = "auto"
-
-    @Option(help: ArgumentHelp("A setup script run once, on the VM's first boot.", visibility: .hidden))
-    var setupScript: String?
 
     @Argument(parsing: .postTerminator, help: "The command to run instead of a shell.")
     var command: [String] = []
@@ -43,33 +49,41 @@ struct Shell: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let requestedDisk = try diskSize.map { try ByteSize.parse($0, what: "--disk-size") }
         if let size = requestedDisk { try OverlayDisk.validate(size: size) }
-        guard let choice = AcceleratorChoice(rawValue: accel) else {
-            throw PenError("invalid --accel '\(accel)': use auto, kvm or tcg")
-        }
-        let setup = try setupScript.map { path -> String in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw PenError("cannot read the setup script \(path)")
-            }
-            return text
-        }
+        let requestedMemory = try memory.map { try Resources.memoryMiB($0) }
+        if let cpus { try Resources.validate(cpus: cpus) }
+        let choice = try Resources.accelerator(accel)
         let qemu = try QEMUBackend.locate(environment: env)
         let initBinary = try PenPaths.initBinary(environment: env)
-        let accelerator = try Accelerator.resolve(choice, notice: say)
         let paths = PenPaths(environment: env)
+        let vm = VMDirectory(paths: paths, name: vmName)
 
-        let base = BaseImage(paths: paths)
-        try base.ensure(initBinary: initBinary, progress: say)
+        let existing = vm.exists ? try vm.load() : nil
+        if let existing, let wanted = profile, wanted != existing.profile {
+            throw PenError("VM '\(vmName)' was created with profile '\(existing.profile)', not '\(wanted)': drop --profile, or use a new VM name")
+        }
+        let profileName = profile ?? existing?.profile ?? "default"
+        let store = ProfileStore.standard(paths: paths, environment: env)
+        let chosen = try store.load(profileName)
+
+        let accelerator = try Accelerator.resolve(choice, notice: say)
+        let builder = ProfileImageBuilder(paths: paths, hypervisor: qemu, accelerator: accelerator,
+                                          initBinary: initBinary, say: say)
+        let image = try builder.ensure(chosen)
 
         try SafeFiles.makeDirectories(paths.vms)
-        let vm = VMDirectory(paths: paths, name: vmName)
-        let (record, lock) = try VMProvisioner.openOrCreate(vm, diskSize: requestedDisk ?? Self.defaultDiskSize,
-                                                            diskSizeGiven: requestedDisk != nil,
-                                                            cpus: ProcessInfo.processInfo.activeProcessorCount,
-                                                            memoryMiB: Self.defaultMemoryMiB, notice: say)
+        let setupHash = ImageHash.setupHash(chosen)
+        let (record, lock) = try VMProvisioner.openOrCreate(
+            vm, diskSize: requestedDisk ?? chosen.diskSize ?? Self.defaultDiskSize, diskSizeGiven: requestedDisk != nil,
+            cpus: cpus ?? chosen.cpus ?? ProcessInfo.processInfo.activeProcessorCount,
+            memoryMiB: requestedMemory ?? chosen.memoryMiB ?? Self.defaultMemoryMiB,
+            profile: profileName, setupHash: setupHash, notice: say)
+        if existing != nil && record.setupHash != setupHash {
+            say("pen: profile '\(profileName)' has a different setup than when VM '\(vmName)' was created; this VM will not re-run it")
+        }
 
         let interactive = command.isEmpty
         var sessionConfig = SessionConfig(mode: interactive ? .shell : .command, arguments: command,
-                                          setupScript: setup, hostname: vmName.value)
+                                          setupScript: chosen.setup, hostname: vmName.value)
         if interactive {
             if let term = env["TERM"] { sessionConfig.environment.append("TERM=\(term)") }
             if let size = RawTerminal.windowSize(fd: 0) {
@@ -78,10 +92,10 @@ struct Shell: ParsableCommand {
             }
         }
         let vmConfig = VMConfig(
-            name: vmName.value, kernelPath: base.kernelPath, initrdPath: base.initrdPath,
+            name: vmName.value, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
             kernelArguments: VMConfig.kernelArguments(accelerator: accelerator, tscKilohertz: hostTSCKilohertz()),
-            diskPath: vm.diskPath, cpus: record.cpus, memoryMiB: record.memoryMiB, accelerator: accelerator,
-            bootLogPath: vm.bootLogPath, consoleFD: -1, controlFD: -1)
+            diskPath: vm.diskPath, cpus: cpus ?? record.cpus, memoryMiB: requestedMemory ?? record.memoryMiB,
+            accelerator: accelerator, bootLogPath: vm.bootLogPath, consoleFD: -1, controlFD: -1)
         let timeout = env["PEN_BOOT_TIMEOUT"].flatMap(Double.init) ?? 120
         let runner = SessionRunner(hypervisor: qemu, message: say)
         let outcome = try runner.run(SessionRequest(vm: vmConfig, session: sessionConfig, interactive: interactive,
@@ -91,5 +105,27 @@ struct Shell: ParsableCommand {
             say("pen: timings: " + outcome.stages.map { "\($0.name)=\($0.micros / 1000)ms" }.joined(separator: " "))
         }
         return outcome.exitStatus
+    }
+}
+
+/// Checks for the resource flags shared by commands.
+enum Resources {
+    static func memoryMiB(_ text: String) throws -> Int {
+        let bytes = try ByteSize.parse(text, what: "--memory")
+        guard bytes % (1 << 20) == 0, bytes >= 256 << 20, bytes <= 1 << 40 else {
+            throw PenError("invalid --memory '\(text)': use whole MiB from 256M to 1T, e.g. 2G")
+        }
+        return Int(bytes >> 20)
+    }
+
+    static func validate(cpus: Int) throws {
+        guard (1...64).contains(cpus) else { throw PenError("invalid --cpus \(cpus): use 1 to 64") }
+    }
+
+    static func accelerator(_ text: String) throws -> AcceleratorChoice {
+        guard let choice = AcceleratorChoice(rawValue: text) else {
+            throw PenError("invalid --accel '\(text)': use auto, kvm or tcg")
+        }
+        return choice
     }
 }

@@ -40,6 +40,9 @@ class PenRunner:
     def disk(self, name):
         return self.vm_dir(name) / "overlay.img"
 
+    def profile(self, name, text):
+        write_profile(self.home, name, text)
+
 
 def describe(result):
     return (f"exit {result.returncode}\n--- stdout\n{result.stdout.decode(errors='replace')}"
@@ -80,6 +83,12 @@ def pen(tmp_path, request, base_image):
         for log in list(home.glob("vms/*/boot.log")) + list(home.glob("vms/*/qemu.log")):
             shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
             print(f"=== {log} (kept in {keep})\n{log.read_text(errors='replace')[-6000:]}")
+
+
+def write_profile(home, name, text):
+    d = home / "profiles"
+    d.mkdir(exist_ok=True)
+    (d / f"{name}.toml").write_text(text)
 
 
 @pytest.fixture

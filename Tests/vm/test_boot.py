@@ -48,21 +48,28 @@ def test_command_exit_by_signal_and_missing_command(pen):
     assert r.returncode == 127, describe(r)
 
 
-def test_setup_runs_on_first_boot_only(pen, tmp_path):
-    script = tmp_path / "setup.sh"
-    script.write_text("echo setup-ran >> /root/setup-count\necho 'setup says hello'\n")
-    r = pen.run("shell", "su", "--setup-script", str(script), "--", "cat", "/root/setup-count", check=0)
+def test_setup_runs_on_first_boot_only(pen):
+    # A profile with only a setup script boots the base image itself: no builder VM.
+    pen.profile("once", '''setup = """
+echo setup-ran >> /root/setup-count
+echo 'setup says hello'
+"""
+''')
+    r = pen.run("shell", "su", "--profile", "once", "--", "cat", "/root/setup-count", check=0)
     assert r.stdout == b"setup-ran\n"
     assert b"setup says hello" in r.stderr
-    r = pen.run("shell", "su", "--setup-script", str(script), "--", "sh", "-c",
-                "cat /root/setup-count; ls /var/lib/pen", check=0)
+    assert b"building" not in r.stderr
+    r = pen.run("shell", "su", "--", "sh", "-c", "cat /root/setup-count; ls /var/lib/pen", check=0)
     assert r.stdout == b"setup-ran\nsetup-done\n"
 
 
-def test_failing_setup_leaves_no_marker_and_is_reported(pen, tmp_path):
-    script = tmp_path / "setup.sh"
-    script.write_text("echo trying >> /root/attempts\nexit 4\n")
-    r = pen.run("shell", "sf", "--setup-script", str(script), "--", "true")
+def test_failing_setup_leaves_no_marker_and_is_reported(pen):
+    pen.profile("badsetup", '''setup = """
+echo trying >> /root/attempts
+exit 4
+"""
+''')
+    r = pen.run("shell", "sf", "--profile", "badsetup", "--", "true")
     assert r.returncode == 4, describe(r)
     assert b"setup failed with status 4" in r.stderr
     r = pen.shell("sf", "sh", "-c", "cat /root/attempts; test -e /var/lib/pen/setup-done && echo marker || echo no-marker", check=0)
