@@ -69,11 +69,16 @@ echo trying >> /root/attempts
 exit 4
 """
 ''')
-    r = pen.run("shell", "sf", "--profile", "badsetup", "--", "true")
+    r = pen.run("shell", "sf", "--profile", "badsetup", "--", "echo", "command-ran")
     assert r.returncode == 4, describe(r)
     assert b"setup failed with status 4" in r.stderr
-    r = pen.shell("sf", "sh", "-c", "cat /root/attempts; test -e /var/lib/pen/setup-done && echo marker || echo no-marker", check=0)
-    assert r.stdout == b"trying\nno-marker\n"
+    assert b"command-ran" not in r.stdout  # a command depends on its setup
+    # No marker was left, so the (now fixed) setup runs again on the next boot, then never again.
+    pen.profile("badsetup", '''setup = "echo fixed >> /root/attempts"\n''')
+    r = pen.shell("sf", "sh", "-c", "cat /root/attempts; test -e /var/lib/pen/setup-done && echo marker", check=0)
+    assert r.stdout == b"trying\nfixed\nmarker\n"
+    r = pen.shell("sf", "cat", "/root/attempts", check=0)
+    assert r.stdout == b"trying\nfixed\n"
 
 
 def test_concurrent_second_shell_is_refused(pen):
