@@ -33,7 +33,7 @@ final class Session {
         return env
     }
 
-    var workingDirectory: String { "/root" }
+    var workingDirectory: String { config.workspaceTag != nil ? Workspace.mountPoint : "/root" }
 
     // MARK: the work
 

@@ -14,6 +14,7 @@ enum Shutdown {
     /// Used after a fatal error: nothing is known to be running, so go straight to the end.
     static func finish() -> Never {
         sync()
+        Workspace.unmount()
         // Freezing checkpoints the journal, so the filesystem is clean without an unmount
         // (the overlay above it cannot be unmounted while it is the root).
         if fileExists(RootSwitch.diskMount + "/upper"), pen_freeze_fs(RootSwitch.diskMount) != 0 {

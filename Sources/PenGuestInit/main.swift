@@ -28,6 +28,10 @@ do throws(InitFailure) {
     timer.mark("root")
     try Network.configure(hostname: config.hostname)
     timer.mark("network")
+    if let tag = config.workspaceTag {
+        try Workspace.mount(tag: tag)
+        timer.mark("workspace")
+    }
     let session = try Session(channel: control, config: config)
     control.send(Frame(.ready))
     let setupStatus = try session.runSetupIfNeeded()

@@ -24,6 +24,7 @@ public enum FrameKind: UInt8, Sendable {
     case stdinClosed = 10
     case goodbye = 11       // the host has every frame; the guest may power off
     case terminate = 12     // pen was asked to stop: end the work cleanly (signal number)
+    case workspace = 13     // a host directory is shared over virtio-9p with this mount tag
 
     // guest → host.
     case ready = 64         // init is up and has read the configuration

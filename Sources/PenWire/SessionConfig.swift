@@ -19,9 +19,13 @@ public struct SessionConfig: Equatable, Sendable {
     public var hostname: String
     public var rows: UInt16
     public var cols: UInt16
+    /// The 9p mount tag of the shared workspace (mounted at /workspace), if any.
+    public var workspaceTag: String?
 
     public init(mode: SessionMode, arguments: [String] = [], environment: [String] = [],
-                setupScript: String? = nil, hostname: String, rows: UInt16 = 24, cols: UInt16 = 80) {
+                setupScript: String? = nil, hostname: String, rows: UInt16 = 24, cols: UInt16 = 80,
+                workspaceTag: String? = nil) {
+        self.workspaceTag = workspaceTag
         self.mode = mode
         self.arguments = arguments
         self.environment = environment
@@ -37,6 +41,7 @@ public struct SessionConfig: Equatable, Sendable {
         out += arguments.map { Frame(.argument, text: $0) }
         out += environment.map { Frame(.environment, text: $0) }
         if let setupScript { out.append(Frame(.setupScript, text: setupScript)) }
+        if let workspaceTag { out.append(Frame(.workspace, text: workspaceTag)) }
         out.append(Frame(.start))
         return out
     }
@@ -72,6 +77,7 @@ public struct SessionConfigAssembler: Sendable {
         case .environment: config.environment.append(frame.text)
         case .setupScript: config.setupScript = frame.text
         case .hostname: config.hostname = frame.text
+        case .workspace: config.workspaceTag = frame.text
         case .windowSize:
             let parts = frame.text.split(separator: " ")
             guard parts.count == 2, let r = UInt16(parts[0]), let c = UInt16(parts[1]) else {
