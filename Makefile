@@ -5,7 +5,7 @@ PYTHON ?= python3
 OUT := out/bin
 # Everything pen needs at build and run time, from Debian's archive.
 APT_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap libarchive-dev libext2fs-dev libssl-dev \
-	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates debian-archive-keyring uidmap binutils
+	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates debian-archive-keyring uidmap binutils passt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench

@@ -56,8 +56,16 @@ public struct QEMUBackend: Hypervisor {
             a += ["-drive", "file=\(qemuEscaped(disk)),format=raw,if=none,id=overlay,cache=writeback,discard=unmap",
                   "-device", "virtio-blk-device,drive=overlay"]
         }
-        if c.network {
-            a += ["-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"]
+        if let fd = c.networkFD {
+            a += ["-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=\(fd)",
+                  "-device", "virtio-net-device,netdev=net0"]
+        } else if c.network {
+            let forwards = c.publishedPorts.map { ",hostfwd=tcp:127.0.0.1:\($0.host)-:\($0.guest)" }.joined()
+            a += ["-netdev", "user,id=net0\(forwards)", "-device", "virtio-net-device,netdev=net0"]
+        }
+        if let dir = c.workspace {
+            a += ["-fsdev", "local,id=workspace,path=\(qemuEscaped(dir)),security_model=none",
+                  "-device", "virtio-9p-device,fsdev=workspace,mount_tag=workspace"]
         }
         return a
     }

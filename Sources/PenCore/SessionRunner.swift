@@ -28,10 +28,14 @@ public struct SessionRequest {
     public var archivePath: String?
     /// Receives the guest's stdout/stderr (isError, bytes); nil: pen's own stdout and stderr.
     public var output: ((Bool, [UInt8]) -> Void)?
+    /// The network: passt (with the ports to publish and its log) or, when nil, QEMU's slirp.
+    public var passt: (Passt, [PublishedPort], String)?
 
     public init(vm: VMConfig, session: SessionConfig, interactive: Bool, qemuLogPath: String,
                 inheritedFDs: [Int32], bootTimeout: Double, sessionTimeout: Double? = nil,
-                archivePath: String? = nil, output: ((Bool, [UInt8]) -> Void)? = nil) {
+                archivePath: String? = nil, output: ((Bool, [UInt8]) -> Void)? = nil,
+                passt: (Passt, [PublishedPort], String)? = nil) {
+        self.passt = passt
         self.sessionTimeout = sessionTimeout
         self.archivePath = archivePath
         self.output = output
@@ -63,6 +67,7 @@ public final class SessionRunner {
         var vm = request.vm
         vm.controlFD = control[1]
         vm.consoleFD = console[1]
+        vm.networkFD = nil
         var archive: [Int32] = [-1, -1]
         var archiveFile: Int32 = -1
         if let path = request.archivePath {
@@ -75,12 +80,22 @@ public final class SessionRunner {
             if archive[0] >= 0 { close(archive[0]) }
             if archiveFile >= 0 { close(archiveFile) }
         }
-        let argv = try hypervisor.command(for: vm)
         let signals = [SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH]
         let signalFD = signals.withUnsafeBufferPointer { pen_signal_pipe($0.baseAddress, Int32($0.count)) }
         guard signalFD >= 0 else { throw PenError.system("cannot install signal handlers") }
 
-        let passed = [control[1], console[1]] + (archive[1] >= 0 ? [archive[1]] : [])
+        // passt gets one end of a socketpair, QEMU's network device the other; both die with pen.
+        var network: [Int32] = [-1, -1]
+        if let (passt, ports, log) = request.passt, vm.network {
+            guard pen_socketpair(&network) == 0 else { throw PenError.system("cannot create the network channel") }
+            _ = try ChildProcess.start(passt.command(fd: network[0], publish: ports, logPath: log), logPath: log + ".out",
+                                       inheriting: [network[0]])
+            close(network[0])
+            vm.networkFD = network[1]
+        }
+        defer { if network[1] >= 0 { close(network[1]) } }
+        let argv = try hypervisor.command(for: vm)
+        let passed = [control[1], console[1]] + (archive[1] >= 0 ? [archive[1]] : []) + (network[1] >= 0 ? [network[1]] : [])
         let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath, inheriting: passed + request.inheritedFDs)
         close(control[1])
         close(console[1])

@@ -17,6 +17,12 @@ public struct VMConfig: Equatable, Sendable {
     /// A builder VM's port for streaming its root out (nil for ordinary VMs).
     public var archiveFD: Int32?
     public var network: Bool
+    /// The socket QEMU's network device is connected to (passt's other end); nil: QEMU's slirp.
+    public var networkFD: Int32?
+    /// Ports forwarded by QEMU's slirp when passt is not used.
+    public var publishedPorts: [PublishedPort] = []
+    /// A host directory shared read-write at /workspace (already resolved).
+    public var workspace: String?
 
     public init(name: String, kernelPath: String, initrdPath: String, kernelArguments: [String],
                 diskPath: String?, cpus: Int, memoryMiB: Int, accelerator: Accelerator,

@@ -12,6 +12,8 @@ public struct VMRecord: Codable, Equatable, Sendable {
     public var setupHash: String?
     public var cpus: Int
     public var memoryMiB: Int
+    /// The host directory last shared at /workspace (nil: none yet, or a record from before it existed).
+    public var directory: String?
 
     public init(name: String, createdAt: Date = Date(), diskSize: UInt64, profile: String = "default",
                 setupHash: String? = nil, cpus: Int, memoryMiB: Int) {

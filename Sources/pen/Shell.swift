@@ -31,6 +31,18 @@ struct Shell: ParsableCommand {
     @Option(help: "Accelerator: auto, kvm or tcg.")
     var accel: String = "auto"
 
+    @Option(help: "Host directory shared read-write at /workspace (default: the current directory).")
+    var dir: String?
+
+    @Option(name: .customLong("env"), help: ArgumentHelp("Set KEY=VALUE in the guest shell's environment (repeatable).", valueName: "KEY=VALUE"))
+    var envPairs: [String] = []
+
+    @Option(name: .customLong("env-from-host"), help: ArgumentHelp("Pass KEY's value from pen's environment (repeatable; keeps secrets off the command line).", valueName: "KEY"))
+    var envFromHost: [String] = []
+
+    @Option(name: .customLong("publish"), help: ArgumentHelp("Forward 127.0.0.1:HOST on the host to GUEST in the VM (repeatable).", valueName: "HOST:GUEST"))
+    var publish: [String] = []
+
     @Argument(parsing: .postTerminator, help: "The command to run instead of a shell.")
     var command: [String] = []
 
@@ -45,8 +57,12 @@ struct Shell: ParsableCommand {
 
     private func session() throws -> Int32 {
         // Everything the user typed is checked before anything is created.
+        SessionEnvironment.scrubArgumentValues()
         let vmName = try VMName(name)
         let env = ProcessInfo.processInfo.environment
+        let guestEnvironment = try SessionEnvironment.collect(pairs: envPairs, fromHost: envFromHost, host: env)
+        let ports = try publish.map { try PublishedPort($0) }
+        let workspace = try WorkspaceDirectory.resolve(dir ?? FileManager.default.currentDirectoryPath)
         let requestedDisk = try diskSize.map { try ByteSize.parse($0, what: "--disk-size") }
         if let size = requestedDisk { try OverlayDisk.validate(size: size) }
         let requestedMemory = try memory.map { try Resources.memoryMiB($0) }
@@ -77,13 +93,19 @@ struct Shell: ParsableCommand {
             cpus: cpus ?? chosen.cpus ?? ProcessInfo.processInfo.activeProcessorCount,
             memoryMiB: requestedMemory ?? chosen.memoryMiB ?? Self.defaultMemoryMiB,
             profile: profileName, setupHash: setupHash, notice: say)
+        if record.directory != workspace {
+            var updated = record
+            updated.directory = workspace
+            try vm.save(updated)
+        }
         if existing != nil && record.setupHash != setupHash {
             say("pen: profile '\(profileName)' has a different setup than when VM '\(vmName)' was created; this VM will not re-run it")
         }
 
         let interactive = command.isEmpty
         var sessionConfig = SessionConfig(mode: interactive ? .shell : .command, arguments: command,
-                                          setupScript: chosen.setup, hostname: vmName.value)
+                                          environment: guestEnvironment, setupScript: chosen.setup,
+                                          hostname: vmName.value, workspaceTag: "workspace")
         if interactive {
             if let term = env["TERM"] { sessionConfig.environment.append("TERM=\(term)") }
             if let size = RawTerminal.windowSize(fd: 0) {
@@ -91,16 +113,23 @@ struct Shell: ParsableCommand {
                 sessionConfig.cols = size.cols
             }
         }
-        let vmConfig = VMConfig(
+        var vmConfig = VMConfig(
             name: vmName.value, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
             kernelArguments: VMConfig.kernelArguments(accelerator: accelerator, tscKilohertz: hostTSCKilohertz()),
             diskPath: vm.diskPath, cpus: cpus ?? record.cpus, memoryMiB: requestedMemory ?? record.memoryMiB,
             accelerator: accelerator, bootLogPath: vm.bootLogPath, consoleFD: -1, controlFD: -1)
+        vmConfig.workspace = workspace
+        vmConfig.publishedPorts = ports
+        let passt = Passt.locate(environment: env)
+        if passt == nil {
+            say("pen: passt not found (install it with `sudo apt-get install passt`); using QEMU's slirp, which lets the guest reach the host's loopback services")
+        }
         let timeout = env["PEN_BOOT_TIMEOUT"].flatMap(Double.init) ?? 120
         let runner = SessionRunner(hypervisor: qemu, message: say)
         let outcome = try runner.run(SessionRequest(vm: vmConfig, session: sessionConfig, interactive: interactive,
                                                     qemuLogPath: vm.qemuLogPath, inheritedFDs: [lock.fd],
-                                                    bootTimeout: timeout))
+                                                    bootTimeout: timeout,
+                                                    passt: passt.map { ($0, ports, vm.path + "/passt.log") }))
         if env["PEN_TIMINGS"] != nil {
             say("pen: timings: " + outcome.stages.map { "\($0.name)=\($0.micros / 1000)ms" }.joined(separator: " "))
         }

@@ -116,7 +116,7 @@ public struct ProfileImageBuilder {
             entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
             buildSeconds: 0, phaseSeconds: phaseSeconds, createdAt: Date())
         try assembleInitrd(in: work.path, record: &record, initSHA: try SHA256File.hex(path: initBinary))
-        for leftover in ["build.log", "boot.log", "qemu.log"] { unlink(work.path + "/" + leftover) }
+        for leftover in ["build.log", "boot.log", "qemu.log", "passt.log", "passt.log.out"] { unlink(work.path + "/" + leftover) }
         record.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
         try record.save(to: work.path + "/build.json")
         try publish(work.path, profile: profile.name, hash: hash)
@@ -138,7 +138,8 @@ public struct ProfileImageBuilder {
         return try runner.run(SessionRequest(
             vm: vm, session: session, interactive: false, qemuLogPath: work + "/qemu.log", inheritedFDs: [],
             bootTimeout: 300, sessionTimeout: buildTimeout, archivePath: work + "/root.tar",
-            output: { _, bytes in progress.receive(bytes) }))
+            output: { _, bytes in progress.receive(bytes) },
+            passt: Passt.locate(environment: ProcessInfo.processInfo.environment).map { ($0, [], work + "/passt.log") }))
     }
 
     /// Moves the finished work directory into place as HASH/, then drops older images.
