@@ -148,6 +148,8 @@ struct Relay {
     private var consoleOpen = true
     private var stopRequests = 0
     private var finishedAt: Date?
+    private var escape = ConsoleEscape()
+    private var stoppedFromTerminal = false
     static let shutdownGrace = 20.0
 
     init(request: SessionRequest, control: Int32, console: Int32, signalFD: Int32, qemu: ChildProcess,
@@ -220,7 +222,15 @@ struct Relay {
                 let got = read(0, &buffer, buffer.count)
                 if got > 0 {
                     let bytes = Array(buffer[0..<got])
-                    if request.interactive { writeAll(console, bytes) } else { dataFrames(.stdinData, bytes).forEach { send($0) } }
+                    if request.interactive {
+                        writeAll(console, escape.filter(bytes, onStop: {
+                            message("\r\npen: stopping VM '\(request.vm.name)' (Ctrl-] q)\r")
+                            stoppedFromTerminal = true
+                            qemu.kill()
+                        }))
+                    } else {
+                        dataFrames(.stdinData, bytes).forEach { send($0) }
+                    }
                 } else if got == 0 || errno != EINTR && errno != EAGAIN {
                     stdinOpen = false
                     if !request.interactive { send(Frame(.stdinClosed)) }
@@ -232,6 +242,9 @@ struct Relay {
         try drainAfterExit(&buffer)
         if let fatal {
             throw PenError("guest init failed: \(fatal); boot log: \(request.vm.bootLogPath)")
+        }
+        if stoppedFromTerminal && exitStatus == nil {
+            return SessionOutcome(exitStatus: 130, setupStatus: setupStatus, stages: stages)
         }
         guard let status = exitStatus else {
             let why = lastLines(of: request.qemuLogPath, count: 3)
@@ -363,4 +376,32 @@ struct Relay {
 func lastLines(of path: String, count: Int) -> String {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
     return text.split(separator: "\n").suffix(count).joined(separator: "; ")
+}
+
+/// The console's way out of a hung guest: Ctrl-] then q stops the VM; Ctrl-] twice sends one Ctrl-].
+struct ConsoleEscape {
+    static let key: UInt8 = 0x1d  // Ctrl-]
+    private var armed = false
+
+    /// The bytes to pass to the guest; calls onStop when the sequence is typed.
+    mutating func filter(_ bytes: [UInt8], onStop: () -> Void) -> [UInt8] {
+        var out: [UInt8] = []
+        for b in bytes {
+            if armed {
+                armed = false
+                if b == UInt8(ascii: "q") || b == UInt8(ascii: "Q") {
+                    onStop()
+                    continue
+                }
+                out.append(Self.key)
+                if b == Self.key { continue }
+                out.append(b)
+            } else if b == Self.key {
+                armed = true
+            } else {
+                out.append(b)
+            }
+        }
+        return out
+    }
 }

@@ -124,3 +124,27 @@ def test_auto_accel_explains_the_tcg_fallback_in_one_line(pen):
     if not os.path.exists("/sys/module/kvm_pvm") and os.path.exists("/dev/kvm"):
         return  # a host where KVM may work: nothing to explain
     assert len(notices) == 1, r.stderr.decode()
+
+
+def test_ctrl_bracket_q_leaves_a_hung_guest(pen):
+    controller, terminal = pty.openpty()
+    before = termios.tcgetattr(terminal)
+    proc = subprocess.Popen([PEN, "shell", "hung"], env=dict(pen.env, TERM="xterm"), stdin=terminal,
+                            stdout=terminal, stderr=terminal, start_new_session=True)
+    try:
+        assert b"root@hung" in read_until(controller, b"root@hung", 240)
+        # A guest that ignores the keyboard: the shell is busy and Ctrl-C is ignored.
+        os.write(controller, b"trap '' INT; sleep 1000\r")
+        time.sleep(1)
+        os.write(controller, b"\x03\x1dq")
+        assert proc.wait(timeout=60) == 130
+        assert b"stopping VM 'hung'" in read_until(controller, b"Ctrl-] q", 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        after = termios.tcgetattr(terminal)
+        os.close(controller)
+        os.close(terminal)
+    assert after == before
+    assert not qemu_pids("hung")
