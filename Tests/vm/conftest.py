@@ -25,7 +25,8 @@ class PenRunner:
     def run(self, *args, input=None, timeout=BOOT_TIMEOUT, env=None, check=None):
         """Runs pen; every call has a timeout (a hung boot fails the test, never the suite)."""
         full_env = dict(self.env, **(env or {}))
-        result = subprocess.run([PEN, *args], input=input, capture_output=True, timeout=timeout,
+        # The default workspace is the current directory: the test's own home, never the repo.
+        result = subprocess.run([PEN, *args], input=input, capture_output=True, timeout=timeout, cwd=self.home,
                                 env=full_env, stdin=None if input is not None else subprocess.DEVNULL)
         if check is not None:
             assert result.returncode == check, describe(result)

@@ -82,7 +82,7 @@ exit 4
 
 
 def test_concurrent_second_shell_is_refused(pen):
-    first = subprocess.Popen([PEN, "shell", "c", "--", "sleep", "60"], env=pen.env,
+    first = subprocess.Popen([PEN, "shell", "c", "--", "sleep", "60"], env=pen.env, cwd=pen.home,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240

@@ -43,18 +43,20 @@ def read_until(fd, needle, timeout):
 
 def test_interactive_shell_on_a_terminal(pen):
     controller, terminal = pty.openpty()
+    termios.tcsetwinsize(terminal, (40, 100))
     before = termios.tcgetattr(terminal)
-    proc = subprocess.Popen([PEN, "shell", "tty"], env=dict(pen.env, TERM="xterm"), stdin=terminal,
+    proc = subprocess.Popen([PEN, "shell", "tty"], env=dict(pen.env, TERM="xterm"), cwd=pen.home, stdin=terminal,
                             stdout=terminal, stderr=terminal, start_new_session=True)
     try:
         # The shell's prompt shows the hostname; then type into it like a user.
         seen = read_until(controller, b"root@tty", 240)
         assert b"root@tty" in seen, seen.decode(errors="replace")
         assert termios.tcgetattr(terminal)[3] & termios.ECHO == 0, "pen should put the terminal in raw mode"
-        os.write(controller, b"echo answer=$((6*7)) term=$TERM; tty; pwd\r")
-        seen = read_until(controller, b"/root", 60)
+        os.write(controller, b"echo answer=$((6*7)) term=$TERM; tty; echo size=$(stty size); pwd\r")
+        seen = read_until(controller, b"/workspace", 60)
         assert b"answer=42 term=xterm" in seen, seen.decode(errors="replace")
         assert b"/dev/hvc0" in seen, seen.decode(errors="replace")
+        assert b"size=40 100" in seen, seen.decode(errors="replace")
         os.write(controller, b"exit 3\r")
         assert proc.wait(timeout=120) == 3
     finally:
@@ -71,7 +73,7 @@ def test_interactive_shell_on_a_terminal(pen):
 
 def start_sleeper(pen, name):
     proc = subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", "sync; echo started; exec sleep 300"],
-                            env=pen.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = b""
     ready, _, _ = select.select([proc.stdout], [], [], 240)
     if ready:
@@ -129,7 +131,7 @@ def test_auto_accel_explains_the_tcg_fallback_in_one_line(pen):
 def test_ctrl_bracket_q_leaves_a_hung_guest(pen):
     controller, terminal = pty.openpty()
     before = termios.tcgetattr(terminal)
-    proc = subprocess.Popen([PEN, "shell", "hung"], env=dict(pen.env, TERM="xterm"), stdin=terminal,
+    proc = subprocess.Popen([PEN, "shell", "hung"], env=dict(pen.env, TERM="xterm"), cwd=pen.home, stdin=terminal,
                             stdout=terminal, stderr=terminal, start_new_session=True)
     try:
         assert b"root@hung" in read_until(controller, b"root@hung", 240)

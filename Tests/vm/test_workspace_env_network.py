@@ -40,7 +40,7 @@ def test_secret_from_host_reaches_only_the_guest_environment(pen, tmp_path):
     proc = subprocess.Popen([PEN, "shell", "sec", "--dir", str(project), "--env-from-host", "API_TOKEN",
                              "--env", "PLAIN=visible-value", "--", "sh", "-c",
                              'echo "token=$API_TOKEN plain=$PLAIN"; cat /proc/cmdline; echo ready; sleep 5'],
-                            env=dict(pen.env, API_TOKEN=secret), stdin=subprocess.DEVNULL,
+                            env=dict(pen.env, API_TOKEN=secret), cwd=pen.home, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = []
     deadline = time.time() + 240
@@ -93,7 +93,7 @@ print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the gues
 def test_published_port_reaches_a_guest_server(pen):
     port = free_port()
     proc = subprocess.Popen([PEN, "shell", "pub", "--publish", f"{port}:8000", "--", "perl", "-e", GUEST_SERVER],
-                            env=pen.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"listening\n"
         body = b""
@@ -123,7 +123,7 @@ def in_fresh_netns(pen, script, timeout=300):
     """Runs a shell script in a new network namespace that has only its own loopback, so
     nothing it does can reach beyond this machine."""
     return subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up && " + script],
-                          env=pen.env, capture_output=True, timeout=timeout)
+                          env=pen.env, cwd=pen.home, capture_output=True, timeout=timeout)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
