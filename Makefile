@@ -44,6 +44,10 @@ unit-test:
 vm-test:
 	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_TEST_IMAGES=$(TEST_IMAGES) $(PYTHON) -m pytest -v -p no:cacheprovider Tests/vm
 
+# Benchmarks with baselines from the same run (bench/run.py); writes bench/results.json.
+bench: image
+	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_BENCH_IMAGES=$(TEST_IMAGES) $(PYTHON) bench/run.py
+
 shell: build
 	$(OUT)/pen shell dev
 

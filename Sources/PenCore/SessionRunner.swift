@@ -150,6 +150,7 @@ struct Relay {
     private var finishedAt: Date?
     private var escape = ConsoleEscape()
     private var stoppedFromTerminal = false
+    private var readyAt: Date?
     static let shutdownGrace = 20.0
 
     init(request: SessionRequest, control: Int32, console: Int32, signalFD: Int32, qemu: ChildProcess,
@@ -240,6 +241,9 @@ struct Relay {
             if exitStatus != nil && qemuStatus == nil, let s = qemu.poll() { qemuStatus = s }
         }
         try drainAfterExit(&buffer)
+        // pen's view of the boot: QEMU start to init ready, and the guest's exit report to QEMU gone.
+        if let readyAt { stages.append(("qemu_start_to_ready", UInt64(readyAt.timeIntervalSince(started) * 1_000_000))) }
+        if let finishedAt { stages.append(("exit_to_power_off", UInt64(Date().timeIntervalSince(finishedAt) * 1_000_000))) }
         if let fatal {
             throw PenError("guest init failed: \(fatal); boot log: \(request.vm.bootLogPath)")
         }
@@ -317,7 +321,9 @@ struct Relay {
             do { frame = try decoder.next() } catch { throw PenError(error.description) }
             guard let frame else { return }
             switch frame.kind {
-            case .ready: ready = true
+            case .ready:
+                ready = true
+                readyAt = Date()
             case .stdoutData: emit(false, frame.payload)
             case .stderrData: emit(true, frame.payload)
             case .archiveEnd: archiveExpected = UInt64(frame.text) ?? 0

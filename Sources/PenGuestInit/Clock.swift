@@ -12,9 +12,9 @@ struct StageTimer {
     private(set) var finished: [(name: String, micros: UInt64)] = []
     private var last = monotonicMicroseconds()
 
-    /// The kernel's own time before init started, from the boot clock.
+    /// The kernel's own time before init started (the monotonic clock starts with the kernel).
     mutating func markKernel() {
-        finished.append(("kernel", last))
+        finished.append(("kernel_to_init", last))
     }
 
     mutating func mark(_ name: String) {

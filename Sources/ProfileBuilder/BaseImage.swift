@@ -27,7 +27,7 @@ public struct BaseImageManifest: Codable, Equatable, Sendable {
 
 public struct BaseImage: Sendable {
     /// Bump whenever the base image's pipeline changes: every cached base is then rebuilt.
-    public static let builderVersion = 3
+    public static let builderVersion = 4
     public static let suite = "bookworm"
 
     public let directory: String
@@ -100,7 +100,8 @@ public struct BaseImage: Sendable {
         // Under usr/: in a merged-/usr root, lib is a symlink to usr/lib.
         let moduleDir = "usr/lib/modules/pen"
         for module in bundle.modules {
-            tree.add(RootEntry(path: "\(moduleDir)/\(module.fileName)", kind: .file, mode: 0o644, data: module.data))
+            tree.add(RootEntry(path: "\(moduleDir)/\(module.fileName)", kind: .file, mode: 0o644,
+                               data: ModuleSignature.strip(module.data)))
         }
         let order = bundle.modules.map { $0.name }
         tree.add(RootEntry(path: "\(moduleDir)/order", kind: .file, mode: 0o644,

@@ -9,7 +9,7 @@ struct Pen: ParsableCommand {
         commandName: "pen",
         abstract: "Disposable, persistent Linux sandboxes in micro-VMs.",
         version: version,
-        subcommands: [Shell.self, ProfileCommand.self, ImageCommand.self, VersionCommand.self]
+        subcommands: [Shell.self, ProfileCommand.self, ImageCommand.self, VersionCommand.self, BenchTool.self]
     )
 }
 

@@ -56,6 +56,7 @@ struct Shell: ParsableCommand {
     }
 
     private func session() throws -> Int32 {
+        let started = Date()
         // Everything the user typed is checked before anything is created.
         SessionEnvironment.scrubArgumentValues()
         let vmName = try VMName(name)
@@ -84,7 +85,9 @@ struct Shell: ParsableCommand {
         let accelerator = try Accelerator.resolve(choice, notice: say)
         let builder = ProfileImageBuilder(paths: paths, hypervisor: qemu, accelerator: accelerator,
                                           initBinary: initBinary, say: say)
+        let decisionStarted = Date()
         let image = try builder.ensure(chosen)
+        let decisionMicros = UInt64(Date().timeIntervalSince(decisionStarted) * 1_000_000)
 
         try SafeFiles.makeDirectories(paths.vms)
         let setupHash = ImageHash.setupHash(chosen)
@@ -131,7 +134,9 @@ struct Shell: ParsableCommand {
                                                     bootTimeout: timeout,
                                                     passt: passt.map { ($0, ports, vm.path + "/passt.log") }))
         if env["PEN_TIMINGS"] != nil {
-            say("pen: timings: " + outcome.stages.map { "\($0.name)=\($0.micros / 1000)ms" }.joined(separator: " "))
+            let stages = [("image_decision", decisionMicros)] + outcome.stages.map { ($0.name, $0.micros) }
+                + [("pen_total", UInt64(Date().timeIntervalSince(started) * 1_000_000))]
+            say("pen: timings: " + stages.map { "\($0.0)=\($0.1)us" }.joined(separator: " "))
         }
         return outcome.exitStatus
     }

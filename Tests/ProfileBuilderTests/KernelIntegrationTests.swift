@@ -53,6 +53,12 @@ let realKernelDeb: String? = {
         }
         #expect(!bundle.kernelRelease.isEmpty && !bundle.packageVersion.isEmpty)
         for m in bundle.modules { #expect(m.data.starts(with: [0x7F, 0x45, 0x4C, 0x46]) && m.fileName == m.name + ".ko") }
+        // Debian signs every module; the image carries them without the signature, still whole ELF files.
+        for m in bundle.modules {
+            let stripped = ModuleSignature.strip(m.data)
+            #expect(stripped.count < m.data.count, "\(m.name) had no signature")
+            #expect(KernelImage.isCompleteELF64(stripped), "\(m.name) is not a whole ELF after stripping")
+        }
 
         print("""
         [kernel] \(deb)
