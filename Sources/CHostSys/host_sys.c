@@ -65,3 +65,18 @@ int pen_signal_pipe(const int *signals, int count) {
 }
 
 int pen_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
+
+#include <sys/syscall.h>
+
+// pidfds name one process for good: a signal sent through one can never reach a process that
+// later reuses the pid. glibc 2.36 (Debian 12) has no wrappers we can rely on, so call the syscalls.
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int pen_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int pen_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }

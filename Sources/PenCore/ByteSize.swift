@@ -38,6 +38,18 @@ public enum ByteSize {
         }
         return "\(bytes)B"
     }
+
+    /// Compact, for table columns: "23M", "1.5G", "10G" (one decimal only below 10 units).
+    public static func short(_ bytes: UInt64) -> String {
+        let units: [(UInt64, String)] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")]
+        for (size, suffix) in units where bytes >= size {
+            let value = Double(bytes) / Double(size)
+            guard value < 9.95 else { return "\(Int(value.rounded()))\(suffix)" }
+            let text = String(format: "%.1f", value)
+            return (text.hasSuffix(".0") ? String(text.dropLast(2)) : text) + suffix
+        }
+        return "\(bytes)B"
+    }
 }
 
 extension StringProtocol {

@@ -18,9 +18,8 @@ public struct QEMUBackend: Hypervisor {
     /// Finds qemu-system-x86_64 on PATH (or PEN_QEMU).
     public static func locate(environment env: [String: String]) throws(PenError) -> QEMUBackend {
         if let explicit = env["PEN_QEMU"], !explicit.isEmpty { return QEMUBackend(executable: explicit) }
-        for dir in (env["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(dir)/qemu-system-x86_64"
-            if access(candidate, X_OK) == 0 { return QEMUBackend(executable: candidate) }
+        if let found = ExecutableSearch.find("qemu-system-x86_64", environment: env, alsoIn: []) {
+            return QEMUBackend(executable: found)
         }
         throw PenError("qemu-system-x86_64 not found: install it with `sudo apt-get install qemu-system-x86`")
     }

@@ -40,11 +40,7 @@ public struct Passt: Sendable {
     /// passt on PATH, unless PEN_NETWORK=slirp asks for QEMU's built-in network (a diagnostic).
     public static func locate(environment env: [String: String]) -> Passt? {
         if env["PEN_NETWORK"] == "slirp" { return nil }
-        for dir in (env["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
-            let candidate = "\(dir)/passt"
-            if access(candidate, X_OK) == 0 { return Passt(executable: candidate) }
-        }
-        return nil
+        return ExecutableSearch.find("passt", environment: env).map { Passt(executable: $0) }
     }
 
     public init(executable: String) {

@@ -22,6 +22,36 @@ public final class VMLock {
             throw PenError.system("cannot lock \(path)", err)
         }
         self.fd = fd
+        Self.recordOwner(fd: fd)
+    }
+
+    /// Writes our pid into the lock file so `pen vm stop` knows whom to ask; `holder` checks it
+    /// against the kernel's lock table, so a stale pid left here is never trusted on its own.
+    private static func recordOwner(fd: Int32) {
+        let text = Array("\(getpid())\n".utf8)
+        guard ftruncate(fd, 0) == 0 else { return }
+        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// The pid of the process holding the lock (the VM's pen session), or nil when the lock is
+    /// free or its holder cannot be confirmed. The pid written in the file counts only when the
+    /// kernel's lock table (/proc/locks) lists that pid as holding a flock on this very file and
+    /// the process still has the file open — so a stale or planted pid is never returned.
+    public static func holder(path: String) -> pid_t? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0,
+              let text = String(validating: buffer[0..<n], as: UTF8.self),
+              let pid = pid_t(text.trimmingCharacters(in: "\n")), pid > 0 else { return nil }
+        guard let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        let holders = ProcLocks.flockHolders(in: table, device: st.st_dev, inode: st.st_ino)
+        guard holders.contains(pid), ProcLocks.process(pid, hasOpen: st) else { return nil }
+        return pid
     }
 
     /// Whether some process holds the lock (the VM is running), without taking it.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PenCore
+import PenWire
 
 struct Pen: ParsableCommand {
     static let version = "0.1.0"
@@ -9,15 +10,29 @@ struct Pen: ParsableCommand {
         commandName: "pen",
         abstract: "Disposable, persistent Linux sandboxes in micro-VMs.",
         version: version,
-        subcommands: [Shell.self, ProfileCommand.self, ImageCommand.self, VersionCommand.self, BenchTool.self]
+        subcommands: [Shell.self, VMCommand.self, ProfileCommand.self, ImageCommand.self, Doctor.self,
+                      VersionCommand.self, BenchTool.self]
     )
 }
 
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "version", abstract: "Print pen's version.")
-    func run() {
-        print("pen \(Pen.version)")
+    @Flag(help: "Print {\"version\", \"wire\"} as JSON on stdout.")
+    var json = false
+
+    func run() throws {
+        if json {
+            // wire: the control-channel protocol version host and guest must share.
+            try printJSON(VersionInfo(version: Pen.version, wire: wireVersion))
+        } else {
+            print("pen \(Pen.version)")
+        }
     }
+}
+
+struct VersionInfo: Encodable {
+    let version: String
+    let wire: Int
 }
 
 /// Messages for the user go to stderr; stdout is for data.

@@ -20,3 +20,8 @@ int pen_errno(void);
 int pen_signal_pipe(const int *signals, int count);
 /// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC).
 int pen_socketpair(int fds[2]);
+
+/// pidfd_open(pid, 0): a descriptor naming this one process (readable once it has exited). -1 + errno on failure.
+int pen_pidfd_open(pid_t pid);
+/// pidfd_send_signal(pidfd, sig, NULL, 0): signals exactly the process the pidfd names. -1 + errno on failure.
+int pen_pidfd_send_signal(int pidfd, int sig);

@@ -340,12 +340,7 @@ struct ToolResult {
 
 /// Locates `tool` on PATH, so a missing apt is reported as such rather than as a crash.
 func findExecutable(_ tool: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for dir in path.split(separator: ":") + ["/usr/bin", "/usr/sbin", "/bin"] {
-        let candidate = "\(dir)/\(tool)"
-        if access(candidate, X_OK) == 0 { return candidate }
-    }
-    return nil
+    ExecutableSearch.find(tool, environment: ProcessInfo.processInfo.environment)
 }
 
 private final class OutputBox: @unchecked Sendable {

@@ -1,0 +1,184 @@
+"""`pen vm ls/stop/rm`, `pen image ls` and `pen doctor` against real VMs."""
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+
+from conftest import IMAGES, PEN, describe, fsck_clean
+
+GIB = 1 << 30
+
+
+def start_sleeper(pen, name):
+    """A session that keeps VM `name` running; returns once the guest printed its start line."""
+    proc = subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", "echo started; exec sleep 300"],
+                            env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    ready, _, _ = select.select([proc.stdout], [], [], 240)
+    line = proc.stdout.readline() if ready else b""
+    if line != b"started\n":
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"no start line; stderr: {err.decode(errors='replace')}")
+    return proc
+
+
+def on_terminal(pen, args, typed):
+    """Runs pen with a pseudo-terminal as stdin/stdout/stderr, types `typed`; returns (status, output)."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([PEN, *args], env=pen.env, cwd=pen.home, stdin=terminal, stdout=terminal,
+                            stderr=terminal, start_new_session=True)
+    os.close(terminal)
+    out = b""
+    try:
+        deadline = time.time() + 60
+        while b"[y/N]" not in out and time.time() < deadline and proc.poll() is None:
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    out += os.read(controller, 4096)
+                except OSError:  # EIO: pen closed the terminal
+                    break
+        os.write(controller, typed)
+        status = proc.wait(timeout=60)
+        while select.select([controller], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return status, out
+
+
+def vms(pen):
+    r = pen.run("vm", "ls", "--json", timeout=60, check=0)
+    return {vm["name"]: vm for vm in json.loads(r.stdout)}
+
+
+def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
+    pen.shell("a", "true", check=0)
+    listed = vms(pen)
+    assert list(listed) == ["a"]
+    a = listed["a"]
+    assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
+                      "directory", "created_at"}
+    # The recorded workspace: none, or the directory pen ran in (the test's home).
+    assert a["status"] == "stopped" and a["profile"] == "default" and a["directory"] in (None, str(pen.home))
+    assert a["disk_size_bytes"] == 10 * GIB
+    assert 0 < a["disk_used_bytes"] < a["disk_size_bytes"]
+    assert a["cpus"] >= 1 and a["memory_mib"] == 2048
+    table = pen.run("vm", "ls", timeout=60, check=0).stdout.decode().splitlines()
+    assert table[0].split() == ["NAME", "PROFILE", "STATUS", "CPUS", "MEMORY", "DISK", "DIR"]
+    row = table[1].split()
+    assert row[0] == "a" and row[2] == "stopped" and row[5].endswith("/10G") and row[6] in ("-", str(pen.home)), table
+
+
+def test_vm_stop_shuts_a_running_vm_down_cleanly(pen):
+    proc = start_sleeper(pen, "b")
+    try:
+        assert vms(pen)["b"]["status"] == "running"
+        r = pen.run("vm", "rm", "b", timeout=60, check=1)
+        assert b"pen vm stop b" in r.stderr, describe(r)
+        assert pen.vm_dir("b").exists()
+
+        started = time.time()
+        r = pen.run("vm", "stop", "b", timeout=120, check=0)
+        assert b"stopped" in r.stderr and b"forced" not in r.stderr, describe(r)
+        # The session ended the way a SIGTERM to pen ends it: a clean guest shutdown.
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        assert time.time() - started < 60
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    ok, report = fsck_clean(pen.disk("b"))
+    assert ok, report
+    assert vms(pen)["b"]["status"] == "stopped"
+    r = pen.run("vm", "stop", "b", timeout=60, check=0)
+    assert b"not running" in r.stderr, describe(r)
+
+    pen.run("vm", "rm", "b", timeout=60, check=0)
+    assert not pen.vm_dir("b").exists()
+    assert "b" not in vms(pen)
+    assert not [p for p in os.listdir(pen.home / "vms") if p.startswith(".rm-")]
+
+
+def test_vm_stop_never_signals_a_pid_that_does_not_hold_the_lock(pen):
+    pen.shell("s", "true", check=0)
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        (pen.vm_dir("s") / "lock").write_text(f"{sleeper.pid}\n")
+        r = pen.run("vm", "stop", "s", timeout=60, check=0)
+        assert b"not running" in r.stderr, describe(r)
+        time.sleep(0.2)
+        assert sleeper.poll() is None, "pen vm stop signalled a process that does not hold the VM's lock"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_vm_rm_asks_before_deleting_much_data(pen):
+    pen.shell("big", "sh", "-c", "dd if=/dev/zero of=/root/blob bs=1M count=150 conv=fsync 2>/dev/null", check=0,
+              timeout=600)
+    assert vms(pen)["big"]["disk_used_bytes"] > 150_000_000
+    # No terminal here: refused without --force, and nothing is deleted.
+    r = pen.run("vm", "rm", "big", timeout=60, check=1)
+    assert b"--force" in r.stderr and b"MB" in r.stderr, describe(r)
+    assert (pen.vm_dir("big") / "vm.json").exists()
+    # On a terminal pen asks; anything but yes keeps the VM.
+    answer, out = on_terminal(pen, ["vm", "rm", "big"], b"n\r")
+    assert answer == 1 and b"remove VM 'big' and its" in out and b"MB of data? [y/N]" in out, out
+    assert (pen.vm_dir("big") / "vm.json").exists()
+    pen.run("vm", "rm", "big", "--force", timeout=60, check=0)
+    assert not pen.vm_dir("big").exists()
+
+
+def test_vm_commands_name_a_missing_vm(pen):
+    for args in (["vm", "rm", "ghost"], ["vm", "stop", "ghost"]):
+        r = pen.run(*args, timeout=60, check=1)
+        assert b"no VM named 'ghost'" in r.stderr, describe(r)
+    r = pen.run("vm", "rm", "../x", timeout=60, check=1)
+    assert b"invalid VM name" in r.stderr, describe(r)
+
+
+def test_image_ls_lists_the_fresh_base_image(pen):
+    r = pen.run("image", "ls", "--json", timeout=60, check=0)
+    images = json.loads(r.stdout)
+    base = [i for i in images if i["kind"] == "base"]
+    assert len(base) == 1, images
+    assert base[0]["name"] == "base" and base[0]["status"] == "fresh"
+    assert base[0]["size_bytes"] > 0 and len(base[0]["hash"]) == 64 and base[0]["created_at"]
+    for image in images:
+        assert image["status"] in ("fresh", "stale", "orphan")
+    table = pen.run("image", "ls", timeout=60, check=0).stdout.decode().splitlines()
+    assert table[0].split()[:5] == ["NAME", "SIZE", "AGE", "HASH", "STATUS"]
+    assert any(line.split()[0] == "base" and "fresh" in line.split() for line in table[1:]), table
+
+
+def test_doctor_explains_the_accelerator_and_passes_here(pen):
+    r = pen.run("doctor", timeout=120)
+    assert r.returncode == 0, describe(r)
+    out = r.stdout.decode()
+    kvm = [line for line in out.splitlines() if line.split()[1:2] == ["kvm:"]]
+    assert len(kvm) == 1, out
+    if os.path.exists("/sys/module/kvm_pvm"):
+        assert kvm[0].startswith("warn") and "PVM" in kvm[0] and "TCG" in kvm[0], out
+    assert "qemu:" in out and "base image:" in out and IMAGES in out
+
+    r = pen.run("doctor", "--json", timeout=120, check=0)
+    report = json.loads(r.stdout)
+    assert {c["name"] for c in report["checks"]} >= {"qemu", "kvm", "kernel", "mmdebstrap", "base image", "init"}
+    for check in report["checks"]:
+        assert set(check) == {"name", "status", "detail", "fix"}
+        assert check["status"] in ("ok", "warn", "fail")
+    assert report["paths"]["images"] == IMAGES
+    assert report["paths"]["vms"] == str(pen.home / "vms")
