@@ -48,21 +48,16 @@ public struct VMDirectory: Sendable {
         guard let data = FileManager.default.contents(atPath: recordPath) else {
             throw PenError("cannot read \(recordPath): the VM '\(name)' is incomplete; remove \(path) to start over")
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
-            return try decoder.decode(VMRecord.self, from: data)
+            return try PenJSON.decode(VMRecord.self, from: data)
         } catch {
             throw PenError("\(recordPath) is not a valid VM record (\(error)); remove \(path) to start over")
         }
     }
 
     public func save(_ record: VMRecord) throws(PenError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
         let data: Data
-        do { data = try encoder.encode(record) } catch { throw PenError("cannot encode the VM record: \(error)") }
+        do { data = try PenJSON.encode(record) } catch { throw PenError("cannot encode the VM record: \(error)") }
         try SafeFiles.writeAtomically(Array(data) + [0x0a], to: recordPath)
     }
 }

@@ -45,7 +45,7 @@ public struct BaseImage: Sendable {
 
     public func loadManifest() -> BaseImageManifest? {
         guard let data = FileManager.default.contents(atPath: manifestPath) else { return nil }
-        return try? Self.decoder.decode(BaseImageManifest.self, from: data)
+        return try? PenJSON.decode(BaseImageManifest.self, from: data)
     }
 
     /// The base image's identity for profile hashing: the SHA-256 of its manifest.
@@ -137,15 +137,6 @@ public struct BaseImage: Sendable {
     }
 
     private func saveManifest(_ manifest: BaseImageManifest) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        try SafeFiles.writeAtomically(Array(try encoder.encode(manifest)) + [0x0a], to: manifestPath)
+        try SafeFiles.writeAtomically(Array(try PenJSON.encode(manifest)) + [0x0a], to: manifestPath)
     }
-
-    static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
-        return d
-    }()
 }

@@ -30,10 +30,7 @@ struct ImageCommand: ParsableCommand {
                 let image = BaseImage(paths: paths)
                 let manifest = try image.ensure(initBinary: initBinary, kernelDeb: kernelDeb, rebuild: rebuild, progress: say)
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    encoder.dateEncodingStrategy = .iso8601
-                    print(String(decoding: try encoder.encode(manifest), as: UTF8.self))
+                    try printJSON(manifest)
                 } else {
                     print("base image: \(image.directory)")
                     print("  kernel   \(manifest.kernelPackage) (\(manifest.kernelRelease)), \(ByteSize.format(manifest.kernelBytes)) vmlinux")

@@ -102,10 +102,7 @@ extension String {
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    encoder.dateEncodingStrategy = .iso8601
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(String(decoding: try PenJSON.encode(value), as: UTF8.self))
 }
 
 /// Left-aligned columns, for people; scripts use --json.

@@ -24,25 +24,12 @@ public struct ProfileImageRecord: Codable, Equatable, Sendable {
     public var phaseSeconds: [String: Double]
     public var createdAt: Date
 
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.dateEncodingStrategy = .iso8601
-        return e
-    }()
-
-    static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
-        return d
-    }()
-
     static func load(_ path: String) -> ProfileImageRecord? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? decoder.decode(ProfileImageRecord.self, from: data)
+        return try? PenJSON.decode(ProfileImageRecord.self, from: data)
     }
 
     func save(to path: String) throws {
-        try SafeFiles.writeAtomically(Array(try Self.encoder.encode(self)) + [0x0a], to: path)
+        try SafeFiles.writeAtomically(Array(try PenJSON.encode(self)) + [0x0a], to: path)
     }
 }
