@@ -33,6 +33,9 @@ public struct QEMUBackend: Hypervisor {
                  "-M", "microvm",
                  "-accel", c.accelerator.rawValue]
         if c.accelerator == .kvm { a += ["-cpu", "host"] }
+        // QEMU's seccomp filter: no obsolete syscalls, no privilege changes, no new processes,
+        // no scheduler/resource control — a guest that takes QEMU over gets little further.
+        a += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
         a += ["-smp", String(c.cpus), "-m", "\(c.memoryMiB)M",
               "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
               "-kernel", c.kernelPath, "-initrd", c.initrdPath,

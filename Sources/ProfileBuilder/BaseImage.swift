@@ -65,12 +65,23 @@ public struct BaseImage: Sendable {
         let initSHA = try SHA256File.hex(path: initBinary)
         if !rebuild, var manifest = loadManifest(), manifest.builderVersion == Self.builderVersion,
            FileManager.default.fileExists(atPath: kernelPath), FileManager.default.fileExists(atPath: rootfsPath) {
-            if manifest.initSHA256 == initSHA, FileManager.default.fileExists(atPath: initrdPath) { return manifest }
+            if manifest.initSHA256 == initSHA, FileManager.default.fileExists(atPath: initrdPath) {
+                try verify(manifest)
+                return manifest
+            }
             try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
             try saveManifest(manifest)
+            try verify(manifest)
             return manifest
         }
         return try build(initBinary: initBinary, initSHA: initSHA, kernelDeb: kernelDeb, progress: progress)
+    }
+
+    /// The kernel and initrd a VM boots must be the ones the manifest recorded.
+    public func verify(_ manifest: BaseImageManifest) throws {
+        let rebuild = "pen image base --rebuild"
+        try ImageIntegrity.verifyOnce(kernelPath, sha256: manifest.kernelSHA256, rebuild: rebuild)
+        try ImageIntegrity.verifyOnce(initrdPath, sha256: manifest.initrdSHA256, rebuild: rebuild)
     }
 
     private func build(initBinary: String, initSHA: String, kernelDeb: String?,
@@ -122,6 +133,7 @@ public struct BaseImage: Sendable {
         try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
         manifest.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
         try saveManifest(manifest)
+        try verify(manifest)  // what was published is what was recorded
         progress("pen: base image ready: \(ByteSize.format(manifest.initrdBytes)) initrd (\(ByteSize.format(manifest.unpackedBytes)) unpacked), built in \(Int(manifest.buildSeconds)) s")
         return manifest
     }

@@ -5,7 +5,7 @@ import ProfileBuilder
 
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "image", abstract: "Manage images.", subcommands: [Base.self, List.self])
+        commandName: "image", abstract: "Manage images.", subcommands: [Base.self, List.self, Verify.self])
 
     struct Base: ParsableCommand {
         static let configuration = CommandConfiguration(

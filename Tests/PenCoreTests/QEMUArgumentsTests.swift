@@ -26,6 +26,11 @@ import Foundation
         #expect(a.contains("-nodefaults") && a.contains("-no-reboot"))
     }
 
+    @Test func runsUnderQEMUsSeccompSandbox() {
+        let sandbox = values(QEMUBackend.arguments(for: config()), "-sandbox")
+        #expect(sandbox == ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"])
+    }
+
     @Test func acceleratorChoosesCPUAndTSCHint() {
         let tcg = QEMUBackend.arguments(for: config(.tcg))
         #expect(values(tcg, "-accel") == ["tcg"])

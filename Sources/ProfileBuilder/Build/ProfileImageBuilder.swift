@@ -67,6 +67,8 @@ public struct ProfileImageBuilder {
             try assembleInitrd(in: dir, record: &record, initSHA: initSHA)
             try record.save(to: dir + "/build.json")
         }
+        try ImageIntegrity.verifyOnce(initrd, sha256: record.initrdSHA256,
+                                      rebuild: "pen profile build \(profile.name) --force")
         return BootImage(kernelPath: base.kernelPath, initrdPath: initrd, hash: hash, isBase: false)
     }
 

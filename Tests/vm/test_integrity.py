@@ -1,0 +1,50 @@
+"""Hardened QEMU and image integrity."""
+import os
+import pathlib
+import shutil
+
+from conftest import describe
+from test_session import qemu_pids, start_sleeper
+
+
+def test_qemu_runs_under_its_seccomp_sandbox_without_a_monitor(pen):
+    proc = start_sleeper(pen, "sbx")
+    try:
+        [pid] = qemu_pids("sbx")
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        assert b"-sandbox" in args
+        assert not any(a in args for a in (b"-monitor", b"-qmp", b"-mon"))
+        status = open(f"/proc/{pid}/status").read()
+        assert "Seccomp:\t2" in status, "QEMU is not under a seccomp filter"
+        # No socket files: every channel is an inherited socketpair.
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            assert not target.startswith("/") or not target.endswith(".sock"), target
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+def private_images(pen, base_image):
+    """A copy (not links: the test damages it) of the base image in this test's own cache."""
+    images = pen.home / "images"
+    shutil.copytree(pathlib.Path(base_image) / "base", images / "base",
+                    ignore=shutil.ignore_patterns(".*"))
+    pen.env["PEN_IMAGES"] = str(images)
+    return images
+
+
+def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
+    images = private_images(pen, base_image)
+    pen.shell("ok", "true", check=0)  # verified once, stamped
+    r = pen.run("image", "verify", check=0)
+    assert r.stdout.count(b"ok") == 3 and b"CORRUPT" not in r.stdout, describe(r)
+
+    initrd = images / "base" / "initrd.img"
+    with open(initrd, "r+b") as f:
+        f.truncate(initrd.stat().st_size - 4096)
+    r = pen.shell("ok", "true")
+    assert r.returncode == 125, describe(r)
+    assert b"does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
+    r = pen.run("image", "verify")
+    assert r.returncode == 1 and b"CORRUPT base" in r.stdout, describe(r)
