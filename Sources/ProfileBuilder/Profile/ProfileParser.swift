@@ -24,6 +24,10 @@ public enum ProfileParser {
             throw fail(nil, "\(error.message) (the profile name is the file name without .toml)")
         }
 
+        if let found = TOMLPreflight.problem(in: text) {
+            throw fail(nil, "line \(found.line): \(found.problem)")
+        }
+
         // toml++ reads a C string: text after a NUL byte would silently vanish.
         if let line = lineOfNUL(in: text) {
             throw fail(nil, "line \(line): contains a NUL byte, which TOML does not allow; remove it")
