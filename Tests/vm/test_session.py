@@ -1,5 +1,7 @@
 """The interactive console, and pen's lifetime tied to its QEMU."""
 import os
+
+import pytest
 import pty
 import select
 import signal
@@ -99,9 +101,11 @@ def test_qemu_dies_with_pen_even_on_sigkill(pen):
     assert ok, report
 
 
-def test_sigterm_to_pen_shuts_the_guest_down_cleanly(pen):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_to_pen_shuts_the_guest_down_cleanly(pen, sig):
     proc = start_sleeper(pen, "term")
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
+    # The guest ends the command with SIGTERM and powers off cleanly; pen reports the command's status.
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert not qemu_pids("term")
     ok, report = fsck_clean(pen.disk("term"))
