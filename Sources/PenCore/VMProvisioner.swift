@@ -20,9 +20,15 @@ public enum VMProvisioner {
         try OverlayDisk.validate(size: diskSize)
         if !SafeFiles.isDirectory(vm.path) {
             try SafeFiles.refuseSymlink(vm.path)
-            try SafeFiles.makeNewDirectory(vm.path)
+            // Another pen may create it at the same moment: then the lock below decides who goes on.
+            if mkdir(vm.path, 0o700) != 0 && !(errno == EEXIST && SafeFiles.isDirectory(vm.path)) {
+                throw PenError.system("cannot create directory \(vm.path)")
+            }
         }
         let lock = try VMLock(path: vm.lockPath, vmName: vm.name)
+        if vm.exists {  // the other pen finished creating it first
+            return (try vm.load(), lock)
+        }
         // A directory without vm.json is a creation that was interrupted: its disk is not trusted.
         if SafeFiles.exists(vm.diskPath) {
             try SafeFiles.refuseSymlink(vm.diskPath)
