@@ -28,7 +28,9 @@ public struct ProfileImageBuilder {
 
     /// The image to boot for this profile, building it first when missing, stale or forced.
     public func ensure(_ profile: Profile, force: Bool = false) throws -> BootImage {
-        try base.ensure(initBinary: initBinary, progress: say)
+        // The base's manifest records the SHA-256 of the init binary it was made for (this one):
+        // the init layers below use it instead of hashing the 7 MB binary again.
+        let initSHA = try base.ensure(initBinary: initBinary, progress: say).initSHA256
         let hash = ImageHash.compute(profile: profile, baseIdentity: try base.identity())
         if profile.usesBaseImage {
             return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, hash: hash, isBase: true)
@@ -47,20 +49,19 @@ public struct ProfileImageBuilder {
                         ? "pen: profile '\(profile.name)' changed since its image was built; rebuilding it"
                         : "pen: profile '\(profile.name)' has no image yet; building it")
                 }
-                try build(profile, hash: hash)
+                try build(profile, hash: hash, initSHA: initSHA)
             }
         }
-        return try refreshInitLayer(profile, hash: hash)
+        return try refreshInitLayer(profile, hash: hash, initSHA: initSHA)
     }
 
     /// A newer init only needs its layer re-appended, not a new builder VM.
-    private func refreshInitLayer(_ profile: Profile, hash: String) throws -> BootImage {
+    private func refreshInitLayer(_ profile: Profile, hash: String, initSHA: String) throws -> BootImage {
         let dir = images.imageDirectory(profile.name, hash: hash)
         guard var record = images.record(profile.name, hash: hash) else {
             throw PenError("profile '\(profile.name)' image \(dir) is incomplete; rebuild it with `pen profile build \(profile.name) --force`")
         }
         let initrd = dir + "/initrd.img"
-        let initSHA = try SHA256File.hex(path: initBinary)
         if record.initSHA256 != initSHA || !FileManager.default.fileExists(atPath: initrd) {
             let lock = try BuildLock(path: images.directory(profile.name) + "/.lock", waiting: {})
             defer { _ = lock }
@@ -81,7 +82,7 @@ public struct ProfileImageBuilder {
         record.initrdBytes = fileSize(dir + "/initrd.img")
     }
 
-    private func build(_ profile: Profile, hash: String) throws {
+    private func build(_ profile: Profile, hash: String, initSHA: String) throws {
         let started = Date()
         let profileDir = images.directory(profile.name)
         let work = try TemporaryDirectory(in: profileDir, prefix: ".build-")
@@ -117,7 +118,7 @@ public struct ProfileImageBuilder {
             rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
             entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
             buildSeconds: 0, phaseSeconds: phaseSeconds, createdAt: Date())
-        try assembleInitrd(in: work.path, record: &record, initSHA: try SHA256File.hex(path: initBinary))
+        try assembleInitrd(in: work.path, record: &record, initSHA: initSHA)
         for leftover in ["build.log", "boot.log", "qemu.log", "passt.log", "passt.log.out"] { unlink(work.path + "/" + leftover) }
         record.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
         try record.save(to: work.path + "/build.json")
