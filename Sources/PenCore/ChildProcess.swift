@@ -9,12 +9,9 @@ public struct ChildProcess {
     /// stdout and stderr into logPath, and the listed fds inherited.
     public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32]) throws(PenError) -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        defer {
-            close(devNull)
-            if log >= 0 { close(log) }
-        }
-        guard log >= 0 else { throw PenError.system("cannot create \(logPath)") }
+        defer { close(devNull) }
+        let log = try SafeFiles.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC)
+        defer { close(log) }
         let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let pid = withCStringArray(argv) { cargv in
             withCStringArray(env) { cenv in

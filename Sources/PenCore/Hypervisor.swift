@@ -28,6 +28,9 @@ public struct QEMUBackend: Hypervisor {
         [executable] + Self.arguments(for: config)
     }
 
+    static let bootLogSet = 1
+    static let diskSet = 2
+
     public static func arguments(for c: VMConfig) -> [String] {
         var a = ["-name", "pen-\(c.name)",
                  "-M", "microvm",
@@ -36,12 +39,19 @@ public struct QEMUBackend: Hypervisor {
         // QEMU's seccomp filter: no obsolete syscalls, no privilege changes, no new processes,
         // no scheduler/resource control — a guest that takes QEMU over gets little further.
         a += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+        // Kernel and init messages go to the boot log, never to the user's terminal. Files pen
+        // opened itself reach QEMU as fd sets (/dev/fdset/N), so QEMU never follows a path there.
+        if let fd = c.bootLogFD {
+            a += ["-add-fd", "fd=\(fd),set=\(Self.bootLogSet),opaque=boot-log",
+                  "-chardev", "file,id=bootlog,path=/dev/fdset/\(Self.bootLogSet)"]
+        } else {
+            a += ["-chardev", "file,id=bootlog,path=\(qemuEscaped(c.bootLogPath))"]
+        }
         a += ["-smp", String(c.cpus), "-m", "\(c.memoryMiB)M",
               "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
               "-kernel", c.kernelPath, "-initrd", c.initrdPath,
               "-append", c.kernelArguments.joined(separator: " "),
-              // Kernel and init messages go to the boot log, never to the user's terminal.
-              "-chardev", "file,id=bootlog,path=\(qemuEscaped(c.bootLogPath))", "-serial", "chardev:bootlog",
+              "-serial", "chardev:bootlog",
               // Console (hvc0) and control channel on one virtio-serial device, over
               // socketpairs pen passes in: no socket files another user could reach.
               "-device", "virtio-serial-device",
@@ -54,8 +64,13 @@ public struct QEMUBackend: Hypervisor {
             a += ["-chardev", "socket,id=archive,fd=\(archive)",
                   "-device", "virtserialport,chardev=archive,name=pen.out"]
         }
-        if let disk = c.diskPath {
-            a += ["-drive", "file=\(qemuEscaped(disk)),format=raw,if=none,id=overlay,cache=writeback,discard=unmap",
+        if let fds = c.diskFDs {
+            a += ["-add-fd", "fd=\(fds.readWrite),set=\(Self.diskSet),opaque=overlay-rw",
+                  "-add-fd", "fd=\(fds.readOnly),set=\(Self.diskSet),opaque=overlay-ro",
+                  "-drive", "file=/dev/fdset/\(Self.diskSet),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
+                  "-device", "virtio-blk-device,drive=overlay"]
+        } else if let disk = c.diskPath {
+            a += ["-drive", "file=\(qemuEscaped(disk)),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
                   "-device", "virtio-blk-device,drive=overlay"]
         }
         if let fd = c.networkFD {

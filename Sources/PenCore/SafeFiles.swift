@@ -48,6 +48,17 @@ public enum SafeFiles {
         }
     }
 
+    /// open(2) with O_NOFOLLOW|O_CLOEXEC added; a symlink at `path` is refused with a message.
+    public static func openNoFollow(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws(PenError) -> Int32 {
+        let fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let err = errno
+            try refuseSymlink(path)
+            throw PenError.system("cannot open \(path)", err)
+        }
+        return fd
+    }
+
     /// Refuses a path that is a symlink (a planted link must never be written through).
     public static func refuseSymlink(_ path: String) throws(PenError) {
         var st = stat()

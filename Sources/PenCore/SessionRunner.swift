@@ -87,6 +87,7 @@ public final class SessionRunner {
         // passt gets one end of a socketpair, QEMU's network device the other; both die with pen.
         var network: [Int32] = [-1, -1]
         if let (passt, ports, log) = request.passt, vm.network {
+            try SafeFiles.refuseSymlink(log)  // passt opens its log by path
             guard pen_socketpair(&network) == 0 else { throw PenError.system("cannot create the network channel") }
             _ = try ChildProcess.start(passt.command(fd: network[0], publish: ports, logPath: log), logPath: log + ".out",
                                        inheriting: [network[0]])
@@ -94,9 +95,14 @@ public final class SessionRunner {
             vm.networkFD = network[1]
         }
         defer { if network[1] >= 0 { close(network[1]) } }
+        var files = VMFileHandles()
+        defer { files.close() }
+        try files.open(for: &vm)
         let argv = try hypervisor.command(for: vm)
         let passed = [control[1], console[1]] + (archive[1] >= 0 ? [archive[1]] : []) + (network[1] >= 0 ? [network[1]] : [])
-        let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath, inheriting: passed + request.inheritedFDs)
+        let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath,
+                                          inheriting: passed + files.fds + request.inheritedFDs)
+        files.close()
         close(control[1])
         close(console[1])
         if archive[1] >= 0 { close(archive[1]) }
@@ -142,6 +148,8 @@ struct Relay {
     private var exitStatus: Int32?
     private var setupStatus: Int32?
     private var fatal: String?
+    /// The guest's report that some of its writes never reached the disk.
+    private var diskError: String?
     private var stages: [(name: String, micros: UInt64)] = []
     private var qemuStatus: Int32?
     private var controlOpen = true
@@ -247,6 +255,9 @@ struct Relay {
         if let fatal {
             throw PenError("guest init failed: \(fatal); boot log: \(request.vm.bootLogPath)")
         }
+        if let diskError {
+            throw DiskWriteFailure.error(vm: request.vm.name, disk: request.vm.diskPath, reason: diskError)
+        }
         if stoppedFromTerminal && exitStatus == nil {
             return SessionOutcome(exitStatus: 130, setupStatus: setupStatus, stages: stages)
         }
@@ -346,6 +357,7 @@ struct Relay {
                 fatal = frame.text
                 send(Frame(.goodbye))
             case .notice: message("pen: " + frame.text)
+            case .diskError: diskError = frame.text
             default: break
             }
         }

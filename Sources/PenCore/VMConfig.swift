@@ -11,6 +11,11 @@ public struct VMConfig: Equatable, Sendable {
     public var memoryMiB: Int
     public var accelerator: Accelerator
     public var bootLogPath: String
+    /// The boot log opened by pen (never through a symlink), handed to QEMU as an fd set.
+    public var bootLogFD: Int32?
+    /// The overlay disk opened by pen, read-write and read-only (QEMU's block layer asks for
+    /// both), so QEMU never opens the path itself and cannot be sent through a planted link.
+    public var diskFDs: DiskFDs?
     /// Inherited socket fds QEMU uses for the guest console and the control channel.
     public var consoleFD: Int32
     public var controlFD: Int32
@@ -40,6 +45,15 @@ public struct VMConfig: Equatable, Sendable {
         self.controlFD = controlFD
         self.archiveFD = archiveFD
         self.network = network
+    }
+
+    public struct DiskFDs: Equatable, Sendable {
+        public var readWrite: Int32
+        public var readOnly: Int32
+        public init(readWrite: Int32, readOnly: Int32) {
+            self.readWrite = readWrite
+            self.readOnly = readOnly
+        }
     }
 
     /// The guest kernel's command line. Only boot facts go here, never secrets: the

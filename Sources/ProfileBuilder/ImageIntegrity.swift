@@ -9,6 +9,10 @@ public enum ImageIntegrity {
     /// Refuses a file whose content no longer matches `sha256`; `rebuild` is the command that fixes it.
     public static func verifyOnce(_ path: String, sha256: String, rebuild: String) throws {
         let stamp = stampPath(for: path)
+        var st = stat()
+        if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
+            throw PenError("image file \(path) is a symlink; pen does not follow symlinks in its image cache: remove it and rebuild with `\(rebuild)`")
+        }
         guard let identity = identity(of: path) else {
             throw PenError("image file \(path) is missing; rebuild it with `\(rebuild)`")
         }

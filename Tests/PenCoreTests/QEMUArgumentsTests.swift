@@ -70,6 +70,21 @@ import Foundation
         #expect(values(a, "-chardev").contains("file,id=bootlog,path=/odd,,dir/boot.log"))
     }
 
+    @Test func filesPenOpenedReachQEMUAsFdSetsNotPaths() {
+        var c = config()
+        c.bootLogFD = 7
+        c.diskFDs = VMConfig.DiskFDs(readWrite: 8, readOnly: 9)
+        let a = QEMUBackend.arguments(for: c)
+        #expect(values(a, "-add-fd") == ["fd=7,set=1,opaque=boot-log", "fd=8,set=2,opaque=overlay-rw",
+                                         "fd=9,set=2,opaque=overlay-ro"])
+        #expect(values(a, "-chardev").contains("file,id=bootlog,path=/dev/fdset/1"))
+        #expect(values(a, "-drive").first?.hasPrefix("file=/dev/fdset/2,format=raw") == true)
+        // The paths themselves never reach QEMU, so it can never open them through a link.
+        #expect(!a.contains { $0.contains("/vms/t/") })
+        // A chardev must be defined before -serial refers to it.
+        #expect(a.firstIndex(of: "file,id=bootlog,path=/dev/fdset/1")! < a.firstIndex(of: "-serial")!)
+    }
+
     @Test func kernelCommandLineCarriesNoSecrets() {
         let line = VMConfig.kernelArguments(accelerator: .tcg, tscKilohertz: 1000).joined(separator: " ")
         #expect(line.contains("console=ttyS0") && line.contains("SWIFT_DETERMINISTIC_HASHING=1"))
