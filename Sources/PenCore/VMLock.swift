@@ -10,8 +10,10 @@ public final class VMLock {
     public init(path: String, vmName: VMName) throws(PenError) {
         let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            if errno == ELOOP { throw PenError("\(path) is a symlink; remove it") }
-            throw PenError.system("cannot open \(path)")
+            let err = errno
+            if err == ENOENT { throw Self.vanished(vmName) }  // `pen vm rm` renamed the directory away
+            try SafeFiles.refuseSymlink(path)
+            throw PenError.system("cannot open \(path)", err)
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
@@ -21,8 +23,25 @@ public final class VMLock {
             }
             throw PenError.system("cannot lock \(path)", err)
         }
+        // The lock counts only if its file is still the one at `path`: a `pen vm rm` that held
+        // it meanwhile has removed the VM, and a lock on a deleted file guards nothing.
+        guard Self.isStillLinked(fd: fd, path: path) else {
+            close(fd)
+            throw Self.vanished(vmName)
+        }
         self.fd = fd
         Self.recordOwner(fd: fd)
+    }
+
+    /// The error for a VM that was removed while pen was opening it (callers may retry).
+    public static func vanished(_ vmName: VMName) -> PenError {
+        PenError("VM '\(vmName)' was removed while pen was opening it; run the command again")
+    }
+
+    static func isStillLinked(fd: Int32, path: String) -> Bool {
+        var held = stat(), named = stat()
+        guard fstat(fd, &held) == 0, held.st_nlink > 0, lstat(path, &named) == 0 else { return false }
+        return held.st_dev == named.st_dev && held.st_ino == named.st_ino
     }
 
     /// Writes our pid into the lock file so `pen vm stop` knows whom to ask; `holder` checks it

@@ -55,6 +55,16 @@ public struct VMDirectory: Sendable {
         }
     }
 
+    /// The record, or nil when there is no VM (also when `pen vm rm` removed it just now).
+    public func loadIfPresent() throws(PenError) -> VMRecord? {
+        do {
+            return try load()
+        } catch {
+            if !SafeFiles.exists(recordPath) && !SafeFiles.exists(path) { return nil }
+            throw error
+        }
+    }
+
     public func save(_ record: VMRecord) throws(PenError) {
         let data: Data
         do { data = try PenJSON.encode(record) } catch { throw PenError("cannot encode the VM record: \(error)") }

@@ -74,7 +74,7 @@ struct Shell: ParsableCommand {
         let paths = PenPaths(environment: env)
         let vm = VMDirectory(paths: paths, name: vmName)
 
-        let existing = vm.exists ? try vm.load() : nil
+        let existing = vm.exists ? try vm.loadIfPresent() : nil
         if let existing, let wanted = profile, wanted != existing.profile {
             throw PenError("VM '\(vmName)' was created with profile '\(existing.profile)', not '\(wanted)': drop --profile, or use a new VM name")
         }
