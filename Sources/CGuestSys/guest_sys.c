@@ -36,6 +36,10 @@ int pen_set_winsize(int fd, uint16_t rows, uint16_t cols) {
     return ioctl(fd, TIOCSWINSZ, &ws);
 }
 
+int pen_syncfs(int fd) {
+    return syncfs(fd);
+}
+
 int pen_freeze_fs(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;

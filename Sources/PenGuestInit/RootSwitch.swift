@@ -14,6 +14,7 @@ enum RootSwitch {
         try Devices.waitFor(device, stage: stage)
         try makeDirectory(diskMount)
         try sys(mount(device, diskMount, "ext4", UInt(MS_NOATIME), nil), stage, "mount \(device) (ext4)")
+        DiskHealth.watch(diskMount)
         try makeDirectory(diskMount + "/upper")
         try makeDirectory(diskMount + "/work")
         try makeDirectory(newRoot)

@@ -53,6 +53,7 @@ do throws(InitFailure) {
         status = archive.status
         timer.mark("archive")
     }
+    if let error = DiskHealth.flushErrors() { control.send(.diskError, error) }
     for (name, micros) in timer.finished { control.send(.stage, "\(name) \(micros)") }
     control.send(.exitStatus, String(status))
     control.awaitGoodbye(timeoutMillis: 2000)

@@ -5,7 +5,7 @@
 // A frame is: 1 byte kind, 4 bytes big-endian payload length, the payload.
 
 /// Bumped whenever a frame's meaning changes; host and guest must agree.
-public let wireVersion = 1
+public let wireVersion = 2
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.
 public let maxFramePayload = 1 << 20
@@ -37,6 +37,7 @@ public enum FrameKind: UInt8, Sendable {
     case fatal = 71         // "STAGE: message" from init before it powers off
     case notice = 72        // a one-line message for the user
     case archiveEnd = 73    // build mode: the root's tar is complete on pen.out; its size, decimal
+    case diskError = 74     // writes since boot did not all reach the disk: the error's text
 }
 
 public struct Frame: Equatable, Sendable {

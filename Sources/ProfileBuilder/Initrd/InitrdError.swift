@@ -2,6 +2,7 @@
 // line that names the file and the problem, for direct display to the user.
 
 import Foundation
+import PenCore
 
 public enum InitrdError: Error, CustomStringConvertible, Sendable {
     /// libarchive could not open the archive.
@@ -74,5 +75,5 @@ private func quoted(_ s: String) -> String {
 }
 
 func errnoText(_ err: Int32) -> String {
-    String(cString: strerror(err))
+    String(cString: strerror(err)) + PenError.fix(for: err)
 }

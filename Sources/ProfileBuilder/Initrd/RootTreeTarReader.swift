@@ -4,6 +4,7 @@
 
 import CArchive
 import Foundation
+import PenCore
 
 extension RootTree {
     public static func readTar(path: String) throws -> RootTree {
@@ -152,7 +153,15 @@ enum FileType {
 }
 
 /// The archive's current error message, or a generic one if libarchive has none.
+/// libarchive's message, with the system error behind it (its "Write error" alone does not
+/// say that the disk is full) and the fix where there is one.
 func archiveErrorText(_ a: OpaquePointer) -> String {
-    if let p = archive_error_string(a) { return String(cString: p) }
-    return "unknown libarchive error"
+    let message = archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
+    let err = archive_errno(a)
+    // libarchive's own error classes (format, misuse, misc) are EILSEQ, EINVAL and -1 on Linux.
+    guard err > 0, err != EILSEQ, err != EINVAL else {
+        return message
+    }
+    let system = String(cString: strerror(err))
+    return (message.contains(system) ? message : "\(message) (\(system))") + PenError.fix(for: err)
 }
