@@ -69,11 +69,14 @@ public struct BaseImage: Sendable {
                 try verify(manifest)
                 return manifest
             }
+            // A new init is appended to the recorded root: that root must be the recorded one.
+            try ImageIntegrity.verifyOnce(rootfsPath, sha256: manifest.rootfsSHA256, rebuild: "pen image base --rebuild")
             try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
             try saveManifest(manifest)
             try verify(manifest)
             return manifest
         }
+        TemporaryDirectory.removeAbandoned(in: directory, prefixes: [".build-"])
         return try build(initBinary: initBinary, initSHA: initSHA, kernelDeb: kernelDeb, progress: progress)
     }
 

@@ -17,6 +17,15 @@ struct TemporaryDirectory {
     func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
+
+    /// Deletes scratch directories a killed build left in `parent`. Call it only under the
+    /// build lock of `parent`: then no live build owns any of them.
+    static func removeAbandoned(in parent: String, prefixes: [String]) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for entry in entries where prefixes.contains(where: { entry.hasPrefix($0) }) {
+            try? FileManager.default.removeItem(atPath: parent + "/" + entry)
+        }
+    }
 }
 
 /// An exclusive flock held for the life of the value; waits, saying so once.

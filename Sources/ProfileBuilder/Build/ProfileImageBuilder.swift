@@ -65,6 +65,8 @@ public struct ProfileImageBuilder {
         if record.initSHA256 != initSHA || !FileManager.default.fileExists(atPath: initrd) {
             let lock = try BuildLock(path: images.directory(profile.name) + "/.lock", waiting: {})
             defer { _ = lock }
+            try ImageIntegrity.verifyOnce(dir + "/rootfs.cpio.zst", sha256: record.rootfsSHA256,
+                                          rebuild: "pen profile build \(profile.name) --force")
             try assembleInitrd(in: dir, record: &record, initSHA: initSHA)
             try record.save(to: dir + "/build.json")
         }
@@ -85,6 +87,10 @@ public struct ProfileImageBuilder {
     private func build(_ profile: Profile, hash: String, initSHA: String) throws {
         let started = Date()
         let profileDir = images.directory(profile.name)
+        TemporaryDirectory.removeAbandoned(in: profileDir, prefixes: [".build-"])
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: profileDir)) ?? [] where entry.contains(".old-") {
+            try? FileManager.default.removeItem(atPath: profileDir + "/" + entry)
+        }
         let work = try TemporaryDirectory(in: profileDir, prefix: ".build-")
         defer { work.remove() }
         let progress = try BuildProgress(logPath: work.path + "/build.log", profile: profile.name)
