@@ -8,7 +8,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap libarchive-dev libext2fs-d
 	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates debian-archive-keyring uidmap binutils passt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench
+.PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench faults
 
 all: build
 
@@ -47,6 +47,11 @@ vm-test:
 # Benchmarks with baselines from the same run (bench/run.py); writes bench/results.json.
 bench: image
 	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_BENCH_IMAGES=$(TEST_IMAGES) $(PYTHON) bench/run.py
+
+# Fault injection with counts: the fault tests, each fault repeated PEN_FAULT_RUNS (5) times;
+# writes bench/faults.json.
+faults: image
+	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_TEST_IMAGES=$(TEST_IMAGES) $(PYTHON) bench/faults.py
 
 shell: build
 	$(OUT)/pen shell dev

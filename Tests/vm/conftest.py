@@ -1,5 +1,7 @@
 """Harness for VM tests: the real `pen` binary, real QEMU (TCG here), a fresh PEN_HOME per
 test, a timeout on every boot, and the guest's boot logs kept when a test fails."""
+import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -14,6 +16,10 @@ IMAGES = os.environ.get("PEN_TEST_IMAGES", str(ROOT / ".build-images"))
 LOGS = ROOT / "test-logs"
 BOOT_TIMEOUT = int(os.environ.get("PEN_TEST_BOOT_TIMEOUT", "300"))
 BUILD_TIMEOUT = 1200
+# Fault-injection tests repeat each fault this many times (`make faults` raises it) and, when
+# PEN_FAULT_REPORT names a file, append their counts to it as JSON lines.
+FAULT_RUNS = max(1, int(os.environ.get("PEN_FAULT_RUNS", "1")))
+FAULT_REPORT = os.environ.get("PEN_FAULT_REPORT")
 
 
 class PenRunner:
@@ -100,3 +106,58 @@ def bare_pen(tmp_path):
     runner = PenRunner(home)
     runner.env["PEN_IMAGES"] = str(tmp_path / "images")
     return runner
+
+
+def record_faults(fault, runs, survivors, data_lost, **details):
+    """Counts for the fault report; the test itself asserts survivors == runs and data_lost == 0."""
+    if FAULT_REPORT:
+        with open(FAULT_REPORT, "a") as f:
+            f.write(json.dumps(dict(fault=fault, runs=runs, survivors=survivors, data_lost=data_lost, **details)) + "\n")
+
+
+def own_image_cache(runner, base_image, copy=False, images=None):
+    """Gives a runner its own image cache holding the shared base image: hard links (pen only
+    ever replaces image files by rename, so they are safe) or, for a test that damages the
+    files or needs them on another filesystem, copies. Profile images start missing."""
+    images = images or runner.home / "images"
+    (images / "base").mkdir(parents=True, exist_ok=True)
+    for f in (pathlib.Path(base_image) / "base").iterdir():
+        if f.is_file() and not f.name.startswith("."):
+            try:
+                if copy:
+                    raise OSError
+                os.link(f, images / "base" / f.name)
+            except OSError:
+                shutil.copy2(f, images / "base" / f.name)
+    runner.env["PEN_IMAGES"] = str(images)
+    return images
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size):
+    """A tmpfs of `size` bytes mounted at `path` (needs root, as CI has): a disk that can fill."""
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("mounting a small tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(directory):
+    """Fills the filesystem holding `directory` to the last byte; returns the filler file."""
+    filler = pathlib.Path(directory) / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        size = 1 << 20
+        while size:
+            try:
+                os.write(fd, b"\0" * size)
+            except OSError:
+                size //= 2  # what is left is smaller: take it in halves, down to the last byte
+    finally:
+        os.close(fd)
+    return filler

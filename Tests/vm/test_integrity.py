@@ -1,9 +1,7 @@
 """Hardened QEMU and image integrity."""
 import os
-import pathlib
-import shutil
 
-from conftest import describe
+from conftest import describe, own_image_cache
 from test_session import qemu_pids, start_sleeper
 
 
@@ -27,11 +25,7 @@ def test_qemu_runs_under_its_seccomp_sandbox_without_a_monitor(pen):
 
 def private_images(pen, base_image):
     """A copy (not links: the test damages it) of the base image in this test's own cache."""
-    images = pen.home / "images"
-    shutil.copytree(pathlib.Path(base_image) / "base", images / "base",
-                    ignore=shutil.ignore_patterns(".*"))
-    pen.env["PEN_IMAGES"] = str(images)
-    return images
+    return own_image_cache(pen, base_image, copy=True)
 
 
 def test_a_modified_image_is_refused_with_the_fix(pen, base_image):

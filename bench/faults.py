@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""The fault-injection run: the VM tests that inject faults (signals, kills, races, planted
+symlinks, full disks), each fault repeated PEN_FAULT_RUNS times (default 5), with their counts
+(runs, survivors, data lost) collected into bench/faults.json and printed as a table.
+Run through `make faults` (after `make build image`)."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TESTS = ["test_crash_faults.py", "test_session.py::test_a_signal_to_pen_shuts_the_guest_down_cleanly",
+         "test_session.py::test_qemu_dies_with_pen_even_on_sigkill", "test_build_faults.py",
+         "test_concurrency.py", "test_vm_races.py", "test_symlinks.py", "test_disk_full.py"]
+
+
+def main():
+    runs = os.environ.get("PEN_FAULT_RUNS", "5")
+    with tempfile.NamedTemporaryFile(prefix="pen-faults-", suffix=".jsonl", delete=False) as f:
+        report = f.name
+    env = dict(os.environ, PEN_FAULT_RUNS=runs, PEN_FAULT_REPORT=report)
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             *[f"Tests/vm/{t}" for t in TESTS]], cwd=ROOT, env=env)
+    rows = [json.loads(line) for line in open(report)]
+    os.unlink(report)
+    totals = {k: sum(r[k] for r in rows) for k in ("runs", "survivors", "data_lost")}
+    out = {"fault_runs": int(runs), "minutes": round((time.time() - started) / 60, 1),
+           "pytest_exit": result.returncode, "faults": rows, "totals": totals}
+    (ROOT / "bench" / "faults.json").write_text(json.dumps(out, indent=2) + "\n")
+    width = max(len(r["fault"]) for r in rows)
+    print(f"\n{'fault':<{width}}  runs  survivors  data lost")
+    for r in rows:
+        print(f"{r['fault']:<{width}}  {r['runs']:>4}  {r['survivors']:>9}  {r['data_lost']:>9}")
+    print(f"{'total':<{width}}  {totals['runs']:>4}  {totals['survivors']:>9}  {totals['data_lost']:>9}")
+    print(f"({out['minutes']} min; pytest exit {result.returncode}; written to bench/faults.json)")
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
