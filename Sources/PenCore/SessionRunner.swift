@@ -155,6 +155,8 @@ struct Relay {
     private var controlOpen = true
     private var consoleOpen = true
     private var stopRequests = 0
+    /// A stop asked for before the guest was ready (a signal number), sent when it is.
+    private var pendingTerminate: UInt8?
     private var finishedAt: Date?
     private var escape = ConsoleEscape()
     private var stoppedFromTerminal = false
@@ -319,6 +321,9 @@ struct Relay {
                 stopRequests += 1
                 if stopRequests == 1 && ready {
                     send(Frame(.terminate, text: String(byte)))
+                } else if stopRequests == 1 {
+                    // Still booting: the init cannot take the request yet; it gets it once ready.
+                    pendingTerminate = byte
                 } else {
                     qemu.kill()
                 }
@@ -335,6 +340,10 @@ struct Relay {
             case .ready:
                 ready = true
                 readyAt = Date()
+                if let signal = pendingTerminate {
+                    pendingTerminate = nil
+                    send(Frame(.terminate, text: String(signal)))
+                }
             case .stdoutData: emit(false, frame.payload)
             case .stderrData: emit(true, frame.payload)
             case .archiveEnd: archiveExpected = UInt64(frame.text) ?? 0

@@ -116,6 +116,21 @@ def test_a_signal_to_pen_shuts_the_guest_down_cleanly(pen, sig):
     record_faults(f"{signal.Signals(sig).name} to pen shell (clean shutdown, fsck clean)", FAULT_RUNS, FAULT_RUNS, 0)
 
 
+def test_a_signal_during_boot_still_shuts_the_guest_down_cleanly(pen):
+    # Before the guest is ready it cannot take the request; pen holds it until it is, instead of
+    # pulling the plug on a guest that may be mounting its disk (this is also `vm stop` mid-boot).
+    pen.shell("early", "true", check=0)
+    proc = subprocess.Popen([PEN, "shell", "early", "--", "sh", "-c", "sleep 300; echo ran"], env=pen.env,
+                            cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # pen has started QEMU; the kernel is still booting (seconds under TCG)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM and out == b"", (proc.returncode, out, err)
+    assert not qemu_pids("early")
+    ok, report = fsck_clean(pen.disk("early"))
+    assert ok, report
+
+
 def test_forced_kvm_is_refused_clearly_where_unusable(pen):
     probe_usable = os.path.exists("/dev/kvm") and not os.path.exists("/sys/module/kvm_pvm") and \
         any(f in open("/proc/cpuinfo").read().split() for f in ("vmx", "svm"))
