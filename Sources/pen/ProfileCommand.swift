@@ -29,9 +29,8 @@ struct ProfileCommand: ParsableCommand {
                 let qemu = try QEMUBackend.locate(environment: env)
                 let initBinary = try PenPaths.initBinary(environment: env)
                 let accelerator = try Accelerator.resolve(choice, notice: say)
-                var builder = ProfileImageBuilder(paths: paths, hypervisor: qemu, accelerator: accelerator,
-                                                  initBinary: initBinary, say: say)
-                if let limit = env["PEN_BUILD_TIMEOUT"].flatMap(Double.init) { builder.buildTimeout = limit }
+                let builder = ProfileImageBuilder(paths: paths, hypervisor: qemu, accelerator: accelerator,
+                                                  initBinary: initBinary, environment: env, say: say)
                 let image = try builder.ensure(profile, force: force)
                 print("\(profile.name) \(image.hash) \(image.initrdPath)")
             }

@@ -84,7 +84,7 @@ struct Shell: ParsableCommand {
 
         let accelerator = try Accelerator.resolve(choice, notice: say)
         let builder = ProfileImageBuilder(paths: paths, hypervisor: qemu, accelerator: accelerator,
-                                          initBinary: initBinary, say: say)
+                                          initBinary: initBinary, environment: env, say: say)
         let decisionStarted = Date()
         let image = try builder.ensure(chosen)
         let decisionMicros = UInt64(Date().timeIntervalSince(decisionStarted) * 1_000_000)

@@ -12,11 +12,16 @@ public struct ProfileImageBuilder {
     public let hypervisor: Hypervisor
     public let accelerator: Accelerator
     public let initBinary: String
-    public var buildTimeout: Double = 1800
+    /// Seconds a build may take: PEN_BUILD_TIMEOUT, else 30 minutes.
+    public var buildTimeout: Double
+    private let environment: [String: String]
     public var say: (String) -> Void
 
     public init(paths: PenPaths, hypervisor: Hypervisor, accelerator: Accelerator, initBinary: String,
+                environment: [String: String] = ProcessInfo.processInfo.environment,
                 say: @escaping (String) -> Void) {
+        self.environment = environment
+        buildTimeout = environment["PEN_BUILD_TIMEOUT"].flatMap(Double.init) ?? 1800
         self.paths = paths
         images = ProfileImages(paths: paths)
         base = BaseImage(paths: paths)
@@ -87,10 +92,7 @@ public struct ProfileImageBuilder {
     private func build(_ profile: Profile, hash: String, initSHA: String) throws {
         let started = Date()
         let profileDir = images.directory(profile.name)
-        TemporaryDirectory.removeAbandoned(in: profileDir, prefixes: [".build-"])
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: profileDir)) ?? [] where entry.contains(".old-") {
-            try? FileManager.default.removeItem(atPath: profileDir + "/" + entry)
-        }
+        TemporaryDirectory.removeAbandoned(in: profileDir, prefixes: [".build-", Self.replacedPrefix])
         let work = try TemporaryDirectory(in: profileDir, prefix: ".build-")
         defer { work.remove() }
         let progress = try BuildProgress(logPath: work.path + "/build.log", profile: profile.name)
@@ -148,15 +150,18 @@ public struct ProfileImageBuilder {
             vm: vm, session: session, interactive: false, qemuLogPath: work + "/qemu.log", inheritedFDs: [],
             bootTimeout: 300, sessionTimeout: buildTimeout, archivePath: work + "/root.tar",
             output: { _, bytes in progress.receive(bytes) },
-            passt: Passt.locate(environment: ProcessInfo.processInfo.environment).map { ($0, [], work + "/passt.log") }))
+            passt: Passt.locate(environment: environment).map { ($0, [], work + "/passt.log") }))
     }
+
+    static let replacedPrefix = ".old-"
 
     /// Moves the finished work directory into place as HASH/, then drops older images.
     private func publish(_ work: String, profile: String, hash: String) throws {
         let final = images.imageDirectory(profile, hash: hash)
         try SafeFiles.refuseSymlink(final)
         if SafeFiles.exists(final) {
-            let old = final + ".old-\(getpid())"
+            // Hidden, so an interrupted replace is never listed as a built image.
+            let old = "\(images.directory(profile))/\(Self.replacedPrefix)\(hash)-\(getpid())"
             guard rename(final, old) == 0 else { throw PenError.system("cannot replace \(final)") }
             try? FileManager.default.removeItem(atPath: old)
         }
