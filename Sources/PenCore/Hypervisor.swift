@@ -41,12 +41,12 @@ public struct QEMUBackend: Hypervisor {
         a += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
         // Kernel and init messages go to the boot log, never to the user's terminal. Files pen
         // opened itself reach QEMU as fd sets (/dev/fdset/N), so QEMU never follows a path there.
+        var bootLog = qemuEscaped(c.bootLogPath)
         if let fd = c.bootLogFD {
-            a += ["-add-fd", "fd=\(fd),set=\(Self.bootLogSet),opaque=boot-log",
-                  "-chardev", "file,id=bootlog,path=/dev/fdset/\(Self.bootLogSet)"]
-        } else {
-            a += ["-chardev", "file,id=bootlog,path=\(qemuEscaped(c.bootLogPath))"]
+            a += ["-add-fd", "fd=\(fd),set=\(Self.bootLogSet),opaque=boot-log"]
+            bootLog = "/dev/fdset/\(Self.bootLogSet)"
         }
+        a += ["-chardev", "file,id=bootlog,path=\(bootLog)"]
         a += ["-smp", String(c.cpus), "-m", "\(c.memoryMiB)M",
               "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
               "-kernel", c.kernelPath, "-initrd", c.initrdPath,
@@ -64,13 +64,15 @@ public struct QEMUBackend: Hypervisor {
             a += ["-chardev", "socket,id=archive,fd=\(archive)",
                   "-device", "virtserialport,chardev=archive,name=pen.out"]
         }
-        if let fds = c.diskFDs {
-            a += ["-add-fd", "fd=\(fds.readWrite),set=\(Self.diskSet),opaque=overlay-rw",
-                  "-add-fd", "fd=\(fds.readOnly),set=\(Self.diskSet),opaque=overlay-ro",
-                  "-drive", "file=/dev/fdset/\(Self.diskSet),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
-                  "-device", "virtio-blk-device,drive=overlay"]
-        } else if let disk = c.diskPath {
-            a += ["-drive", "file=\(qemuEscaped(disk)),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
+        if var disk = c.diskPath.map(qemuEscaped) {
+            if let fds = c.diskFDs {
+                a += ["-add-fd", "fd=\(fds.readWrite),set=\(Self.diskSet),opaque=overlay-rw",
+                      "-add-fd", "fd=\(fds.readOnly),set=\(Self.diskSet),opaque=overlay-ro"]
+                disk = "/dev/fdset/\(Self.diskSet)"
+            }
+            // Write errors (the host's filesystem full) go to the guest: QEMU's default pauses
+            // the VM, and with no monitor nothing could resume it.
+            a += ["-drive", "file=\(disk),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
                   "-device", "virtio-blk-device,drive=overlay"]
         }
         if let fd = c.networkFD {

@@ -84,6 +84,10 @@ public final class SessionRunner {
         let signalFD = signals.withUnsafeBufferPointer { pen_signal_pipe($0.baseAddress, Int32($0.count)) }
         guard signalFD >= 0 else { throw PenError.system("cannot install signal handlers") }
 
+        // The files QEMU writes are opened first: a planted link fails the boot before anything starts.
+        var files = VMFileHandles()
+        defer { files.close() }
+        try files.open(for: &vm)
         // passt gets one end of a socketpair, QEMU's network device the other; both die with pen.
         var network: [Int32] = [-1, -1]
         if let (passt, ports, log) = request.passt, vm.network {
@@ -95,9 +99,6 @@ public final class SessionRunner {
             vm.networkFD = network[1]
         }
         defer { if network[1] >= 0 { close(network[1]) } }
-        var files = VMFileHandles()
-        defer { files.close() }
-        try files.open(for: &vm)
         let argv = try hypervisor.command(for: vm)
         let passed = [control[1], console[1]] + (archive[1] >= 0 ? [archive[1]] : []) + (network[1] >= 0 ? [network[1]] : [])
         let qemu = try ChildProcess.start(argv, logPath: request.qemuLogPath,

@@ -24,7 +24,7 @@ struct VMFileHandles {
     private static func requireRegularFile(_ fd: Int32, _ path: String) throws(PenError) {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw PenError("\(path) is not a regular file; pen only boots its own disk images")
+            throw PenError("\(path) is not a regular file; pen only boots its own disk images: remove it")
         }
     }
 
