@@ -115,6 +115,12 @@ def record_faults(fault, runs, survivors, data_lost, **details):
             f.write(json.dumps(dict(fault=fault, runs=runs, survivors=survivors, data_lost=data_lost, **details)) + "\n")
 
 
+def published(runner, profile):
+    """The image directories (one per input hash) published for a profile."""
+    d = pathlib.Path(runner.env["PEN_IMAGES"]) / "profiles" / profile
+    return sorted(p.name for p in d.iterdir() if not p.name.startswith(".") and p.is_dir()) if d.exists() else []
+
+
 def own_image_cache(runner, base_image, copy=False, images=None):
     """Gives a runner its own image cache holding the shared base image: hard links (pen only
     ever replaces image files by rename, so they are safe) or, for a test that damages the

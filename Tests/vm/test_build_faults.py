@@ -8,19 +8,11 @@ import time
 
 import pytest
 
-from conftest import PEN, BUILD_TIMEOUT, FAULT_RUNS, PenRunner, describe, own_image_cache, record_faults
+from conftest import PEN, BUILD_TIMEOUT, FAULT_RUNS, describe, own_image_cache, published, record_faults
 from test_session import qemu_pids
 
 SLOW = 'build = """\necho build-started\nsleep 600\n"""\n'
 QUICK = 'build = """\necho build-started\necho rebuilt > /etc/slow-marker\n"""\n'
-
-
-@pytest.fixture
-def bpen(tmp_path, base_image):
-    runner = PenRunner(tmp_path / "pen-home")
-    runner.home.mkdir()
-    own_image_cache(runner, base_image)
-    return runner
 
 
 class Build:
@@ -57,11 +49,6 @@ def profile_dir(pen, name):
     return pen.home / "images" / "profiles" / name
 
 
-def published(pen, name):
-    d = profile_dir(pen, name)
-    return sorted(p.name for p in d.iterdir() if not p.name.startswith(".") and p.is_dir()) if d.exists() else []
-
-
 def scratch(pen, name):
     return sorted(p.name for p in profile_dir(pen, name).iterdir() if p.name.startswith(".build-"))
 
@@ -94,11 +81,12 @@ def next_build_works(pen):
 
 
 @pytest.mark.parametrize("fault", ["sigkill-pen", "sigkill-builder-qemu", "sigterm-pen"])
-def test_a_builder_vm_killed_mid_build_publishes_nothing(bpen, fault):
+def test_a_builder_vm_killed_mid_build_publishes_nothing(pen, base_image, fault):
+    own_image_cache(pen, base_image)  # profile images start missing
     survivors = 0
     for run in range(FAULT_RUNS):
-        bpen.profile("slow", SLOW)
-        build = Build(bpen, "slow")
+        pen.profile("slow", SLOW)
+        build = Build(pen, "slow")
         build.wait_for(b"| build-started")
         [qemu] = qemu_pids("build-slow")
         if fault == "sigkill-pen":
@@ -110,13 +98,13 @@ def test_a_builder_vm_killed_mid_build_publishes_nothing(bpen, fault):
         code, err = build.finish(timeout=120)
         assert code != 0, err
         assert wait_gone("build-slow"), "the builder's QEMU outlived the build"
-        assert published(bpen, "slow") == [], "a killed build published an image"
-        assert lock_is_free(bpen, "slow"), "the build lock is still held"
+        assert published(pen, "slow") == [], "a killed build published an image"
+        assert lock_is_free(pen, "slow"), "the build lock is still held"
         if fault != "sigkill-pen":  # pen lived to say why and to clean up
             assert "pen: profile 'slow' build failed" in err and "full log:" in err, err
-            assert scratch(bpen, "slow") == [], scratch(bpen, "slow")
-            assert (profile_dir(bpen, "slow") / "last-build.log").read_bytes().count(b"build-started") == 1
+            assert scratch(pen, "slow") == [], scratch(pen, "slow")
+            assert (profile_dir(pen, "slow") / "last-build.log").read_bytes().count(b"build-started") == 1
         survivors += 1
-    next_build_works(bpen)
+    next_build_works(pen)
     record_faults(f"builder VM killed mid-build ({fault})", FAULT_RUNS, survivors, 0)
     assert survivors == FAULT_RUNS

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import PEN, BUILD_TIMEOUT, PenRunner, describe, fsck_clean, own_image_cache
+from conftest import PEN, BUILD_TIMEOUT, PenRunner, describe, fsck_clean, own_image_cache, published
 
 JQ_PROFILE = '''
 description = "jq and a marker"
@@ -78,11 +78,6 @@ def test_changed_setup_does_not_rebuild_and_says_so(ppen):
     assert b"will not re-run it" in r.stderr
     assert b"building" not in r.stderr
     ppen.profile("jqp", JQ_PROFILE)
-
-
-def published(ppen, name):
-    d = ppen.home / "images" / "profiles" / name
-    return sorted(p.name for p in d.iterdir() if not p.name.startswith(".") and p.is_dir())
 
 
 def test_failing_builds_publish_nothing_and_keep_the_previous_image(ppen):
