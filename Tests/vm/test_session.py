@@ -1,4 +1,5 @@
 """The interactive console, and pen's lifetime tied to its QEMU."""
+import contextlib
 import os
 
 import pytest
@@ -43,13 +44,30 @@ def read_until(fd, needle, timeout):
     return out
 
 
-def test_interactive_shell_on_a_terminal(pen):
+@contextlib.contextmanager
+def shell_on_a_terminal(pen, name, size=None):
+    """`pen shell NAME` on a fresh pty, like a user at a terminal; pen must leave the terminal's
+    mode as it found it."""
     controller, terminal = pty.openpty()
-    termios.tcsetwinsize(terminal, (40, 100))
+    if size:
+        termios.tcsetwinsize(terminal, size)
     before = termios.tcgetattr(terminal)
-    proc = subprocess.Popen([PEN, "shell", "tty"], env=dict(pen.env, TERM="xterm"), cwd=pen.home, stdin=terminal,
+    proc = subprocess.Popen([PEN, "shell", name], env=dict(pen.env, TERM="xterm"), cwd=pen.home, stdin=terminal,
                             stdout=terminal, stderr=terminal, start_new_session=True)
     try:
+        yield proc, controller, terminal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        after = termios.tcgetattr(terminal)
+        os.close(controller)
+        os.close(terminal)
+    assert after == before, "pen must restore the terminal's mode"
+
+
+def test_interactive_shell_on_a_terminal(pen):
+    with shell_on_a_terminal(pen, "tty", size=(40, 100)) as (proc, controller, terminal):
         # The shell's prompt shows the hostname; then type into it like a user.
         seen = read_until(controller, b"root@tty", 240)
         assert b"root@tty" in seen, seen.decode(errors="replace")
@@ -61,14 +79,6 @@ def test_interactive_shell_on_a_terminal(pen):
         assert b"size=40 100" in seen, seen.decode(errors="replace")
         os.write(controller, b"exit 3\r")
         assert proc.wait(timeout=120) == 3
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        after = termios.tcgetattr(terminal)
-        os.close(controller)
-        os.close(terminal)
-    assert after == before, "pen must restore the terminal's mode"
     ok, report = fsck_clean(pen.disk("tty"))
     assert ok, report
 
@@ -152,11 +162,7 @@ def test_auto_accel_explains_the_tcg_fallback_in_one_line(pen):
 
 
 def test_ctrl_bracket_q_leaves_a_hung_guest(pen):
-    controller, terminal = pty.openpty()
-    before = termios.tcgetattr(terminal)
-    proc = subprocess.Popen([PEN, "shell", "hung"], env=dict(pen.env, TERM="xterm"), cwd=pen.home, stdin=terminal,
-                            stdout=terminal, stderr=terminal, start_new_session=True)
-    try:
+    with shell_on_a_terminal(pen, "hung") as (proc, controller, _):
         assert b"root@hung" in read_until(controller, b"root@hung", 240)
         # A guest that ignores the keyboard: the shell is busy and Ctrl-C is ignored.
         os.write(controller, b"trap '' INT; sleep 1000\r")
@@ -164,12 +170,4 @@ def test_ctrl_bracket_q_leaves_a_hung_guest(pen):
         os.write(controller, b"\x03\x1dq")
         assert proc.wait(timeout=60) == 130
         assert b"stopping VM 'hung'" in read_until(controller, b"Ctrl-] q", 10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        after = termios.tcgetattr(terminal)
-        os.close(controller)
-        os.close(terminal)
-    assert after == before
     assert not qemu_pids("hung")
