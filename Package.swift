@@ -25,27 +25,40 @@ let package = Package(
         .target(name: "CHostSys"),
         .target(name: "CGuestSys"),
 
-        // The control-channel wire format, shared by host and guest (stdlib only).
+        // The host–guest contract: the control channel's frames and payloads, device names,
+        // mount points and addresses (stdlib only, shared by host and guest).
         .target(name: "PenWire"),
 
-        // Host library: paths, names, VM state, overlay disk, hypervisor, sessions.
-        .target(name: "PenCore",
-                dependencies: ["PenWire", "CHostSys", "CExt2fs", "COpenSSL"]),
+        // writeAll and C string arrays, shared by host and guest (Glibc only: static-link clean).
+        .target(name: "PenIO"),
 
-        // Images: kernel package, modules, deterministic initrd, base image, profiles (TOML).
+        // Host library: support (errors, files, paths), VM state, the overlay disk, the
+        // hypervisor (QEMU arguments, wiring, processes) and one boot's session relay.
+        .target(name: "PenCore",
+                dependencies: ["PenWire", "PenIO", "CHostSys", "CExt2fs", "COpenSSL"]),
+
+        // Images: kernel package, modules, deterministic initrd, base image, profiles (TOML),
+        // profile images baked by a builder VM (which PenLaunch starts).
         .target(name: "ProfileBuilder",
-                dependencies: ["PenCore", "CArchive", "COpenSSL",
+                dependencies: ["PenCore", "PenIO", "CArchive", "COpenSSL",
                                .product(name: "TOMLKit", package: "TOMLKit")]),
 
+        // Launching VMs: flags × profile × VM record × environment → a plan; image, VM, run.
+        .target(name: "PenLaunch", dependencies: ["PenCore", "PenWire", "ProfileBuilder"]),
+
+        // The CLI: parses flags, calls one library entry point, prints.
         .executableTarget(name: "pen",
-                          dependencies: ["PenCore", "ProfileBuilder",
+                          dependencies: ["PenCore", "PenLaunch", "ProfileBuilder",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // The guest's PID 1: Glibc only, no Foundation; linked statically by `make build`.
-        .executableTarget(name: "PenGuestInit", dependencies: ["PenWire", "CGuestSys"]),
+        .executableTarget(name: "PenGuestInit", dependencies: ["PenWire", "PenIO", "CGuestSys"]),
 
+        // A scratch directory and small helpers shared by every test target.
+        .target(name: "PenTestSupport", path: "Tests/PenTestSupport"),
         .testTarget(name: "PenWireTests", dependencies: ["PenWire"]),
-        .testTarget(name: "PenCoreTests", dependencies: ["PenCore"]),
-        .testTarget(name: "ProfileBuilderTests", dependencies: ["ProfileBuilder", "PenCore", "CArchive"]),
+        .testTarget(name: "PenCoreTests", dependencies: ["PenCore", "PenTestSupport"]),
+        .testTarget(name: "ProfileBuilderTests", dependencies: ["ProfileBuilder", "PenCore", "CArchive", "PenTestSupport"]),
+        .testTarget(name: "PenLaunchTests", dependencies: ["PenLaunch", "PenCore", "ProfileBuilder", "PenTestSupport"]),
     ]
 )

@@ -49,13 +49,13 @@ do throws(InitFailure) {
     timer.mark("work")
     if config.mode == .build && status == 0 {
         let archive = try RootArchive.stream(session: session)
-        if archive.status == 0 { control.send(.archiveEnd, String(archive.bytes)) }
+        if archive.status == 0 { control.send(.count(.archiveEnd, archive.bytes)) }
         status = archive.status
         timer.mark("archive")
     }
     if let error = DiskHealth.flushErrors() { control.send(.diskError, error) }
-    for (name, micros) in timer.finished { control.send(.stage, "\(name) \(micros)") }
-    control.send(.exitStatus, String(status))
+    control.send(timer.finished.map { Frame.stage($0) })
+    control.send(.status(.exitStatus, status))
     control.awaitGoodbye(timeoutMillis: 2000)
     Shutdown.run(signals: session.signals)
 } catch {

@@ -64,14 +64,25 @@ public struct Frame: Equatable, Sendable {
     }
 }
 
+/// Everything that can be wrong with what arrives on the control channel.
 public enum WireError: Error, Equatable, CustomStringConvertible {
     case unknownKind(UInt8)
     case oversized(Int)
+    /// The peer speaks another wire version (its `hello`).
+    case versionMismatch(String)
+    /// A frame whose payload does not parse as its kind's value.
+    case badValue(FrameKind, String)
+    /// A frame that has no meaning at this point of the conversation.
+    case unexpected(FrameKind)
 
     public var description: String {
         switch self {
         case .unknownKind(let k): return "control channel: unknown frame kind \(k)"
         case .oversized(let n): return "control channel: frame of \(n) bytes exceeds the limit"
+        case .versionMismatch(let v): return "control channel: the peer speaks wire version \(v), this side \(wireVersion)"
+        case .badValue(let k, let v):
+            return "control channel: bad value for \(k): " + String(v.prefix(80).map { $0.isNewline ? " " : $0 })
+        case .unexpected(let k): return "control channel: unexpected frame \(k)"
         }
     }
 }

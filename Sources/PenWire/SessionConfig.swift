@@ -4,12 +4,9 @@ public enum SessionMode: String, Sendable {
     case shell
     case command
     /// A builder VM: no overlay disk; run the build command in the initramfs root, then
-    /// stream that root as a tar over the `pen.out` port.
+    /// stream that root as a tar over the archive port (`GuestContract.archivePort`).
     case build
 }
-
-/// The virtio-serial port a builder VM streams its root over.
-public let archivePortName = "pen.out"
 
 public struct SessionConfig: Equatable, Sendable {
     public var mode: SessionMode
@@ -17,27 +14,25 @@ public struct SessionConfig: Equatable, Sendable {
     public var environment: [String]     // "KEY=VALUE", delivered only over the channel
     public var setupScript: String?
     public var hostname: String
-    public var rows: UInt16
-    public var cols: UInt16
-    /// The 9p mount tag of the shared workspace (mounted at /workspace), if any.
+    public var windowSize: WindowSize
+    /// The 9p mount tag of the shared workspace (mounted at `GuestContract.workspaceMountPoint`), if any.
     public var workspaceTag: String?
 
     public init(mode: SessionMode, arguments: [String] = [], environment: [String] = [],
-                setupScript: String? = nil, hostname: String, rows: UInt16 = 24, cols: UInt16 = 80,
+                setupScript: String? = nil, hostname: String, windowSize: WindowSize = .standard,
                 workspaceTag: String? = nil) {
-        self.workspaceTag = workspaceTag
         self.mode = mode
         self.arguments = arguments
         self.environment = environment
         self.setupScript = setupScript
         self.hostname = hostname
-        self.rows = rows
-        self.cols = cols
+        self.windowSize = windowSize
+        self.workspaceTag = workspaceTag
     }
 
     public func frames() -> [Frame] {
         var out = [Frame(.hello, text: String(wireVersion)), Frame(.mode, text: mode.rawValue),
-                   Frame(.hostname, text: hostname), Frame(.windowSize, text: "\(rows) \(cols)")]
+                   Frame(.hostname, text: hostname), .windowSize(windowSize)]
         out += arguments.map { Frame(.argument, text: $0) }
         out += environment.map { Frame(.environment, text: $0) }
         if let setupScript { out.append(Frame(.setupScript, text: setupScript)) }
@@ -47,26 +42,12 @@ public struct SessionConfig: Equatable, Sendable {
     }
 }
 
-public enum ConfigError: Error, Equatable, CustomStringConvertible {
-    case versionMismatch(String)
-    case badValue(FrameKind, String)
-    case unexpected(FrameKind)
-
-    public var description: String {
-        switch self {
-        case .versionMismatch(let v): return "host speaks wire version \(v), this init speaks \(wireVersion)"
-        case .badValue(let k, let v): return "bad value for \(k): \(v)"
-        case .unexpected(let k): return "unexpected frame \(k) before start"
-        }
-    }
-}
-
 /// Builds a SessionConfig from frames; returns true once `start` arrived.
 public struct SessionConfigAssembler: Sendable {
     public private(set) var config = SessionConfig(mode: .shell, hostname: "pen")
     public init() {}
 
-    public mutating func apply(_ frame: Frame) throws(ConfigError) -> Bool {
+    public mutating func apply(_ frame: Frame) throws(WireError) -> Bool {
         switch frame.kind {
         case .hello:
             guard frame.text == String(wireVersion) else { throw .versionMismatch(frame.text) }
@@ -78,13 +59,7 @@ public struct SessionConfigAssembler: Sendable {
         case .setupScript: config.setupScript = frame.text
         case .hostname: config.hostname = frame.text
         case .workspace: config.workspaceTag = frame.text
-        case .windowSize:
-            let parts = frame.text.split(separator: " ")
-            guard parts.count == 2, let r = UInt16(parts[0]), let c = UInt16(parts[1]) else {
-                throw .badValue(.windowSize, frame.text)
-            }
-            config.rows = r
-            config.cols = c
+        case .windowSize: config.windowSize = try frame.windowSize()
         case .start: return true
         default: throw .unexpected(frame.kind)
         }

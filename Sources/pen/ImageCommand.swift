@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PenCore
+import PenLaunch
 import ProfileBuilder
 
 struct ImageCommand: ParsableCommand {
@@ -17,21 +18,12 @@ struct ImageCommand: ParsableCommand {
         @Option(help: "Use this kernel .deb instead of downloading Debian's linux-image-amd64.")
         var kernelDeb: String?
 
-        @Flag(help: "Print the manifest as JSON on stdout.")
-        var json = false
+        @OptionGroup var output: JSONOption
 
         func run() throws {
             try reportingErrors {
-                let paths = PenPaths()
-                if let deb = kernelDeb, !FileManager.default.isReadableFile(atPath: deb) {
-                    throw PenError("--kernel-deb \(deb): no such readable file")
-                }
-                let initBinary = try PenPaths.initBinary()
-                let image = BaseImage(paths: paths)
-                let manifest = try image.ensure(initBinary: initBinary, kernelDeb: kernelDeb, rebuild: rebuild, progress: say)
-                if json {
-                    try printJSON(manifest)
-                } else {
+                let (image, manifest) = try Launcher(say: say).baseImage(rebuild: rebuild, kernelDeb: kernelDeb)
+                try output.print(manifest) {
                     print("base image: \(image.directory)")
                     print("  kernel   \(manifest.kernelPackage) (\(manifest.kernelRelease)), \(ByteSize.format(manifest.kernelBytes)) vmlinux")
                     print("  initrd   \(ByteSize.format(manifest.initrdBytes)) compressed, \(ByteSize.format(manifest.unpackedBytes)) unpacked, \(manifest.entryCount) entries")

@@ -17,40 +17,15 @@ struct Pen: ParsableCommand {
 
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "version", abstract: "Print pen's version.")
-    @Flag(help: "Print {\"version\", \"wire\"} as JSON on stdout.")
-    var json = false
+    @OptionGroup var output: JSONOption
+
+    struct Info: Encodable {
+        let version: String
+        /// The control-channel protocol version host and guest must share.
+        let wire: Int
+    }
 
     func run() throws {
-        if json {
-            // wire: the control-channel protocol version host and guest must share.
-            try printJSON(VersionInfo(version: Pen.version, wire: wireVersion))
-        } else {
-            print("pen \(Pen.version)")
-        }
-    }
-}
-
-struct VersionInfo: Encodable {
-    let version: String
-    let wire: Int
-}
-
-/// Messages for the user go to stderr; stdout is for data.
-func say(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
-
-/// Runs body; a PenError (or any error) becomes one line on stderr and a non-zero exit.
-func reportingErrors<T>(exitCode: Int32 = 1, _ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as PenError {
-        say("pen: " + error.message)
-        throw ExitCode(error.exitCode == 1 ? exitCode : error.exitCode)
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        say("pen: \(error)")
-        throw ExitCode(exitCode)
+        try output.print(Info(version: Pen.version, wire: wireVersion)) { print("pen \(Pen.version)") }
     }
 }

@@ -39,7 +39,8 @@ import Testing
 
     @Test func sessionConfigSurvivesTheWire() throws {
         let config = SessionConfig(mode: .command, arguments: ["sh", "-c", "echo 'a b'\n"], environment: ["K=V=W"],
-                                   setupScript: "#!/bin/sh\necho hi\n", hostname: "box", rows: 50, cols: 132)
+                                   setupScript: "#!/bin/sh\necho hi\n", hostname: "box", windowSize: WindowSize(rows: 50, cols: 132),
+                                   workspaceTag: "workspace")
         var assembler = SessionConfigAssembler()
         var done = false
         for frame in config.frames() { done = try assembler.apply(frame) }
@@ -49,9 +50,9 @@ import Testing
 
     @Test func configRejectsAMismatchedWireVersionAndBadValues() {
         var a = SessionConfigAssembler()
-        #expect(throws: ConfigError.versionMismatch("999")) { try a.apply(Frame(.hello, text: "999")) }
-        #expect(throws: ConfigError.badValue(.mode, "dance")) { try a.apply(Frame(.mode, text: "dance")) }
-        #expect(throws: ConfigError.badValue(.windowSize, "x")) { try a.apply(Frame(.windowSize, text: "x")) }
-        #expect(throws: ConfigError.unexpected(.stdoutData)) { try a.apply(Frame(.stdoutData, text: "x")) }
+        #expect(throws: WireError.versionMismatch("999")) { try a.apply(Frame(.hello, text: "999")) }
+        #expect(throws: WireError.badValue(.mode, "dance")) { try a.apply(Frame(.mode, text: "dance")) }
+        #expect(throws: WireError.badValue(.windowSize, "x")) { try a.apply(Frame(.windowSize, text: "x")) }
+        #expect(throws: WireError.unexpected(.stdoutData)) { try a.apply(Frame(.stdoutData, text: "x")) }
     }
 }

@@ -16,8 +16,8 @@ public enum OverlayDisk {
     ///
     /// Fails if anything exists at `path`, a symbolic link included. On any failure it
     /// removes the partial file it created, and nothing else.
-    public static func create(at path: String, size: UInt64, label: String = "pen-overlay") throws {
-        try create(at: path, size: size, label: label, formatter: Ext4Formatter.format(device:blocks:label:))
+    public static func create(at path: String, size: UInt64, label: String = "pen-overlay") throws(PenError) {
+        try converting { try create(at: path, size: size, label: label, formatter: Ext4Formatter.format(device:blocks:label:)) }
     }
 
     /// Lays a filesystem of `blocks` 4 KiB blocks labelled `label` onto `device`.
@@ -27,16 +27,11 @@ public enum OverlayDisk {
     static func create(at path: String, size: UInt64, label: String, formatter: Formatter) throws {
         let blockSize = Ext4Formatter.blockSize
         let bytes = size / blockSize * blockSize
-        guard bytes >= minimumSize else {
-            throw DiskError(path: path, reason: "size \(describe(size)) is too small",
-                            fix: "choose a disk size of at least 16 MiB")
-        }
-        guard bytes <= maximumSize else {
-            throw DiskError(path: path, reason: "size \(describe(size)) is too large",
-                            fix: "choose a disk size of at most 16 TiB")
+        if let problem = sizeProblem(size) {
+            throw diskError(path, "size \(describe(size)) is refused: \(problem)", fix: "choose another disk size")
         }
         guard label.utf8.count <= Int(EXT2_LABEL_LEN), !label.utf8.contains(0) else {
-            throw DiskError(path: path, reason: "filesystem label \"\(label)\" is longer than 16 bytes",
+            throw diskError(path, "filesystem label \"\(label)\" is longer than 16 bytes",
                             fix: "use a shorter label")
         }
 
@@ -50,14 +45,13 @@ public enum OverlayDisk {
             // Without our file's identity we cannot tell it apart from a replacement; a
             // name we just created exclusively is still ours in all but hostile races.
             unlink(path)
-            throw DiskError(path: path, reason: "cannot inspect the new file: \(errnoText(code))")
+            throw diskError(path, "cannot inspect the new file: \(errnoText(code))")
         }
 
         do {
             guard ftruncate(fd, off_t(bytes)) == 0 else {
                 let code = errno
-                throw DiskError(path: path,
-                                reason: "cannot extend the file to \(describe(bytes)): \(errnoText(code))",
+                throw diskError(path, "cannot extend the file to \(describe(bytes)): \(errnoText(code))",
                                 fix: code == EFBIG ? "choose a smaller size or another host filesystem"
                                                    : "check free space and quotas on the host filesystem")
             }
@@ -70,7 +64,7 @@ public enum OverlayDisk {
             }
             guard fsync(fd) == 0 else {
                 let code = errno
-                throw DiskError(path: path, reason: "cannot flush the new disk: \(errnoText(code))",
+                throw diskError(path, "cannot flush the new disk: \(errnoText(code))",
                                 fix: "check free space on the host filesystem")
             }
         } catch {
@@ -81,7 +75,7 @@ public enum OverlayDisk {
         guard close(fd) == 0 else {
             let code = errno
             removeIfOurs(path: path, made: made)
-            throw DiskError(path: path, reason: "cannot close the new disk: \(errnoText(code))",
+            throw diskError(path, "cannot close the new disk: \(errnoText(code))",
                             fix: "check free space on the host filesystem")
         }
     }
@@ -91,7 +85,7 @@ public enum OverlayDisk {
     /// and the filesystem's total size.
     ///
     /// For a disk a running VM has mounted, the numbers are as of its last superblock write.
-    public static func usage(of path: String) throws -> (used: UInt64, total: UInt64) {
+    public static func usage(of path: String) throws(PenError) -> (used: UInt64, total: UInt64) {
         let u = try measure(path)
         return (used: u.used, total: u.total)
     }
@@ -99,7 +93,7 @@ public enum OverlayDisk {
     /// `usage` plus the filesystem's own overhead, so callers can tell the user's data
     /// (`data`, what `df` in the guest calls Used) from the journal and inode tables, which
     /// take a couple of hundred MB on an empty 10 GiB disk.
-    public static func measure(_ path: String) throws -> DiskUsage {
+    public static func measure(_ path: String) throws(PenError) -> DiskUsage {
         var opened: ext2_filsys?
         let flags = EXT2_FLAG_64BITS | EXT2_FLAG_IGNORE_CSUM_ERRORS
         let code = ext2fs_open(path, flags, 0, 0, Ext2.unixIO, &opened)
@@ -118,7 +112,12 @@ public enum OverlayDisk {
 
     // MARK: - Errors
 
-    private static func openFailure(path: String, errno code: Int32) -> DiskError {
+    /// Every disk error names the disk, says what went wrong and, where there is one, the fix.
+    static func diskError(_ path: String, _ reason: String, fix: String = "") -> PenError {
+        PenError("overlay disk \(path)", cause: reason, fix: fix.isEmpty ? nil : fix)
+    }
+
+    private static func openFailure(path: String, errno code: Int32) -> PenError {
         switch code {
         case EEXIST:
             var st = stat()
@@ -132,48 +131,44 @@ public enum OverlayDisk {
             } else {
                 what = "something"
             }
-            return DiskError(path: path, reason: "\(what) already exists there",
+            return diskError(path, "\(what) already exists there",
                              fix: "pen never overwrites a disk: remove it first or use another VM name")
-        case ELOOP:
-            return DiskError(path: path, reason: "the path is a symbolic link",
-                             fix: "remove the link; pen does not create disks through symlinks")
-        case ENOENT, ENOTDIR:
-            return DiskError(path: path, reason: "its parent directory does not exist",
-                             fix: "create the directory first")
-        case EACCES, EPERM:
-            return DiskError(path: path, reason: "permission denied",
-                             fix: "check the owner and permissions of the parent directory")
-        case EROFS:
-            return DiskError(path: path, reason: "the filesystem is read-only",
-                             fix: "put pen's state directory on a writable filesystem")
-        case ENOSPC, EDQUOT:
-            return DiskError(path: path, reason: "no space left on the host filesystem",
-                             fix: "free some disk space")
         default:
-            return DiskError(path: path, reason: "cannot create the file: \(errnoText(code))")
+            if let (reason, fix) = createFailures[code] { return diskError(path, reason, fix: fix) }
+            return diskError(path, "cannot create the file: \(errnoText(code))")
         }
     }
 
-    private static func formatFailure(path: String, _ failure: Ext2Failure) -> DiskError {
+    /// What open(O_CREAT|O_EXCL) failing with an errno means for a new disk, and the fix.
+    private static let createFailures: [Int32: (String, String)] = [
+        ELOOP: ("the path is a symbolic link", "remove the link; pen does not create disks through symlinks"),
+        ENOENT: ("its parent directory does not exist", "create the directory first"),
+        ENOTDIR: ("its parent directory does not exist", "create the directory first"),
+        EACCES: ("permission denied", "check the owner and permissions of the parent directory"),
+        EPERM: ("permission denied", "check the owner and permissions of the parent directory"),
+        EROFS: ("the filesystem is read-only", "put pen's state directory on a writable filesystem"),
+        ENOSPC: ("no space left on the host filesystem", "free some disk space"),
+        EDQUOT: ("no space left on the host filesystem", "free some disk space"),
+    ]
+
+    private static func formatFailure(path: String, _ failure: Ext2Failure) -> PenError {
         let fix = Ext2.isOutOfSpace(failure.code)
             ? "free some space on the host filesystem and try again"
             : "this is a bug in pen's disk creation; please report it"
-        return DiskError(path: path,
-                         reason: "cannot create the ext4 filesystem (\(failure.step)): \(failure.text)",
+        return diskError(path, "cannot create the ext4 filesystem (\(failure.step)): \(failure.text)",
                          fix: fix)
     }
 
-    private static func readFailure(path: String, code: errcode_t) -> DiskError {
+    private static func readFailure(path: String, code: errcode_t) -> PenError {
         switch code {
         case errcode_t(ENOENT):
-            return DiskError(path: path, reason: "no such file",
+            return diskError(path, "no such file",
                              fix: "the VM's disk is missing; recreate the VM")
         case errcode_t(EACCES), errcode_t(EPERM):
-            return DiskError(path: path, reason: "permission denied",
+            return diskError(path, "permission denied",
                              fix: "run pen as the user who owns the VM")
         default:
-            return DiskError(path: path,
-                             reason: "cannot read the ext4 superblock: \(Ext2.message(for: code))",
+            return diskError(path, "cannot read the ext4 superblock: \(Ext2.message(for: code))",
                              fix: "the disk may be damaged; check it with e2fsck -fn or recreate the VM")
         }
     }

@@ -1,6 +1,7 @@
 // The live build log: every line goes to the log file; stderr shows named phases and the
 // log, as one updating status line on a terminal and as plain lines otherwise.
 import Foundation
+import PenIO
 
 import PenCore
 final class BuildProgress {

@@ -3,36 +3,34 @@
 // deterministically and publishes it atomically, under a per-profile build lock.
 import Foundation
 import PenCore
-import PenWire
 
 public struct ProfileImageBuilder {
     public let paths: PenPaths
     public let images: ProfileImages
     public let base: BaseImage
-    public let hypervisor: Hypervisor
-    public let accelerator: Accelerator
     public let initBinary: String
-    /// Seconds a build may take: PEN_BUILD_TIMEOUT, else 30 minutes.
-    public var buildTimeout: Double
-    private let environment: [String: String]
-    public var say: (String) -> Void
+    /// Seconds a build may take (PEN_BUILD_TIMEOUT, else 30 minutes).
+    public let buildTimeout: Double
+    let builderVM: BuilderVM
+    let say: (String) -> Void
 
-    public init(paths: PenPaths, hypervisor: Hypervisor, accelerator: Accelerator, initBinary: String,
-                environment: [String: String] = ProcessInfo.processInfo.environment,
+    public init(paths: PenPaths, initBinary: String, buildTimeout: Double, builderVM: @escaping BuilderVM,
                 say: @escaping (String) -> Void) {
-        self.environment = environment
-        buildTimeout = environment["PEN_BUILD_TIMEOUT"].flatMap(Double.init) ?? 1800
         self.paths = paths
         images = ProfileImages(paths: paths)
         base = BaseImage(paths: paths)
-        self.hypervisor = hypervisor
-        self.accelerator = accelerator
         self.initBinary = initBinary
+        self.buildTimeout = buildTimeout
+        self.builderVM = builderVM
         self.say = say
     }
 
     /// The image to boot for this profile, building it first when missing, stale or forced.
-    public func ensure(_ profile: Profile, force: Bool = false) throws -> BootImage {
+    public func ensure(_ profile: Profile, force: Bool = false) throws(PenError) -> BootImage {
+        try converting { try ensureImage(profile, force: force) }
+    }
+
+    private func ensureImage(_ profile: Profile, force: Bool) throws -> BootImage {
         // The base's manifest records the SHA-256 of the init binary it was made for (this one):
         // the init layers below use it instead of hashing the 7 MB binary again.
         let initSHA = try base.ensure(initBinary: initBinary, progress: say).initSHA256
@@ -81,19 +79,17 @@ public struct ProfileImageBuilder {
     }
 
     private func assembleInitrd(in dir: String, record: inout ProfileImageRecord, initSHA: String) throws {
-        let layer = dir + "/init-layer.cpio.zst"
-        _ = try InitLayer.pack(initBinary: initBinary, to: layer)
-        try Concatenate.files([dir + "/rootfs.cpio.zst", layer], to: dir + "/initrd.img")
+        let initrd = try InitrdAssembly.assemble(root: dir + "/rootfs.cpio.zst", initBinary: initBinary, in: dir)
         record.initSHA256 = initSHA
-        record.initrdSHA256 = try SHA256File.hex(path: dir + "/initrd.img")
-        record.initrdBytes = fileSize(dir + "/initrd.img")
+        record.initrdSHA256 = initrd.sha256
+        record.initrdBytes = initrd.bytes
     }
 
     private func build(_ profile: Profile, hash: String, initSHA: String) throws {
         let started = Date()
         let profileDir = images.directory(profile.name)
-        TemporaryDirectory.removeAbandoned(in: profileDir, prefixes: [".build-", Self.replacedPrefix])
-        let work = try TemporaryDirectory(in: profileDir, prefix: ".build-")
+        ScratchDirectory.sweep(in: profileDir, prefixes: [".build-", Self.replacedPrefix])
+        let work = try ScratchDirectory(in: profileDir, prefix: ".build-")
         defer { work.remove() }
         let progress = try BuildProgress(logPath: work.path + "/build.log", profile: profile.name)
         let outcome: SessionOutcome
@@ -102,14 +98,16 @@ public struct ProfileImageBuilder {
         } catch {
             progress.finish()
             keepLog(work.path, profile: profile.name)
-            throw PenError("profile '\(profile.name)' build failed: \(error); full log: \(images.lastLogPath(profile.name))")
+            throw PenError("profile '\(profile.name)' build failed", cause: error.message,
+                           fix: "full log: \(images.lastLogPath(profile.name))")
         }
         progress.finish()
         keepLog(work.path, profile: profile.name)
         guard outcome.exitStatus == 0 else {
             let cause = Self.failureCause(lines: progress.lastLines, status: outcome.exitStatus, phase: progress.phase)
-            let tail = progress.lastLines.suffix(5).map { "    " + $0 }.joined(separator: "\n")
-            throw PenError("profile '\(profile.name)' build failed: \(cause); no image was published\n  last lines of the log:\n\(tail)\n  full log: \(images.lastLogPath(profile.name))")
+            throw PenError("profile '\(profile.name)' build failed", cause: cause + "; no image was published",
+                           details: ["last lines of the log:"] + progress.lastLines.suffix(5).map { "  " + $0 }
+                               + ["full log: \(images.lastLogPath(profile.name))"])
         }
 
         progress.enter("packing the image")
@@ -135,22 +133,13 @@ public struct ProfileImageBuilder {
         say("pen: profile '\(profile.name)' image ready: \(ByteSize.format(record.initrdBytes)) (\(ByteSize.format(record.unpackedBytes)) unpacked), built in \(Int(record.buildSeconds)) s")
     }
 
-    private func runBuilderVM(_ profile: Profile, work: String, progress: BuildProgress) throws -> SessionOutcome {
-        let script = BuilderScript.compose(packages: profile.normalizedPackages, build: profile.build)
-        let session = SessionConfig(mode: .build, arguments: ["/bin/sh", "-c", script], hostname: "pen-builder")
-        let vm = VMConfig(
-            name: "build-\(profile.name)", kernelPath: base.kernelPath, initrdPath: base.initrdPath,
-            kernelArguments: VMConfig.kernelArguments(accelerator: accelerator, tscKilohertz: hostTSCKilohertz()),
-            diskPath: nil, cpus: ProcessInfo.processInfo.activeProcessorCount,
-            // The root lives in RAM while it is built (tmpfs gets half of it).
-            memoryMiB: max(4096, 2 * (profile.memoryMiB ?? 0)), accelerator: accelerator,
-            bootLogPath: work + "/boot.log", consoleFD: -1, controlFD: -1)
-        let runner = SessionRunner(hypervisor: hypervisor, message: say)
-        return try runner.run(SessionRequest(
-            vm: vm, session: session, interactive: false, qemuLogPath: work + "/qemu.log", inheritedFDs: [],
-            bootTimeout: 300, sessionTimeout: buildTimeout, archivePath: work + "/root.tar",
-            output: { _, bytes in progress.receive(bytes) },
-            passt: Passt.locate(environment: environment).map { ($0, [], work + "/passt.log") }))
+    private func runBuilderVM(_ profile: Profile, work: String, progress: BuildProgress) throws(PenError) -> SessionOutcome {
+        try builderVM(BuilderVMRequest(
+            profile: profile.name, kernelPath: base.kernelPath, initrdPath: base.initrdPath,
+            script: BuilderScript.compose(packages: profile.normalizedPackages, build: profile.build),
+            workDirectory: work, archivePath: work + "/root.tar",
+            memoryMiB: max(4096, 2 * (profile.memoryMiB ?? 0)), timeout: buildTimeout,
+            output: { bytes in progress.receive(bytes) }))
     }
 
     static let replacedPrefix = ".old-"
@@ -161,7 +150,7 @@ public struct ProfileImageBuilder {
         try SafeFiles.refuseSymlink(final)
         if SafeFiles.exists(final) {
             // Hidden, so an interrupted replace is never listed as a built image.
-            let old = "\(images.directory(profile))/\(Self.replacedPrefix)\(hash)-\(getpid())"
+            let old = images.directory(profile) + "/" + ScratchDirectory.name(prefix: Self.replacedPrefix, rest: hash)
             guard rename(final, old) == 0 else { throw PenError.system("cannot replace \(final)") }
             try? FileManager.default.removeItem(atPath: old)
         }
@@ -194,9 +183,4 @@ public struct ProfileImageBuilder {
         }
         return "\(phase) failed with status \(status)"
     }
-}
-
-func fileSize(_ path: String) -> UInt64 {
-    var st = stat()
-    return stat(path, &st) == 0 ? UInt64(st.st_size) : 0
 }

@@ -75,5 +75,9 @@ private func quoted(_ s: String) -> String {
 }
 
 func errnoText(_ err: Int32) -> String {
-    String(cString: strerror(err)) + PenError.fix(for: err)
+    String(cString: strerror(err)) + (PenError.fix(for: err).map { "; " + $0 } ?? "")
+}
+
+extension InitrdError: UserFacingError {
+    public var penError: PenError { PenError(description) }
 }

@@ -3,6 +3,7 @@
 // pure function of the tree's content and the level: entries are sorted, and
 // every field that would leak time, host or insertion order is fixed.
 
+import PenCore
 import CArchive
 import Foundation
 

@@ -2,20 +2,6 @@
 // with libarchive, so we need neither dpkg-deb nor root to look inside a package.
 import CArchive
 
-public enum DebArchiveError: Error, CustomStringConvertible, Sendable {
-    case missingMember(deb: String, member: String)
-    case entryDataUnavailable(path: String)
-
-    public var description: String {
-        switch self {
-        case let .missingMember(deb, member):
-            return "\(deb) is not a Debian package: it has no \(member) member"
-        case let .entryDataUnavailable(path):
-            return "internal error: data of \(path) read twice or outside its callback"
-        }
-    }
-}
-
 /// Whether a walk over data.tar goes on after an entry.
 public enum DebWalkAction: Sendable, Equatable {
     case next, stop
@@ -56,7 +42,7 @@ final class DebEntrySource {
     }
 
     func read() throws -> [UInt8] {
-        guard usable else { throw DebArchiveError.entryDataUnavailable(path: path) }
+        guard usable else { throw KernelError.entryDataUnavailable(path: path) }
         usable = false
         return try reader.readData(sizeHint: size, what: "cannot read \(path)")
     }
@@ -92,7 +78,7 @@ public struct DebArchive: Sendable {
             }
             if data != nil && control != nil { break }
         }
-        guard let data else { throw DebArchiveError.missingMember(deb: path, member: "data.tar.*") }
+        guard let data else { throw KernelError.missingMember(deb: path, member: "data.tar.*") }
         self.path = path
         self.dataMemberName = data.0
         self.dataTar = data.1

@@ -72,31 +72,26 @@ struct ELF64 {
     }
 
     func sections() throws -> [Section] {
-        guard shnum > 0 else { return [] }
-        guard shentsize >= 64, Self.fits(bytes, shoff, shentsize * shnum) else {
-            throw Failure.truncated("section header table")
-        }
-        return (0..<shnum).map { i in
-            let base = shoff + i * shentsize
-            return Section(nameOffset: Self.u32(bytes, base),
-                           type: Self.u32(bytes, base + 4),
-                           offset: Int(clamping: Self.u64(bytes, base + 24)),
-                           size: Int(clamping: Self.u64(bytes, base + 32)),
-                           link: Self.u32(bytes, base + 40))
+        try table("section header table", at: shoff, count: shnum, entrySize: shentsize, minimumEntry: 64) { base in
+            Section(nameOffset: Self.u32(bytes, base), type: Self.u32(bytes, base + 4),
+                    offset: Int(clamping: Self.u64(bytes, base + 24)), size: Int(clamping: Self.u64(bytes, base + 32)),
+                    link: Self.u32(bytes, base + 40))
         }
     }
 
     func programHeaders() throws -> [ProgramHeader] {
-        guard phnum > 0 else { return [] }
-        guard phentsize >= 56, Self.fits(bytes, phoff, phentsize * phnum) else {
-            throw Failure.truncated("program header table")
+        try table("program header table", at: phoff, count: phnum, entrySize: phentsize, minimumEntry: 56) { base in
+            ProgramHeader(type: Self.u32(bytes, base), offset: Int(clamping: Self.u64(bytes, base + 8)),
+                          fileSize: Int(clamping: Self.u64(bytes, base + 32)))
         }
-        return (0..<phnum).map { i in
-            let base = phoff + i * phentsize
-            return ProgramHeader(type: Self.u32(bytes, base),
-                                 offset: Int(clamping: Self.u64(bytes, base + 8)),
-                                 fileSize: Int(clamping: Self.u64(bytes, base + 32)))
-        }
+    }
+
+    /// The `count` entries of a header table, each read by `entry` from its offset.
+    private func table<T>(_ name: String, at offset: Int, count: Int, entrySize: Int, minimumEntry: Int,
+                          _ entry: (Int) -> T) throws -> [T] {
+        guard count > 0 else { return [] }
+        guard entrySize >= minimumEntry, Self.fits(bytes, offset, entrySize * count) else { throw Failure.truncated(name) }
+        return (0..<count).map { entry(offset + $0 * entrySize) }
     }
 
     /// The section with the given name, looked up through the section-name string table.

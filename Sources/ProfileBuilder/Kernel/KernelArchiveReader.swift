@@ -3,12 +3,6 @@
 import CArchive
 
 /// A libarchive failure, carrying libarchive's own message so the user sees the real cause.
-public struct LibArchiveError: Error, CustomStringConvertible, Sendable {
-    public var context: String
-    public var message: String
-    public var description: String { "\(context): \(message)" }
-}
-
 /// Owns one `struct archive *` opened for reading and frees it on deinit,
 /// so early returns and thrown errors never leak libarchive state.
 final class KernelArchiveReader {
@@ -18,7 +12,7 @@ final class KernelArchiveReader {
     /// `context` prefixes every error message (e.g. the .deb path).
     init(context: String) throws {
         guard let h = archive_read_new() else {
-            throw LibArchiveError(context: context, message: "out of memory")
+            throw KernelError.archive(context: context, message: "out of memory")
         }
         self.handle = h
         self.context = context
@@ -32,8 +26,8 @@ final class KernelArchiveReader {
         return "unknown libarchive error"
     }
 
-    func fail(_ what: String) -> LibArchiveError {
-        LibArchiveError(context: context, message: "\(what): \(lastError)")
+    func fail(_ what: String) -> KernelError {
+        KernelError.archive(context: context, message: "\(what): \(lastError)")
     }
 
     /// Checks a libarchive status code; warnings are tolerated like bsdtar does.
@@ -45,7 +39,7 @@ final class KernelArchiveReader {
     func open(memory buffer: UnsafeRawBufferPointer) throws {
         // libarchive rejects a NULL pointer even for size 0; empty input is simply not an archive.
         guard let base = buffer.baseAddress, buffer.count > 0 else {
-            throw LibArchiveError(context: context, message: "empty input")
+            throw KernelError.archive(context: context, message: "empty input")
         }
         try check(archive_read_open_memory(handle, UnsafeMutableRawPointer(mutating: base), buffer.count),
                   "cannot open")
@@ -89,7 +83,7 @@ final class KernelArchiveReader {
     /// Reads the current entry's data, throwing on any error.
     func readData(sizeHint: Int = 0, what: String) throws -> [UInt8] {
         let (bytes, error) = readRemainingData(sizeHint: sizeHint)
-        if let error { throw LibArchiveError(context: context, message: "\(what): \(error)") }
+        if let error { throw KernelError.archive(context: context, message: "\(what): \(error)") }
         return bytes
     }
 }
@@ -105,11 +99,11 @@ enum RawDecompressor {
         archive_read_support_format_raw(reader.handle)
         try reader.open(memory: input)
         guard try reader.nextHeader() != nil else {
-            throw LibArchiveError(context: context, message: "no compressed stream found")
+            throw KernelError.archive(context: context, message: "no compressed stream found")
         }
         // Without a recognised compression filter, "raw" would happily return the input unchanged.
         if archive_filter_count(reader.handle) < 2 || archive_filter_code(reader.handle, 0) == ARCHIVE_FILTER_NONE {
-            throw LibArchiveError(context: context, message: "not a compressed stream")
+            throw KernelError.archive(context: context, message: "not a compressed stream")
         }
         return reader.readRemainingData(sizeHint: sizeHint)
     }
@@ -119,7 +113,7 @@ enum RawDecompressor {
         let (bytes, error) = try input.withUnsafeBytes {
             try decompress($0, sizeHint: input.count * 4, context: context)
         }
-        if let error { throw LibArchiveError(context: context, message: "decompression failed: \(error)") }
+        if let error { throw KernelError.archive(context: context, message: "decompression failed: \(error)") }
         return bytes
     }
 }

@@ -4,17 +4,6 @@
 import CArchive
 import PenCore
 
-public enum KernelImageError: Error, CustomStringConvertible, Sendable {
-    case noPayload(source: String, detail: String)
-
-    public var description: String {
-        switch self {
-        case let .noPayload(source, detail):
-            return "cannot extract the kernel from \(source): \(detail)"
-        }
-    }
-}
-
 public enum KernelImage {
     /// Compressed-stream signatures we look for, most likely first (Debian uses xz).
     static let magics: [(name: String, bytes: [UInt8])] = [
@@ -31,7 +20,7 @@ public enum KernelImage {
     public static func vmlinux(fromBzImage image: [UInt8], source: String = "the kernel image") throws -> [UInt8] {
         if ELF64.hasMagic(image) {
             if isCompleteELF64(image) { return image }
-            throw KernelImageError.noPayload(source: source, detail: "it is an incomplete ELF file")
+            throw KernelError.noPayload(source: source, detail: "it is an incomplete ELF file")
         }
         var tried: [String] = []
         for start in candidateOffsets(image) {
@@ -63,7 +52,7 @@ public enum KernelImage {
         let detail = tried.isEmpty
             ? "no xz, zstd or gzip stream found (is it an x86 bzImage?)"
             : "no compressed payload decompressed to a complete ELF vmlinux (\(tried.prefix(3).joined(separator: "; ")))"
-        throw KernelImageError.noPayload(source: source, detail: detail)
+        throw KernelError.noPayload(source: source, detail: detail)
     }
 
     /// True for a 64-bit little-endian ELF whose size covers its program and section header tables.

@@ -5,32 +5,6 @@
 import Foundation
 import PenCore
 
-public enum KernelPackageError: Error, CustomStringConvertible, Sendable {
-    case cannotResolve
-    case downloadFailed(package: String, detail: String)
-    case missingKernelImage(deb: String)
-    case missingModules(deb: String)
-    case ambiguousRelease(deb: String, releases: [String])
-    case unknownRoot(String, release: String)
-
-    public var description: String {
-        switch self {
-        case .cannotResolve:
-            return "cannot find Debian's kernel package: run `apt-get update` (or pass --kernel-deb FILE)"
-        case let .downloadFailed(package, detail):
-            return "cannot download \(package) with `apt-get download` (\(detail)): check network access and run `apt-get update` (or pass --kernel-deb FILE)"
-        case let .missingKernelImage(deb):
-            return "\(deb) contains no boot/vmlinuz-*: is it a linux-image package?"
-        case let .missingModules(deb):
-            return "\(deb) contains no lib/modules/<release>/ directory: is it a linux-image package?"
-        case let .ambiguousRelease(deb, releases):
-            return "\(deb) contains modules for several kernels (\(releases.joined(separator: ", "))): use a single linux-image package"
-        case let .unknownRoot(name, release):
-            return "kernel module \(name) is neither in the kernel package nor built into kernel \(release)"
-        }
-    }
-}
-
 public struct BundledModule: Sendable, Equatable {
     public var name: String
     /// "NAME.ko" (always uncompressed, named after the module, e.g. "virtio_rng.ko").
@@ -53,16 +27,7 @@ public struct KernelBundle: Sendable {
     /// In load order: every module after the modules it needs.
     public var modules: [BundledModule]
     /// Requested modules absent from the package because they are built into the kernel.
-    public var builtinRoots: [String]
-
-    public init(vmlinuxPath: String, kernelRelease: String, packageVersion: String,
-                modules: [BundledModule], builtinRoots: [String] = []) {
-        self.vmlinuxPath = vmlinuxPath
-        self.kernelRelease = kernelRelease
-        self.packageVersion = packageVersion
-        self.modules = modules
-        self.builtinRoots = builtinRoots
-    }
+    public var builtinRoots: [String] = []
 }
 
 public enum KernelPackage {
@@ -78,9 +43,9 @@ public enum KernelPackage {
 
     /// The versioned kernel package the metapackage points at, e.g. "linux-image-6.1.0-56-amd64".
     public static func resolvePackageName() throws -> String {
-        guard let result = try? runTool("apt-cache", ["depends", metaPackage]), result.status == 0,
+        guard let result = try? apt("apt-cache", ["depends", metaPackage]), result.status == 0,
               let name = parseDependsOutput(result.stdout) else {
-            throw KernelPackageError.cannotResolve
+            throw KernelError.cannotResolve
         }
         return name
     }
@@ -107,42 +72,32 @@ public enum KernelPackage {
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if let existing = existingDeb(of: name, in: dir) { return existing }
 
-        removeAbandonedStagingDirectories(in: dir)
-        let staging = dir + "/\(stagingPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try fm.createDirectory(atPath: staging, withIntermediateDirectories: false)
-        defer { try? fm.removeItem(atPath: staging) }
+        ScratchDirectory.sweep(in: dir, prefixes: [stagingPrefix])
+        let staging = try ScratchDirectory(in: dir, prefix: stagingPrefix)
+        defer { staging.remove() }
+        chmod(staging.path, 0o755)  // apt downloads as its unprivileged _apt user where it can
 
-        let result: ToolResult
+        let result: Subprocess.Result
         do {
-            result = try runTool("apt-get", ["download", name], in: staging)
+            result = try apt("apt-get", ["download", name], in: staging.path)
         } catch {
-            throw KernelPackageError.downloadFailed(package: name, detail: "\(error)")
+            throw KernelError.downloadFailed(package: name, detail: "\(error)")
         }
         guard result.status == 0 else {
-            throw KernelPackageError.downloadFailed(package: name, detail: lastErrorLine(result))
+            throw KernelError.downloadFailed(package: name, detail: lastErrorLine(result))
         }
-        guard let fetched = existingDeb(of: name, in: staging) else {
-            throw KernelPackageError.downloadFailed(package: name, detail: "apt-get produced no .deb")
+        guard let fetched = existingDeb(of: name, in: staging.path) else {
+            throw KernelError.downloadFailed(package: name, detail: "apt-get produced no .deb")
         }
         let target = dir + "/" + (fetched as NSString).lastPathComponent
         guard rename(fetched, target) == 0 else {
-            throw KernelPackageError.downloadFailed(
+            throw KernelError.downloadFailed(
                 package: name, detail: "cannot move it into \(dir): \(String(cString: strerror(errno)))")
         }
         return target
     }
 
     static let stagingPrefix = ".apt-download-"
-
-    /// Deletes staging directories left by a `pen` that was killed mid-download
-    /// (their name carries the pid of a process that no longer exists).
-    static func removeAbandonedStagingDirectories(in dir: String) {
-        guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for file in files where file.hasPrefix(stagingPrefix) {
-            guard let pid = Int32(file.dropFirst(stagingPrefix.count).prefix(while: { $0 != "-" })) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: dir + "/" + file) }
-        }
-    }
 
     /// A "<name>_<version>_<arch>.deb" file in `dir`, the most recently modified if several.
     static func existingDeb(of package: String, in dir: String) -> String? {
@@ -194,10 +149,10 @@ public enum KernelPackage {
             }
         }
 
-        guard let bzImage else { throw KernelPackageError.missingKernelImage(deb: deb) }
-        guard let release = releases.sorted().first else { throw KernelPackageError.missingModules(deb: deb) }
+        guard let bzImage else { throw KernelError.missingKernelImage(deb: deb) }
+        guard let release = releases.sorted().first else { throw KernelError.missingModules(deb: deb) }
         guard releases.count == 1 else {
-            throw KernelPackageError.ambiguousRelease(deb: deb, releases: releases.sorted())
+            throw KernelError.ambiguousRelease(deb: deb, releases: releases.sorted())
         }
 
         // Absent roots are built in; when the package lists its built-ins, make sure
@@ -208,7 +163,7 @@ public enum KernelPackage {
             if scan.infos[root] != nil {
                 presentRoots.append(root)
             } else if let list = builtin[release], !list.contains(root) {
-                throw KernelPackageError.unknownRoot(root, release: release)
+                throw KernelError.unknownRoot(root, release: release)
             } else {
                 builtinRoots.append(root)
             }
@@ -332,55 +287,18 @@ public enum KernelPackage {
 
 // MARK: - Running apt
 
-struct ToolResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+extension KernelPackage {
+    static let aptMissingFix = "pen needs Debian's apt tools to fetch the kernel (or pass --kernel-deb FILE)"
 
-/// Locates `tool` on PATH, so a missing apt is reported as such rather than as a crash.
-func findExecutable(_ tool: String) -> String? {
-    ExecutableSearch.find(tool, environment: ProcessInfo.processInfo.environment)
-}
-
-private final class OutputBox: @unchecked Sendable {
-    var data = Data()
-}
-
-/// Runs a tool to completion, capturing stdout and stderr (read concurrently so neither pipe fills).
-private func runTool(_ tool: String, _ arguments: [String], in directory: String? = nil) throws -> ToolResult {
-    guard let executable = findExecutable(tool) else {
-        throw PenError("\(tool) is not installed: pen needs Debian's apt tools to fetch the kernel (or pass --kernel-deb FILE)")
+    /// apt with its output in English (pen parses it).
+    static func apt(_ tool: String, _ arguments: [String], in directory: String? = nil) throws(PenError) -> Subprocess.Result {
+        try Subprocess.runTool(tool, arguments, directory: directory, environment: ["LC_ALL": "C"], missingFix: aptMissingFix)
     }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    var env = ProcessInfo.processInfo.environment
-    env["LC_ALL"] = "C" // we parse apt's output: keep it in English
-    process.environment = env
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
 
-    let errBox = OutputBox()
-    let group = DispatchGroup()
-    let errHandle = err.fileHandleForReading
-    DispatchQueue.global().async(group: group) { errBox.data = errHandle.readDataToEndOfFile() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return ToolResult(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errBox.data, as: UTF8.self))
-}
-
-/// The most telling line of apt's complaint ("E: …"), for a one-line error message.
-private func lastErrorLine(_ result: ToolResult) -> String {
-    let lines = result.stderr.split(separator: "\n").map(String.init)
-    if let e = lines.last(where: { $0.hasPrefix("E:") }) { return e }
-    if let l = lines.last(where: { !$0.isEmpty }) { return l }
-    return "apt-get exited with status \(result.status)"
+    /// The most telling line of apt's complaint ("E: …"), for a one-line error message.
+    static func lastErrorLine(_ result: Subprocess.Result) -> String {
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        if let e = lines.last(where: { $0.hasPrefix("E:") }) { return e }
+        return result.lastLine
+    }
 }

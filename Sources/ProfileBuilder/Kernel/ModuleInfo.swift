@@ -2,16 +2,6 @@
 // We need this because the kernel package ships no modules.dep (depmod runs at install
 // time), and our guest initrd has no modprobe: we compute the load order ourselves.
 
-public enum ModuleInfoError: Error, CustomStringConvertible, Sendable, Equatable {
-    case notAModule(file: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case let .notAModule(file, reason): return "\(file) is not a usable kernel module: \(reason)"
-        }
-    }
-}
-
 public struct ModuleInfo: Sendable, Equatable {
     /// Module name as the kernel knows it (underscores, no ".ko").
     public var name: String
@@ -92,7 +82,7 @@ public struct ModuleInfo: Sendable, Equatable {
         do {
             let elf = try ELF64(bytes)
             guard let modinfo = try elf.section(named: ".modinfo") else {
-                throw ModuleInfoError.notAModule(file: fileName, reason: "it has no .modinfo section")
+                throw KernelError.notAModule(file: fileName, reason: "it has no .modinfo section")
             }
             section = try elf.contents(of: modinfo)
         } catch let error as ELF64.Failure {
@@ -102,7 +92,7 @@ public struct ModuleInfo: Sendable, Equatable {
             case .not64BitLittleEndian: reason = "not a 64-bit little-endian ELF file"
             case let .truncated(what): reason = "truncated or corrupt \(what)"
             }
-            throw ModuleInfoError.notAModule(file: fileName, reason: reason)
+            throw KernelError.notAModule(file: fileName, reason: reason)
         }
         // NUL-separated strings; padding can produce empty strings, which we skip.
         return section.split(separator: 0).compactMap { raw in

@@ -2,30 +2,10 @@
 // alone (what depmod + modprobe would do), deterministically so that two builds of
 // the same kernel produce byte-identical initrds.
 
-public enum ModuleOrderError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// A requested module is not in the kernel package.
-    case missingModule(String)
-    /// A module's `depends=` names a module the package does not contain.
-    case missingDependency(String, requiredBy: String)
-    /// Modules that (directly or through softdeps) depend on each other; first == last.
-    case cycle([String])
-
-    public var description: String {
-        switch self {
-        case let .missingModule(name):
-            return "kernel module \(name) is not in the kernel package"
-        case let .missingDependency(name, by):
-            return "kernel module \(by) needs module \(name), which is not in the kernel package"
-        case let .cycle(names):
-            return "kernel modules depend on each other in a cycle: \(names.joined(separator: " -> "))"
-        }
-    }
-}
-
 public enum ModuleOrder {
     /// All modules needed to load `roots`: roots, their `depends` (recursively), and
     /// `softdep pre:` entries that name an available module.
-    public static func closure(roots: [String], available: [String: ModuleInfo]) throws(ModuleOrderError) -> Set<String> {
+    public static func closure(roots: [String], available: [String: ModuleInfo]) throws(KernelError) -> Set<String> {
         var needed = Set<String>()
         var queue: [String] = []
         for root in roots.map(ModuleInfo.normalize) {
@@ -51,7 +31,7 @@ public enum ModuleOrder {
     /// bus driver such as virtio_mmio before the device drivers that sit on it), visiting
     /// dependencies in name order: the same input always gives the same order, and each
     /// root's helpers stay next to it.
-    public static func loadOrder(roots: [String], available: [String: ModuleInfo]) throws(ModuleOrderError) -> [String] {
+    public static func loadOrder(roots: [String], available: [String: ModuleInfo]) throws(KernelError) -> [String] {
         let needed = try closure(roots: roots, available: available)
 
         // A softdep may name an alias ("crypto-crc32c") rather than a module; if a module
@@ -80,7 +60,7 @@ public enum ModuleOrder {
         var order: [String] = []
         var path: [String] = []
 
-        func visit(_ name: String) throws(ModuleOrderError) {
+        func visit(_ name: String) throws(KernelError) {
             switch marks[name] {
             case .done?: return
             case .visiting?:

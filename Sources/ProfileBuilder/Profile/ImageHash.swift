@@ -1,5 +1,6 @@
 // The identity of a profile image: a hash of exactly what goes into baking it, so an image
 // is rebuilt when (and only when) its inputs change, and profiles with the same inputs share one.
+import PenCore
 
 public enum ImageHash {
     /// Bumped whenever the profile image build pipeline changes (builder VM script, repacking):

@@ -22,6 +22,8 @@ public struct ProfileError: Error, CustomStringConvertible, Equatable, Sendable 
         return "profile \(file): \(problem)"
     }
 
-    /// The same message as the error pen reports everywhere else (exit code 1).
-    public var asPenError: PenError { PenError(description) }
+}
+
+extension ProfileError: UserFacingError {
+    public var penError: PenError { PenError(description) }
 }

@@ -4,10 +4,6 @@ import PenCore
 import TOMLKit
 
 public enum ProfileParser {
-    public static let minimumMemoryMiB = 256
-    public static let maximumMemoryMiB = 1 << 20  // 1 TiB
-    public static let cpuRange = 1...64
-
     static let topLevelKeys = ["description", "packages", "build", "setup", "disk", "vm"]
     static let diskKeys = ["size"]
     static let vmKeys = ["cpus", "memory"]
@@ -241,18 +237,15 @@ public enum ProfileParser {
             }
             let bytes: UInt64
             do { bytes = try ByteSize.parse(text, what: "size") } catch { throw fail(key, error.message) }
-            guard bytes >= OverlayDisk.minimumSize else {
-                throw fail(key, "\(Self.quoted(text)) is too small: the overlay disk needs at least \(ByteSize.format(OverlayDisk.minimumSize))")
-            }
-            guard bytes <= OverlayDisk.maximumSize else {
-                throw fail(key, "\(Self.quoted(text)) is too large: the overlay disk can be at most \(ByteSize.format(OverlayDisk.maximumSize))")
+            if let problem = OverlayDisk.sizeProblem(bytes) {
+                throw fail(key, "\(Self.quoted(text)) is refused: \(problem)")
             }
             return bytes
         }
 
         func cpus(_ value: TOMLValueConvertible) throws(ProfileError) -> Int {
             let key = "vm.cpus"
-            let range = ProfileParser.cpuRange
+            let range = VMResources.cpuRange
             guard let n = value.int else {
                 throw fail(key, "expected an integer from \(range.lowerBound) to \(range.upperBound), got \(describe(value))")
             }
@@ -264,8 +257,8 @@ public enum ProfileParser {
 
         func memory(_ value: TOMLValueConvertible) throws(ProfileError) -> Int {
             let key = "vm.memory"
-            let low = ProfileParser.minimumMemoryMiB, high = ProfileParser.maximumMemoryMiB
-            let range = "from \(ByteSize.format(UInt64(low) << 20)) to \(ByteSize.format(UInt64(high) << 20)) (\(low) to \(high) MiB)"
+            let (low, high) = (VMResources.memoryRangeMiB.lowerBound, VMResources.memoryRangeMiB.upperBound)
+            let range = VMResources.memoryRangeText
             let mib: Int
             if let n = value.int {
                 guard (low...high).contains(n) else {

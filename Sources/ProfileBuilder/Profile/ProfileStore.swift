@@ -50,7 +50,7 @@ public struct ProfileStore: Sendable {
             do {
                 return try Self.readProfile(path: path, name: valid.value)
             } catch {
-                throw error.asPenError
+                throw error.penError
             }
         }
         let searched = directories.map { Self.trimmed($0) }

@@ -1,0 +1,81 @@
+// Starting QEMU and passt so that they can never outlive pen, and watching them through a
+// pidfd, which turns readable when the process exits (no SIGCHLD bookkeeping, no pid reuse).
+import Foundation
+import CHostSys
+import PenIO
+
+/// A process the session relay watches and may kill: QEMU in pen, a pipe in the relay's tests.
+public protocol VMProcess: AnyObject {
+    /// Readable once the process has exited.
+    var exitDescriptor: Int32 { get }
+    /// The wait status once the process has exited (reaps it), nil while it runs.
+    func exitStatus() -> Int32?
+    func kill()
+    /// Waits up to `seconds`, then kills it. Returns the wait status.
+    @discardableResult func wait(seconds: Double) -> Int32
+}
+
+public final class ChildProcess: VMProcess {
+    public let pid: pid_t
+    public let exitDescriptor: Int32
+    private var status: Int32?
+
+    private init(pid: pid_t) throws(PenError) {
+        self.pid = pid
+        exitDescriptor = pen_pidfd_open(pid)
+        guard exitDescriptor >= 0 else {
+            let err = pen_errno()
+            Glibc.kill(pid, SIGKILL)
+            throw PenError.system("cannot watch process \(pid)", err)
+        }
+    }
+
+    deinit { close(exitDescriptor) }
+
+    /// Starts argv with PR_SET_PDEATHSIG(SIGKILL) (see host_sys.c), stdin from /dev/null,
+    /// stdout and stderr into logPath (opened without following a symlink), and the listed
+    /// descriptors inherited.
+    public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32]) throws(PenError) -> ChildProcess {
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(devNull) }
+        let log = try SafeFiles.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC)
+        defer { close(log) }
+        let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        let pid = withCStringArray(argv) { cargv in
+            withCStringArray(env) { cenv in
+                fds.withUnsafeBufferPointer { keep in
+                    pen_spawn(cargv, cenv, devNull, log, log, keep.baseAddress, Int32(keep.count))
+                }
+            }
+        }
+        guard pid > 0 else { throw PenError.system("cannot start \(argv[0])") }
+        return try ChildProcess(pid: pid)
+    }
+
+    public func exitStatus() -> Int32? {
+        if let status { return status }
+        var s: Int32 = 0
+        if waitpid(pid, &s, WNOHANG) == pid { status = s }
+        return status
+    }
+
+    public func kill() {
+        if status == nil { _ = pen_pidfd_send_signal(exitDescriptor, SIGKILL) }
+    }
+
+    @discardableResult
+    public func wait(seconds: Double) -> Int32 {
+        if let status { return status }
+        var p = pollfd(fd: exitDescriptor, events: Int16(POLLIN), revents: 0)
+        let deadline = Date().addingTimeInterval(seconds)
+        while exitStatus() == nil && Date() < deadline {
+            _ = poll(&p, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000)))
+        }
+        if let status { return status }
+        kill()
+        var s: Int32 = 0
+        while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+        status = s
+        return s
+    }
+}

@@ -1,0 +1,82 @@
+// The guest's network. passt, connected to QEMU over a socketpair, gives the guest the internet
+// but, with --no-map-gw, not the host's loopback services (QEMU's built-in slirp always maps
+// its gateway address to the host's 127.0.0.1). Published ports bind 127.0.0.1 only.
+import Foundation
+import PenWire
+
+public enum NetworkBackend: Equatable, Sendable {
+    /// passt on a socketpair; its log at `log`.
+    case passt(Passt, ports: [PublishedPort], log: String)
+    /// QEMU's built-in user network (a diagnostic: it lets the guest reach the host's loopback).
+    case slirp(ports: [PublishedPort])
+    /// No network device at all.
+    case none
+
+    /// passt when it is installed, unless PEN_NETWORK=slirp asks for QEMU's built-in network.
+    /// `notice` receives the one line saying that slirp is used and why.
+    public static func choose(passt: Passt?, environment env: [String: String], ports: [PublishedPort], passtLog: String,
+                              notice: (String) -> Void) -> NetworkBackend {
+        if env["PEN_NETWORK"] == "slirp" { return .slirp(ports: ports) }
+        if let passt { return .passt(passt, ports: ports, log: passtLog) }
+        notice("pen: passt not found (install it with `sudo apt-get install passt`); using QEMU's slirp, which lets the guest reach the host's loopback services")
+        return .slirp(ports: ports)
+    }
+}
+
+/// `--publish HOST:GUEST`: a TCP port on the host's loopback forwarded to the guest.
+public struct PublishedPort: Equatable, Sendable, CustomStringConvertible {
+    public let host: UInt16
+    public let guest: UInt16
+
+    public init(host: UInt16, guest: UInt16) {
+        self.host = host
+        self.guest = guest
+    }
+
+    public init(_ text: String) throws(PenError) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        func port(_ part: Substring) -> UInt16? {
+            guard !part.isEmpty, part.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt16(part), n > 0 else { return nil }
+            return n
+        }
+        guard parts.count == 2, let h = port(parts[0]), let g = port(parts[1]) else {
+            throw PenError("invalid --publish '\(text)'", fix: "write HOST:GUEST with ports from 1 to 65535, e.g. 8080:80")
+        }
+        host = h
+        guest = g
+    }
+
+    public var description: String { "127.0.0.1:\(host) → guest:\(guest)" }
+}
+
+public struct Passt: Equatable, Sendable {
+    public let executable: String
+
+    public static func locate(environment env: [String: String]) -> Passt? {
+        ExecutableSearch.find("passt", environment: env).map { Passt(executable: $0) }
+    }
+
+    public init(executable: String) {
+        self.executable = executable
+    }
+
+    public func command(fd: Int32, publish: [PublishedPort], logPath: String) -> [String] {
+        [executable] + Self.arguments(fd: fd, publish: publish, logPath: logPath)
+    }
+
+    public static func arguments(fd: Int32, publish: [PublishedPort], logPath: String) -> [String] {
+        let net = GuestContract.Network.self
+        var a = ["--foreground", "--quiet", "--fd", String(fd), "--ipv4-only",
+                 "--address", net.guest, "--netmask", String(net.prefixLength),
+                 "--gateway", net.gateway,
+                 "--no-map-gw",                                 // the gateway is not the host's loopback
+                 "--dns-forward", net.resolver,                 // DNS to this address uses the host's resolver
+                 "--log-file", logPath, "--udp-ports", "none"]
+        if publish.isEmpty {
+            a += ["--tcp-ports", "none"]
+        } else {
+            for port in publish { a += ["--tcp-ports", "127.0.0.1/\(port.host):\(port.guest)"] }
+        }
+        return a
+    }
+}

@@ -1,0 +1,89 @@
+// QEMU's command line for one VM: the spec says what to boot, the wiring which inherited
+// descriptors carry its channels and files.
+import Foundation
+import PenWire
+
+public struct QEMU: Sendable {
+    public let executable: String
+
+    public init(executable: String) {
+        self.executable = executable
+    }
+
+    /// qemu-system-x86_64 on PATH, or PEN_QEMU.
+    public static func locate(environment env: [String: String]) throws(PenError) -> QEMU {
+        if let explicit = env["PEN_QEMU"], !explicit.isEmpty { return QEMU(executable: explicit) }
+        if let found = ExecutableSearch.find("qemu-system-x86_64", environment: env, alsoIn: []) {
+            return QEMU(executable: found)
+        }
+        throw PenError("qemu-system-x86_64 not found", fix: "install it with `sudo apt-get install qemu-system-x86`")
+    }
+
+    public func command(_ spec: VMSpec, _ wiring: VMWiring) -> [String] {
+        [executable] + Self.arguments(spec, wiring)
+    }
+
+    static let bootLogSet = 1
+    static let diskSet = 2
+
+    public static func arguments(_ spec: VMSpec, _ wiring: VMWiring) -> [String] {
+        var a = ["-name", "pen-\(spec.name)",
+                 "-M", "microvm",
+                 "-accel", spec.accelerator.rawValue]
+        if spec.accelerator == .kvm { a += ["-cpu", "host"] }
+        // QEMU's seccomp filter: no obsolete syscalls, no privilege changes, no new processes,
+        // no scheduler/resource control — a guest that takes QEMU over gets little further.
+        a += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+        // Kernel and init messages go to the boot log, never to the user's terminal. Files pen
+        // opened itself reach QEMU as fd sets (/dev/fdset/N), so QEMU never follows a path there.
+        a += ["-add-fd", "fd=\(wiring.bootLog),set=\(bootLogSet),opaque=boot-log",
+              "-chardev", "file,id=bootlog,path=/dev/fdset/\(bootLogSet)"]
+        a += ["-smp", String(spec.cpus), "-m", "\(spec.memoryMiB)M",
+              "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+              "-kernel", spec.kernelPath, "-initrd", spec.initrdPath,
+              "-append", spec.kernelArguments.joined(separator: " "),
+              "-serial", "chardev:bootlog",
+              // Console (hvc0) and control channel on one virtio-serial device, over
+              // socketpairs pen passes in: no socket files another user could reach.
+              "-device", "virtio-serial-device",
+              "-chardev", "socket,id=console,fd=\(wiring.console)",
+              "-device", "virtconsole,chardev=console,name=\(GuestContract.consolePort)",
+              "-chardev", "socket,id=control,fd=\(wiring.control)",
+              "-device", "virtserialport,chardev=control,name=\(GuestContract.controlPort)",
+              "-device", "virtio-rng-device"]
+        if let archive = wiring.archive {
+            a += ["-chardev", "socket,id=archive,fd=\(archive)",
+                  "-device", "virtserialport,chardev=archive,name=\(GuestContract.archivePort)"]
+        }
+        if let disk = wiring.disk {
+            a += ["-add-fd", "fd=\(disk.readWrite),set=\(diskSet),opaque=overlay-rw",
+                  "-add-fd", "fd=\(disk.readOnly),set=\(diskSet),opaque=overlay-ro",
+                  // Write errors (the host's filesystem full) go to the guest: QEMU's default pauses
+                  // the VM, and with no monitor nothing could resume it.
+                  "-drive", "file=/dev/fdset/\(diskSet),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
+                  "-device", "virtio-blk-device,drive=overlay"]
+        }
+        switch spec.network {
+        case .passt:
+            if let fd = wiring.network {
+                a += ["-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=\(fd)",
+                      "-device", "virtio-net-device,netdev=net0"]
+            }
+        case .slirp(let ports):
+            let forwards = ports.map { ",hostfwd=tcp:127.0.0.1:\($0.host)-:\($0.guest)" }.joined()
+            a += ["-netdev", "user,id=net0\(forwards)", "-device", "virtio-net-device,netdev=net0"]
+        case .none:
+            break
+        }
+        if let dir = spec.workspace {
+            a += ["-fsdev", "local,id=workspace,path=\(qemuEscaped(dir)),security_model=none",
+                  "-device", "virtio-9p-device,fsdev=workspace,mount_tag=\(GuestContract.workspaceTag)"]
+        }
+        return a
+    }
+}
+
+/// QEMU's option parser splits on ','; a literal comma in a value is written twice.
+func qemuEscaped(_ value: String) -> String {
+    value.replacingOccurrences(of: ",", with: ",,")
+}

@@ -1,0 +1,62 @@
+import PenWire
+// What to boot, as a plain value (unit-tested): the kernel and initrd, the disk, resources,
+// the network, the shared workspace and where QEMU's logs go. How it is wired (the
+// descriptors QEMU inherits) is VMWiring's job, filled in by VMRunner.
+
+public struct VMSpec: Equatable, Sendable {
+    public var name: String
+    public var kernelPath: String
+    public var initrdPath: String
+    public var kernelArguments: [String]
+    /// The overlay disk; nil for a VM without one (the builder VM).
+    public var diskPath: String?
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var accelerator: Accelerator
+    /// The guest's serial console (kernel and init messages), opened by pen.
+    public var bootLogPath: String
+    /// QEMU's own stdout and stderr.
+    public var qemuLogPath: String
+    public var network: NetworkBackend
+    /// A host directory shared read-write at the guest contract's workspace mount point (resolved).
+    public var workspace: String?
+    /// A builder VM streams its root out over the archive port.
+    public var archivePort: Bool
+
+    public init(name: String, kernelPath: String, initrdPath: String, kernelArguments: [String],
+                diskPath: String?, cpus: Int, memoryMiB: Int, accelerator: Accelerator,
+                bootLogPath: String, qemuLogPath: String, network: NetworkBackend = .none,
+                workspace: String? = nil, archivePort: Bool = false) {
+        self.name = name
+        self.kernelPath = kernelPath
+        self.initrdPath = initrdPath
+        self.kernelArguments = kernelArguments
+        self.diskPath = diskPath
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.accelerator = accelerator
+        self.bootLogPath = bootLogPath
+        self.qemuLogPath = qemuLogPath
+        self.network = network
+        self.workspace = workspace
+        self.archivePort = archivePort
+    }
+
+    /// The guest kernel's command line. Only boot facts go here, never secrets: the
+    /// command line is readable in the guest's /proc/cmdline.
+    public static func kernelArguments(accelerator: Accelerator, tscKilohertz: Int?) -> [String] {
+        var args = ["console=ttyS0", "loglevel=4", "panic=-1", "rdinit=\(GuestContract.initPath)",
+                    // The static Swift runtime asks getrandom() at start-up; this avoids
+                    // waiting for the RNG (the kernel passes KEY=VALUE words to init's env).
+                    "SWIFT_DETERMINISTIC_HASHING=1"]
+        if accelerator == .tcg, let khz = tscKilohertz {
+            args.append("tsc_early_khz=\(khz)")  // TSC calibration otherwise hangs 1 boot in 6 under TCG
+        }
+        if accelerator == .tcg {
+            // TCG's TSC follows the host clock; without this the kernel finds the vCPUs'
+            // TSCs "unsynchronised" and falls back to the jiffies clocksource.
+            args.append("tsc=reliable")
+        }
+        return args
+    }
+}

@@ -1,0 +1,28 @@
+// How a VM is wired: the descriptors QEMU inherits, every one opened or created by pen.
+// Channels are socketpairs (no socket file another user could reach); the files QEMU writes
+// (boot log, overlay disk) are opened without following symlinks and passed as fd sets.
+// Only VMRunner makes one, so its initialisers stay internal.
+
+public struct VMWiring: Sendable {
+    /// QEMU's end of the guest console (hvc0).
+    public var console: Int32
+    /// QEMU's end of the control channel.
+    public var control: Int32
+    /// QEMU's end of a builder VM's archive port.
+    public var archive: Int32? = nil
+    /// QEMU's end of the socketpair whose other end passt serves.
+    public var network: Int32? = nil
+    public var bootLog: Int32
+    /// The overlay disk, read-write and read-only (QEMU's block layer asks for both).
+    public var disk: DiskDescriptors? = nil
+
+    public struct DiskDescriptors: Equatable, Sendable {
+        public var readWrite: Int32
+        public var readOnly: Int32
+    }
+
+    /// Every descriptor QEMU must inherit.
+    public var descriptors: [Int32] {
+        [console, control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly].compactMap { $0 }
+    }
+}

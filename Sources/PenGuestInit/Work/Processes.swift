@@ -1,0 +1,42 @@
+// Child processes of PID 1: spawning, wait statuses, and reaping every zombie.
+import CGuestSys
+import Glibc
+import PenIO
+
+struct ChildSpec {
+    var argv: [String]
+    var environment: [String]
+    var stdin: Int32
+    var stdout: Int32
+    var stderr: Int32
+    var controllingTTY: Int32 = -1
+    var directory = "/"
+}
+
+enum Processes {
+    static func spawn(_ spec: ChildSpec) -> pid_t {
+        withCStringArray(spec.argv) { argv in
+            withCStringArray(spec.environment) { envp in
+                pen_spawn_child(argv, envp, spec.stdin, spec.stdout, spec.stderr,
+                                spec.controllingTTY, spec.directory)
+            }
+        }
+    }
+
+    /// A shell-style status: the exit code, or 128 + the signal that killed it.
+    static func exitCode(fromWaitStatus status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
+    /// Reaps every exited child; returns the status of `watched` when it was among them.
+    static func reap(watching watched: pid_t) -> Int32? {
+        var found: Int32?
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return found }
+            if pid == watched { found = exitCode(fromWaitStatus: status) }
+        }
+    }
+}

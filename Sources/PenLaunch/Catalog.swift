@@ -1,0 +1,35 @@
+// What pen knows about on this host, for the listing commands: images, profiles and VMs.
+import Foundation
+import PenCore
+import ProfileBuilder
+
+public struct Catalog {
+    public let paths: PenPaths
+    let profiles: ProfileStore
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        paths = PenPaths(environment: environment)
+        profiles = ProfileStore.standard(paths: paths, environment: environment)
+    }
+
+    /// `pen image ls`: the base image and every profile image, fresh, stale or orphan.
+    public func images() -> [ImageListing] {
+        ImageInventory.list(paths: paths, store: profiles)
+    }
+
+    /// `pen profile ls`: every profile, with its image's state (or why it does not parse).
+    public func profileSummaries() -> [ProfileSummary] {
+        let inspector = ProfileInspector(paths: paths)
+        return profiles.list().map { inspector.summary($0) }
+    }
+
+    /// `pen profile show NAME`.
+    public func profile(_ name: String) throws(PenError) -> ProfileDetail {
+        ProfileInspector(paths: paths).detail(try profiles.load(name))
+    }
+
+    /// `pen vm ls`.
+    public func vms() -> [VMSummary] {
+        VMListing.summaries(paths: paths)
+    }
+}

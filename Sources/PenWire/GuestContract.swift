@@ -1,0 +1,38 @@
+// What host and guest agree on besides the frames themselves: the names of the devices pen
+// attaches, where the guest mounts what, and the fixed addresses of the guest's network.
+// Each is defined here once; the host's QEMU arguments and image builder and the guest's
+// init read them from this file, so the two sides cannot drift apart.
+
+public enum GuestContract {
+    /// The virtio-serial port that carries the control channel's frames.
+    public static let controlPort = "pen.ctl"
+    /// The virtio-serial port a builder VM streams its root over as a tar.
+    public static let archivePort = "pen.out"
+    /// The virtio console (the guest's /dev/hvc0), relayed to the user's terminal.
+    public static let consolePort = "console"
+    public static let consoleDevice = "/dev/hvc0"
+
+    /// The 9p mount tag of the shared host directory, and where the guest mounts it.
+    public static let workspaceTag = "workspace"
+    public static let workspaceMountPoint = "/workspace"
+
+    /// The guest init's path inside the initrd (the kernel's `rdinit=`).
+    public static let initPath = "/init"
+    /// The kernel modules the init loads, relative to the root, and the file listing their load
+    /// order (one name per line, dependencies first).
+    public static let moduleDirectory = "usr/lib/modules/pen"
+    public static let moduleOrderFile = moduleDirectory + "/order"
+
+    /// Present once a VM's first-boot setup has succeeded; the setup runs while it is absent.
+    public static let setupMarker = "/var/lib/pen/setup-done"
+
+    /// The guest's network: a /24 behind a gateway that also answers DNS (passt and QEMU's
+    /// slirp both use these addresses).
+    public enum Network {
+        public static let guest = "10.0.2.15"
+        public static let prefixLength = 24
+        public static let netmask = "255.255.255.0"
+        public static let gateway = "10.0.2.2"
+        public static let resolver = "10.0.2.3"
+    }
+}

@@ -1,0 +1,38 @@
+// What a profile build needs from a VM, said without saying how VMs are started: the launcher
+// (PenLaunch) turns this into a boot of the base image and runs it like any other VM.
+import PenCore
+
+public struct BuilderVMRequest {
+    /// The profile being built (names the VM and its messages).
+    public var profile: String
+    /// The base image to boot.
+    public var kernelPath: String
+    public var initrdPath: String
+    /// The shell script the builder runs as root, with network, in the initramfs root.
+    public var script: String
+    /// Where the VM's logs go (boot.log, qemu.log, passt.log) and the root's tar is written.
+    public var workDirectory: String
+    public var archivePath: String
+    /// The root is built in RAM (tmpfs gets half of it).
+    public var memoryMiB: Int
+    /// Seconds the whole build may take.
+    public var timeout: Double
+    /// Receives everything the build prints (stdout and stderr).
+    public var output: ([UInt8]) -> Void
+
+    public init(profile: String, kernelPath: String, initrdPath: String, script: String, workDirectory: String,
+                archivePath: String, memoryMiB: Int, timeout: Double, output: @escaping ([UInt8]) -> Void) {
+        self.profile = profile
+        self.kernelPath = kernelPath
+        self.initrdPath = initrdPath
+        self.script = script
+        self.workDirectory = workDirectory
+        self.archivePath = archivePath
+        self.memoryMiB = memoryMiB
+        self.timeout = timeout
+        self.output = output
+    }
+}
+
+/// Boots a builder VM for the request and returns how its session ended.
+public typealias BuilderVM = (BuilderVMRequest) throws(PenError) -> SessionOutcome

@@ -1,0 +1,140 @@
+// The base image: Debian's generic kernel (as an ELF vmlinux) and an initrd made of a
+// minbase Debian root (with the guest's modules) plus a small layer holding the init.
+// The kernel unpacks concatenated archives in order, so a new init only re-packs its
+// own layer; mmdebstrap runs again only when the builder version or the kernel changes.
+import Foundation
+import PenCore
+import PenWire
+
+public struct BaseImage: Sendable {
+    /// Bump whenever the base image's pipeline changes: every cached base is then rebuilt.
+    public static let builderVersion = 4
+    public static let suite = "bookworm"
+
+    public let directory: String
+    public let kernelDirectory: String
+
+    public init(paths: PenPaths) {
+        directory = paths.baseImageDirectory
+        kernelDirectory = paths.kernelDirectory
+    }
+
+    public var kernelPath: String { directory + "/vmlinux" }
+    public var rootfsPath: String { directory + "/rootfs.cpio.zst" }
+    public var initrdPath: String { directory + "/initrd.img" }
+    public var manifestPath: String { directory + "/manifest.json" }
+
+    public func loadManifest() -> BaseImageManifest? {
+        guard let data = FileManager.default.contents(atPath: manifestPath) else { return nil }
+        return try? PenJSON.decode(BaseImageManifest.self, from: data)
+    }
+
+    /// The base image's identity for profile hashing: the SHA-256 of its manifest.
+    public func identity() throws(PenError) -> String {
+        try SHA256File.hex(path: manifestPath)
+    }
+
+    /// Makes sure a complete base image exists for this init binary; builds what is missing.
+    @discardableResult
+    public func ensure(initBinary: String, kernelDeb: String? = nil, rebuild: Bool = false,
+                       progress: (String) -> Void) throws(PenError) -> BaseImageManifest {
+        try converting { try ensureImage(initBinary: initBinary, kernelDeb: kernelDeb, rebuild: rebuild, progress: progress) }
+    }
+
+    private func ensureImage(initBinary: String, kernelDeb: String?, rebuild: Bool,
+                             progress: (String) -> Void) throws -> BaseImageManifest {
+        try SafeFiles.makeDirectories(directory)
+        let lock = try BuildLock(path: directory + "/.lock", waiting: {
+            progress("pen: waiting for another pen that is building the base image")
+        })
+        defer { _ = lock }
+        let initSHA = try SHA256File.hex(path: initBinary)
+        if !rebuild, var manifest = loadManifest(), manifest.builderVersion == Self.builderVersion,
+           FileManager.default.fileExists(atPath: kernelPath), FileManager.default.fileExists(atPath: rootfsPath) {
+            if manifest.initSHA256 == initSHA, FileManager.default.fileExists(atPath: initrdPath) {
+                try verify(manifest)
+                return manifest
+            }
+            // A new init is appended to the recorded root: that root must be the recorded one.
+            try ImageIntegrity.verifyOnce(rootfsPath, sha256: manifest.rootfsSHA256, rebuild: "pen image base --rebuild")
+            try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
+            try saveManifest(manifest)
+            try verify(manifest)
+            return manifest
+        }
+        ScratchDirectory.sweep(in: directory, prefixes: [".build-"])
+        return try build(initBinary: initBinary, initSHA: initSHA, kernelDeb: kernelDeb, progress: progress)
+    }
+
+    /// The kernel and initrd a VM boots must be the ones the manifest recorded.
+    public func verify(_ manifest: BaseImageManifest) throws(PenError) {
+        let rebuild = "pen image base --rebuild"
+        try ImageIntegrity.verifyOnce(kernelPath, sha256: manifest.kernelSHA256, rebuild: rebuild)
+        try ImageIntegrity.verifyOnce(initrdPath, sha256: manifest.initrdSHA256, rebuild: rebuild)
+    }
+
+    private func build(initBinary: String, initSHA: String, kernelDeb: String?,
+                       progress: (String) -> Void) throws -> BaseImageManifest {
+        let started = Date()
+        progress("pen: building the base image (Debian \(Self.suite) minbase + kernel); this takes about a minute")
+        let work = try ScratchDirectory(in: directory, prefix: ".build-")
+        defer { work.remove() }
+
+        progress("pen: [1/4] fetching the kernel package")
+        let deb: String
+        if let kernelDeb {
+            deb = kernelDeb
+        } else {
+            try SafeFiles.makeDirectories(kernelDirectory)
+            deb = try KernelPackage.download(into: kernelDirectory)
+        }
+        progress("pen: [2/4] extracting the kernel and its modules")
+        let bundle = try KernelPackage.extract(deb: deb, to: work.path, roots: KernelPackage.guestModuleRoots)
+
+        progress("pen: [3/4] creating the Debian root with mmdebstrap")
+        let rootTar = work.path + "/root.tar"
+        try Mmdebstrap.run(suite: Self.suite, output: rootTar, log: work.path + "/mmdebstrap.log")
+
+        progress("pen: [4/4] packing the initrd")
+        var tree = try RootTree.readTar(path: rootTar)
+        // Under usr/: in a merged-/usr root, lib is a symlink to usr/lib.
+        for module in bundle.modules {
+            tree.add(RootEntry(path: "\(GuestContract.moduleDirectory)/\(module.fileName)", kind: .file, mode: 0o644,
+                               data: ModuleSignature.strip(module.data)))
+        }
+        let order = bundle.modules.map { $0.name }
+        tree.add(RootEntry(path: GuestContract.moduleOrderFile, kind: .file, mode: 0o644,
+                           data: Array((order.joined(separator: "\n") + "\n").utf8)))
+        let packed = try InitrdPacker.pack(tree, to: rootfsPath, zstdLevel: 3)
+
+        try SafeFiles.refuseSymlink(kernelPath)
+        guard rename(bundle.vmlinuxPath, kernelPath) == 0 else { throw PenError.system("cannot move the kernel to \(kernelPath)") }
+        let kernelBytes = fileSize(kernelPath)
+        var manifest = BaseImageManifest(
+            builderVersion: Self.builderVersion, suite: Self.suite,
+            kernelPackage: (deb as NSString).lastPathComponent, kernelPackageVersion: bundle.packageVersion,
+            kernelRelease: bundle.kernelRelease,
+            kernelSHA256: try SHA256File.hex(path: kernelPath), kernelBytes: kernelBytes, modules: order,
+            rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
+            entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
+            buildSeconds: 0, createdAt: Date())
+        try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
+        manifest.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
+        try saveManifest(manifest)
+        try verify(manifest)  // what was published is what was recorded
+        progress("pen: base image ready: \(ByteSize.format(manifest.initrdBytes)) initrd (\(ByteSize.format(manifest.unpackedBytes)) unpacked), built in \(Int(manifest.buildSeconds)) s")
+        return manifest
+    }
+
+    /// Appends the init layer for this init binary to the recorded root.
+    private func assembleInitrd(initBinary: String, manifest: inout BaseImageManifest, initSHA: String) throws {
+        let initrd = try InitrdAssembly.assemble(root: rootfsPath, initBinary: initBinary, in: directory)
+        manifest.initSHA256 = initSHA
+        manifest.initrdSHA256 = initrd.sha256
+        manifest.initrdBytes = initrd.bytes
+    }
+
+    private func saveManifest(_ manifest: BaseImageManifest) throws {
+        try SafeFiles.writeAtomically(Array(try PenJSON.encode(manifest)) + [0x0a], to: manifestPath)
+    }
+}

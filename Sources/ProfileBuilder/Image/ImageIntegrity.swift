@@ -1,0 +1,44 @@
+// Images are checked against the SHA-256 recorded when they were published. Hashing a 40 MB
+// initrd on every boot would cost more than deciding the image is fresh, so a file is hashed
+// once and its identity (device, inode, size, mtime, ctime) stamped beside it: any later write,
+// truncation or replacement changes that identity and brings the hash back.
+import Foundation
+import PenCore
+
+public enum ImageIntegrity {
+    /// Refuses a file whose content no longer matches `sha256`; `rebuild` is the command that fixes it.
+    public static func verifyOnce(_ path: String, sha256: String, rebuild: String) throws(PenError) {
+        let stamp = stampPath(for: path)
+        var st = stat()
+        if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
+            throw PenError("image file \(path) is a symlink; pen does not follow symlinks in its image cache: remove it and rebuild with `\(rebuild)`")
+        }
+        guard let identity = identity(of: path) else {
+            throw PenError("image file \(path) is missing; rebuild it with `\(rebuild)`")
+        }
+        let expected = "\(identity) \(sha256)\n"
+        if let recorded = try? String(contentsOfFile: stamp, encoding: .utf8), recorded == expected { return }
+        guard try SHA256File.hex(path: path) == sha256 else {
+            unlink(stamp)
+            throw PenError("image file \(path) does not match its recorded SHA-256 (modified or truncated); rebuild it with `\(rebuild)`")
+        }
+        try? SafeFiles.writeAtomically(expected, to: stamp)
+    }
+
+    /// Re-hashes without trusting any stamp (`pen image verify`). True when it matches.
+    public static func rehash(_ path: String, sha256: String) -> Bool {
+        (try? SHA256File.hex(path: path)) == sha256
+    }
+
+    static func stampPath(for path: String) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        return "\(dir)/.\((path as NSString).lastPathComponent).verified"
+    }
+
+    /// Changes whenever the file's content can have changed (ctime cannot be set back by users).
+    static func identity(of path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+    }
+}

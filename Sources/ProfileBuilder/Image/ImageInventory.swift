@@ -1,0 +1,64 @@
+// What `pen image ls` reports: the base image and every profile image in the cache, each
+// fresh (what the current inputs give), stale (built from inputs that have since changed)
+// or orphan (its profile no longer exists).
+import Foundation
+import PenCore
+
+public enum ImageListingStatus: String, Codable, Sendable {
+    case fresh, stale, orphan
+}
+
+public struct ImageListing: Encodable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case base, profile }
+    public var name: String
+    public var kind: Kind
+    public var hash: String
+    /// The initrd's size (what a VM boots besides the shared kernel).
+    public var sizeBytes: UInt64
+    public var createdAt: Date
+    public var status: ImageListingStatus
+    /// Base image only: the kernel release and the base builder version.
+    @NullWhenAbsent public var kernel: String?
+    public var builderVersion: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, hash, status, kernel
+        case sizeBytes = "size_bytes", createdAt = "created_at", builderVersion = "builder_version"
+    }
+}
+
+public enum ImageInventory {
+    public static func list(paths: PenPaths, store: ProfileStore) -> [ImageListing] {
+        var rows: [ImageListing] = []
+        let base = BaseImage(paths: paths)
+        let baseIdentity = try? base.identity()
+        if let manifest = base.loadManifest(), let identity = baseIdentity {
+            rows.append(ImageListing(name: "base", kind: .base, hash: identity, sizeBytes: manifest.initrdBytes,
+                                     createdAt: manifest.createdAt,
+                                     status: manifest.builderVersion == BaseImage.builderVersion ? .fresh : .stale,
+                                     kernel: manifest.kernelRelease, builderVersion: manifest.builderVersion))
+        }
+        let profiles = Dictionary(store.list().map { ($0.name, $0.result) }, uniquingKeysWith: { first, _ in first })
+        let images = ProfileImages(paths: paths)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: images.root)) ?? []).filter { !$0.hasPrefix(".") }
+        for name in names.sorted() {
+            // The hash the profile's inputs give today (nil: it cannot be computed, so nothing is fresh).
+            let current: String?? = profiles[name].map { result in
+                guard case .success(let profile) = result, let baseIdentity else { return nil }
+                return ImageHash.compute(profile: profile, baseIdentity: baseIdentity)
+            }
+            for hash in images.builtHashes(name) {
+                guard let record = images.record(name, hash: hash) else { continue }
+                let status: ImageListingStatus
+                switch current {
+                case .none: status = .orphan
+                case .some(let wanted): status = wanted == hash ? .fresh : .stale
+                }
+                rows.append(ImageListing(name: name, kind: .profile, hash: hash, sizeBytes: record.initrdBytes,
+                                         createdAt: record.createdAt, status: status, kernel: nil,
+                                         builderVersion: record.inputs.builderVersion))
+            }
+        }
+        return rows
+    }
+}

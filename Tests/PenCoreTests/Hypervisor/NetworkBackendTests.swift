@@ -1,0 +1,43 @@
+import Testing
+@testable import PenCore
+
+@Suite struct NetworkBackendTests {
+    @Test func parsesPublishedPorts() throws {
+        #expect(try PublishedPort("8080:80") == PublishedPort(host: 8080, guest: 80))
+        #expect(try PublishedPort("65535:1") == PublishedPort(host: 65535, guest: 1))
+    }
+
+
+    @Test(arguments: ["", "80", "0:80", "80:0", "65536:80", "a:80", "80:80:80", "-1:80", " 80:80", "80:"])
+    func rejectsBadPublishedPorts(_ raw: String) {
+        #expect { try PublishedPort(raw) } throws: { ($0 as? PenError)?.message.hasPrefix("invalid --publish") == true }
+    }
+
+
+    @Test func passtBindsPublishedPortsToLoopbackAndNeverMapsTheGateway() {
+        let args = Passt.arguments(fd: 7, publish: [PublishedPort(host: 8080, guest: 80)], logPath: "/v/passt.log")
+        #expect(args.contains("--no-map-gw"))
+        #expect(args.contains("--foreground"))
+        let fd = args.firstIndex(of: "--fd").map { args[$0 + 1] }
+        #expect(fd == "7")
+        let tcp = args.indices.filter { args[$0] == "--tcp-ports" }.map { args[$0 + 1] }
+        #expect(tcp == ["127.0.0.1/8080:80"])
+        let none = Passt.arguments(fd: 7, publish: [], logPath: "/v/passt.log")
+        #expect(none.indices.filter { none[$0] == "--tcp-ports" }.map { none[$0 + 1] } == ["none"])
+    }
+
+
+    @Test func passtIsChosenWhenPresentAndSlirpOnlyWithANotice() {
+        let passt = Passt(executable: "/usr/bin/passt")
+        var notices: [String] = []
+        let chosen = NetworkBackend.choose(passt: passt, environment: [:], ports: [], passtLog: "/v/passt.log",
+                                           notice: { notices.append($0) })
+        #expect(chosen == .passt(passt, ports: [], log: "/v/passt.log") && notices.isEmpty)
+        let missing = NetworkBackend.choose(passt: nil, environment: [:], ports: [], passtLog: "/v/passt.log",
+                                            notice: { notices.append($0) })
+        #expect(missing == .slirp(ports: []) && notices.count == 1 && notices[0].contains("slirp"))
+        let asked = NetworkBackend.choose(passt: passt, environment: ["PEN_NETWORK": "slirp"], ports: [],
+                                          passtLog: "/v/passt.log", notice: { notices.append($0) })
+        #expect(asked == .slirp(ports: []) && notices.count == 1)
+    }
+}

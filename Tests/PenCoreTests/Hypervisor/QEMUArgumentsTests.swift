@@ -1,0 +1,123 @@
+import Testing
+import Foundation
+@testable import PenCore
+
+@Suite struct QEMUArgumentsTests {
+    func spec(_ accel: Accelerator = .tcg, disk: String? = "/vms/t/overlay.img",
+              network: NetworkBackend = .slirp(ports: [])) -> VMSpec {
+        VMSpec(name: "t", kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img",
+               kernelArguments: VMSpec.kernelArguments(accelerator: accel, tscKilohertz: 2_596_138),
+               diskPath: disk, cpus: 2, memoryMiB: 2048, accelerator: accel, bootLogPath: "/vms/t/boot.log",
+               qemuLogPath: "/vms/t/qemu.log", network: network)
+    }
+
+    /// Descriptors as VMRunner hands them over: console 5, control 6, boot log 7, disk 8 and 9.
+    func wiring(disk: Bool = true, network: Int32? = nil) -> VMWiring {
+        VMWiring(console: 5, control: 6, network: network, bootLog: 7,
+                 disk: disk ? VMWiring.DiskDescriptors(readWrite: 8, readOnly: 9) : nil)
+    }
+
+    func arguments(_ s: VMSpec? = nil, _ w: VMWiring? = nil) -> [String] {
+        QEMU.arguments(s ?? spec(), w ?? wiring())
+    }
+
+    /// The value following `flag` for each occurrence.
+    func values(_ args: [String], _ flag: String) -> [String] {
+        args.indices.filter { args[$0] == flag && $0 + 1 < args.count }.map { args[$0 + 1] }
+    }
+
+    @Test func namesTheVMAndUsesMicrovm() {
+        let a = arguments()
+        #expect(values(a, "-name") == ["pen-t"])
+        #expect(values(a, "-M") == ["microvm"])
+        #expect(values(a, "-kernel") == ["/img/vmlinux"])
+        #expect(values(a, "-initrd") == ["/img/initrd.img"])
+        #expect(values(a, "-smp") == ["2"])
+        #expect(values(a, "-m") == ["2048M"])
+        #expect(a.contains("-nodefaults") && a.contains("-no-reboot"))
+    }
+
+    @Test func runsUnderQEMUsSeccompSandbox() {
+        let sandbox = values(arguments(), "-sandbox")
+        #expect(sandbox == ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"])
+    }
+
+    @Test func acceleratorChoosesCPUAndTSCHint() {
+        let tcg = arguments(spec(.tcg))
+        #expect(values(tcg, "-accel") == ["tcg"])
+        #expect(!tcg.contains("-cpu"))
+        #expect(values(tcg, "-append").first?.contains("tsc_early_khz=2596138") == true)
+        let kvm = arguments(spec(.kvm))
+        #expect(values(kvm, "-accel") == ["kvm"])
+        #expect(values(kvm, "-cpu") == ["host"])
+        #expect(values(kvm, "-append").first?.contains("tsc_early_khz") == false)
+    }
+
+    @Test func channelsUseInheritedSocketsNotPaths() {
+        let a = arguments()
+        let chardevs = values(a, "-chardev")
+        #expect(chardevs.contains("socket,id=console,fd=5"))
+        #expect(chardevs.contains("socket,id=control,fd=6"))
+        #expect(!chardevs.contains { $0.contains("path=") && $0.hasPrefix("socket") })
+        let devices = values(a, "-device")
+        #expect(devices.contains("virtconsole,chardev=console,name=console"))
+        #expect(devices.contains("virtserialport,chardev=control,name=pen.ctl"))
+    }
+
+    @Test func diskAndNetworkAreOptional() {
+        let full = arguments()
+        #expect(values(full, "-drive").first?.hasPrefix("file=/dev/fdset/2,format=raw") == true)
+        #expect(values(full, "-device").contains("virtio-blk-device,drive=overlay"))
+        #expect(values(full, "-netdev") == ["user,id=net0"])
+        let bare = arguments(spec(disk: nil, network: .none), wiring(disk: false))
+        #expect(values(bare, "-drive").isEmpty && values(bare, "-netdev").isEmpty)
+        #expect(!values(bare, "-device").contains { $0.hasPrefix("virtio-net") || $0.hasPrefix("virtio-blk") })
+    }
+
+    @Test func filesPenOpenedReachQEMUAsFdSetsNotPaths() {
+        let a = arguments()
+        #expect(values(a, "-add-fd") == ["fd=7,set=1,opaque=boot-log", "fd=8,set=2,opaque=overlay-rw",
+                                         "fd=9,set=2,opaque=overlay-ro"])
+        #expect(values(a, "-chardev").contains("file,id=bootlog,path=/dev/fdset/1"))
+        #expect(values(a, "-drive").first?.hasPrefix("file=/dev/fdset/2,format=raw") == true)
+        // The paths themselves never reach QEMU, so it can never open them through a link.
+        #expect(!a.contains { $0.contains("/vms/t/") })
+        // A chardev must be defined before -serial refers to it.
+        #expect(a.firstIndex(of: "file,id=bootlog,path=/dev/fdset/1")! < a.firstIndex(of: "-serial")!)
+        // Every descriptor named on the command line is one QEMU inherits.
+        #expect(Set(wiring().descriptors) == [5, 6, 7, 8, 9])
+    }
+
+    @Test func passtIsAStreamSocketAndSlirpForwardsToLoopback() {
+        let passt = NetworkBackend.passt(Passt(executable: "/usr/bin/passt"), ports: [], log: "/v/passt.log")
+        let a = arguments(spec(network: passt), wiring(network: 11))
+        #expect(a.contains("stream,id=net0,server=off,addr.type=fd,addr.str=11"))
+        #expect(wiring(network: 11).descriptors.contains(11))
+        let slirp = arguments(spec(network: .slirp(ports: [PublishedPort(host: 2222, guest: 22)])))
+        #expect(slirp.contains("user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22"))
+    }
+
+    @Test func theWorkspaceIsA9pShareWithCommasEscaped() {
+        var s = spec()
+        s.workspace = "/home/u/my,project"
+        let a = arguments(s)
+        #expect(a.contains("local,id=workspace,path=/home/u/my,,project,security_model=none"))
+        #expect(a.contains("virtio-9p-device,fsdev=workspace,mount_tag=workspace"))
+    }
+
+    @Test func aBuilderVMGetsItsArchivePort() {
+        var w = wiring(disk: false)
+        w.archive = 12
+        let a = arguments(spec(disk: nil), w)
+        #expect(values(a, "-chardev").contains("socket,id=archive,fd=12"))
+        #expect(values(a, "-device").contains("virtserialport,chardev=archive,name=pen.out"))
+        #expect(w.descriptors.contains(12))
+    }
+
+    @Test func kernelCommandLineCarriesNoSecrets() {
+        let line = VMSpec.kernelArguments(accelerator: .tcg, tscKilohertz: 1000).joined(separator: " ")
+        #expect(line.contains("console=ttyS0") && line.contains("SWIFT_DETERMINISTIC_HASHING=1"))
+        #expect(!line.contains("PEN_") && !line.contains("TOKEN"))
+    }
+}
+
