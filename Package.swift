@@ -43,8 +43,9 @@ let package = Package(
                 dependencies: ["PenCore", "PenIO", "CArchive", "COpenSSL",
                                .product(name: "TOMLKit", package: "TOMLKit")]),
 
-        // Launching VMs: flags × profile × VM record × environment → a plan; image, VM, run.
-        .target(name: "PenLaunch", dependencies: ["PenCore", "PenWire", "ProfileBuilder"]),
+        // Launching and reaching VMs: flags × profile × VM record × environment → a plan; image,
+        // VM, supervisor process; sessions and `pen cp` on running VMs.
+        .target(name: "PenLaunch", dependencies: ["PenCore", "PenWire", "PenIO", "ProfileBuilder", "CHostSys", "CArchive"]),
 
         // The CLI: parses flags, calls one library entry point, prints.
         .executableTarget(name: "pen",

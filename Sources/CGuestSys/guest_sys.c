@@ -147,3 +147,22 @@ int pen_spawn_child(const char *const argv[], const char *const envp[],
 }
 
 int pen_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+#include <stdio.h>
+
+int pen_open_pty(int *controller, int *terminal, uint16_t rows, uint16_t cols) {
+    int c = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (c < 0) return -1;
+    char name[64];
+    if (grantpt(c) != 0 || unlockpt(c) != 0 || ptsname_r(c, name, sizeof name) != 0) {
+        int saved = errno; close(c); errno = saved; return -1;
+    }
+    int t = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (t < 0) { int saved = errno; close(c); errno = saved; return -1; }
+    struct winsize ws = { .ws_row = rows, .ws_col = cols };
+    ioctl(c, TIOCSWINSZ, &ws);
+    fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+    *controller = c;
+    *terminal = t;
+    return 0;
+}

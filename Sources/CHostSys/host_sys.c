@@ -80,3 +80,45 @@ int pen_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_C
 int pen_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int pen_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
+#include <sys/wait.h>
+
+long pen_peer_uid(int fd) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    return (long)cred.uid;
+}
+
+int pen_spawn_detached(const char *const argv[], const char *const envp[],
+                       int stdin_fd, int stdout_fd, int stderr_fd, const int *keep_fds, int keep_count) {
+    pid_t child = fork();
+    if (child < 0) return -1;
+    if (child == 0) {
+        // Only async-signal-safe calls from here to execve.
+        if (setsid() < 0) _exit(127);
+        pid_t grandchild = fork();
+        if (grandchild != 0) _exit(grandchild < 0 ? 127 : 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
+        if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+        for (int i = 0; i < keep_count; i++) {
+            int flags = fcntl(keep_fds[i], F_GETFD);
+            if (flags < 0 || fcntl(keep_fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
+        }
+        execve(argv[0], (char *const *)argv, (char *const *)envp);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) { errno = ECHILD; return -1; }
+    return 0;
+}
+
+int pen_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+int pen_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

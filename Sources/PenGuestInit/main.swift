@@ -1,5 +1,5 @@
-// PenGuestInit: the guest's PID 1. Turns the initramfs into a persistent overlay root,
-// runs the session the host asked for over the control channel, and powers off cleanly.
+// PenGuestInit: the guest's PID 1. Turns the initramfs into a persistent overlay root, serves
+// the sessions the host opens over the control channel, and powers off cleanly when asked.
 import Glibc
 import PenWire
 
@@ -22,9 +22,9 @@ do throws(InitFailure) {
     timer.mark("modules")
     let control = try ControlChannel()
     channel = control
-    let config = try control.readConfig()
+    let (config, pending) = try control.readConfig()
     timer.mark("config")
-    if config.mode != .build {  // a builder VM works in the initramfs root itself
+    if config.rootMode == .overlay {  // a builder VM works in the initramfs root itself
         try RootSwitch.mountDiskAndOverlay()
         try RootSwitch.pivot()
     }
@@ -35,29 +35,9 @@ do throws(InitFailure) {
         try Workspace.mount(tag: tag)
         timer.mark("workspace")
     }
-    let session = try Session(channel: control, config: config)
-    control.send(Frame(.ready))
-    let setupStatus = try session.runSetupIfNeeded()
-    timer.mark("setup")
-    // A command depends on its setup; an interactive shell still opens so the user can look.
-    var status: Int32
-    if let failed = setupStatus, failed != 0, config.mode == .command {
-        status = failed
-    } else {
-        status = try session.runWork()
-    }
-    timer.mark("work")
-    if config.mode == .build && status == 0 {
-        let archive = try RootArchive.stream(session: session)
-        if archive.status == 0 { control.send(.count(.archiveEnd, archive.bytes)) }
-        status = archive.status
-        timer.mark("archive")
-    }
-    if let error = DiskHealth.flushErrors() { control.send(.diskError, error) }
-    control.send(timer.finished.map { Frame.stage($0) })
-    control.send(.status(.exitStatus, status))
-    control.awaitGoodbye(timeoutMillis: 2000)
-    Shutdown.run(signals: session.signals)
+    let server = try SessionServer(channel: control, config: config, timer: timer)
+    control.send([Frame(.ready)] + timer.finished.map { Frame.stage($0) })
+    server.run(pending: pending)
 } catch {
     Console.log(error.line)
     channel?.send(.fatal, "\(error.stage): \(error.message)")

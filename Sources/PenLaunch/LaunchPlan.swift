@@ -1,6 +1,6 @@
 // Everything about one boot, resolved: which VM, made how if it is new, booted with what
-// resources, network, workspace and accelerator, running which session, with which timeouts.
-// A plain value: the launcher only carries it out.
+// resources, network, workspace and accelerator, kept how long, with which timeouts. A plain
+// value: the launcher only carries it out.
 import PenCore
 import PenWire
 
@@ -16,10 +16,27 @@ public struct LaunchPlan: Equatable, Sendable {
     public var kernelArguments: [String]
     public var network: NetworkBackend
     public var workspace: String?
-    public var session: SessionConfig
-    /// The terminal is attached to the guest console.
-    public var interactive: Bool
+    public var boot: BootConfig
     public var bootTimeout: Double
+    /// Started with `pen vm start` (else it stops with its last session).
+    public var detached: Bool
+    public var idleTimeout: Double?
     /// Lines to show the user before the boot (the TCG fallback, slirp, a changed setup).
     public var notices: [String]
+
+    public var facts: BootFacts {
+        let ports: [PublishedPort]
+        switch network {
+        case .passt(_, let p, _), .slirp(let p): ports = p
+        case .none: ports = []
+        }
+        return BootFacts(profile: profile, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace, published: ports,
+                         accelerator: accelerator)
+    }
+}
+
+/// One session, resolved: what runs in the guest and how it meets the user.
+public struct SessionPlan: Equatable, Sendable {
+    public var request: SessionRequest
+    public var io: SessionIO
 }

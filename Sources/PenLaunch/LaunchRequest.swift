@@ -1,5 +1,5 @@
-// What a user asked for when starting a VM, as typed on the command line: nothing here is
-// checked yet. LaunchResolver turns it, with the profile and the VM's record, into a plan.
+// What a user asked for when starting a VM or a session, as typed on the command line: nothing
+// here is checked yet. The resolvers turn it, with the profile and the VM's record, into plans.
 
 public struct LaunchRequest: Sendable {
     public var name: String
@@ -7,7 +7,8 @@ public struct LaunchRequest: Sendable {
     public var diskSize: String?
     public var cpus: Int?
     public var memory: String?
-    public var accel: String
+    /// nil: not given (auto, or what a running VM booted with).
+    public var accel: String?
     public var directory: String?
     /// `--env K=V` (repeatable).
     public var environment: [String]
@@ -15,12 +16,21 @@ public struct LaunchRequest: Sendable {
     public var environmentFromHost: [String]
     /// `--publish H:G` (repeatable).
     public var publish: [String]
-    /// The command; empty: an interactive shell.
+    /// The command; empty: a shell.
     public var command: [String]
+    /// `pen exec -t`: the command on a pty.
+    public var terminal: Bool
+    /// `pen exec --workdir`.
+    public var workdir: String?
+    /// `pen vm start`: the VM runs with no session until stopped.
+    public var detached: Bool
+    /// `pen vm start --idle-timeout`.
+    public var idleTimeout: String?
 
     public init(name: String, profile: String? = nil, diskSize: String? = nil, cpus: Int? = nil, memory: String? = nil,
-                accel: String = "auto", directory: String? = nil, environment: [String] = [],
-                environmentFromHost: [String] = [], publish: [String] = [], command: [String] = []) {
+                accel: String? = nil, directory: String? = nil, environment: [String] = [],
+                environmentFromHost: [String] = [], publish: [String] = [], command: [String] = [],
+                terminal: Bool = false, workdir: String? = nil, detached: Bool = false, idleTimeout: String? = nil) {
         self.name = name
         self.profile = profile
         self.diskSize = diskSize
@@ -32,5 +42,9 @@ public struct LaunchRequest: Sendable {
         self.environmentFromHost = environmentFromHost
         self.publish = publish
         self.command = command
+        self.terminal = terminal
+        self.workdir = workdir
+        self.detached = detached
+        self.idleTimeout = idleTimeout
     }
 }

@@ -24,54 +24,63 @@ public enum LaunchResolver {
         return request.profile ?? record?.profile ?? "default"
     }
 
-    /// Checks every flag and resolves the plan. `workspace` is the shared directory, already
+    /// Checks every boot flag and resolves the plan. `workspace` is the shared directory, already
     /// resolved (see WorkspaceDirectory); `vmDirectory` the VM's directory (for passt's log).
     public static func resolve(_ request: LaunchRequest, profile: Profile, record: VMRecord?, workspace: String,
                                vmDirectory: String, host: LaunchHost) throws(PenError) -> LaunchPlan {
         let name = try VMName(request.name)
-        let guestEnvironment = try SessionEnvironment.collect(pairs: request.environment, fromHost: request.environmentFromHost,
-                                                              host: host.environment)
-        let ports = try request.publish.map { text throws(PenError) in try PublishedPort(text) }
-        let diskSize = try request.diskSize.map { text throws(PenError) in try ByteSize.parse(text, what: "--disk-size") }
-        if let diskSize { try OverlayDisk.validate(size: diskSize) }
-        let memory = try request.memory.map { text throws(PenError) in try VMResources.memoryMiB(text) }
-        if let cpus = request.cpus { try VMResources.validate(cpus: cpus) }
-        let choice = try acceleratorChoice(request.accel)
-
+        let flags = try BootFlags(request)
         var notices: [String] = []
-        let accelerator = try Accelerator.resolve(choice, probe: { host.kvm }, notice: { notices.append($0) })
-        let network = NetworkBackend.choose(passt: host.passt, environment: host.environment, ports: ports,
+        let accelerator = try Accelerator.resolve(flags.accelerator, probe: { host.kvm }, notice: { notices.append($0) })
+        let network = NetworkBackend.choose(passt: host.passt, environment: host.environment, ports: flags.ports,
                                             passtLog: vmDirectory + "/passt.log", notice: { notices.append($0) })
         let setupHash = ImageHash.setupHash(profile)
         if let record, record.setupHash != setupHash {
             notices.append("pen: profile '\(profile.name)' has a different setup than when VM '\(name)' was created; this VM will not re-run it")
         }
-        let newVM = NewVM(diskSize: diskSize ?? profile.diskSize ?? VMResources.defaultDiskSize, diskSizeGiven: diskSize != nil,
-                          cpus: request.cpus ?? profile.cpus ?? host.cores,
-                          memoryMiB: memory ?? profile.memoryMiB ?? VMResources.defaultMemoryMiB,
+        let newVM = NewVM(diskSize: flags.diskSize ?? profile.diskSize ?? VMResources.defaultDiskSize,
+                          diskSizeGiven: flags.diskSize != nil, cpus: request.cpus ?? profile.cpus ?? host.cores,
+                          memoryMiB: flags.memoryMiB ?? profile.memoryMiB ?? VMResources.defaultMemoryMiB,
                           profile: profile.name, setupHash: setupHash)
-
-        let interactive = request.command.isEmpty
-        var session = SessionConfig(mode: interactive ? .shell : .command, arguments: request.command,
-                                    environment: guestEnvironment, setupScript: profile.setup, hostname: name.value,
-                                    workspaceTag: GuestContract.workspaceTag)
-        if interactive {
-            if let term = host.environment["TERM"] { session.environment.append("TERM=\(term)") }
-            if let size = host.terminalSize { session.windowSize = size }
-        }
         return LaunchPlan(
             name: name, profile: profile.name, newVM: newVM,
-            cpus: request.cpus ?? record?.cpus ?? newVM.cpus, memoryMiB: memory ?? record?.memoryMiB ?? newVM.memoryMiB,
+            cpus: request.cpus ?? record?.cpus ?? newVM.cpus, memoryMiB: flags.memoryMiB ?? record?.memoryMiB ?? newVM.memoryMiB,
             accelerator: accelerator,
             kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz),
-            network: network, workspace: workspace, session: session, interactive: interactive,
-            bootTimeout: host.seconds("PEN_BOOT_TIMEOUT", default: defaultBootTimeout), notices: notices)
+            network: network, workspace: workspace,
+            boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag),
+            bootTimeout: host.seconds("PEN_BOOT_TIMEOUT", default: defaultBootTimeout),
+            detached: request.detached, idleTimeout: flags.idleTimeout, notices: notices)
     }
 
-    /// A builder VM: the base image with network and no disk, as many CPUs as the host has,
-    /// running the build script in build mode.
-    public static func builder(_ request: BuilderVMRequest, accelerator: Accelerator, host: LaunchHost,
-                               notice: (String) -> Void) -> (VMSpec, SessionConfig) {
+    /// The flags that only apply at boot, given for a running VM that booted with other values:
+    /// the first one named in an error (an unchanged value, or no flag, is fine).
+    public static func conflict(_ request: LaunchRequest, running facts: BootFacts, workspace: String?,
+                                vmName: String) throws(PenError) {
+        let flags = try BootFlags(request)
+        func refuse(_ flag: String, _ running: String) -> PenError {
+            PenError("VM '\(vmName)' is running with \(running)", cause: nil,
+                     fix: "\(flag) applies when a VM boots: drop it, or stop the VM first (`pen vm stop \(vmName)`)")
+        }
+        if let wanted = request.profile, wanted != facts.profile {
+            throw PenError("VM '\(vmName)' was created with profile '\(facts.profile)', not '\(wanted)'",
+                           fix: "drop --profile, or use a new VM name")
+        }
+        if let cpus = request.cpus, cpus != facts.cpus { throw refuse("--cpus", "\(facts.cpus) CPUs") }
+        if let memory = flags.memoryMiB, memory != facts.memoryMiB { throw refuse("--memory", "\(facts.memoryMiB) MiB of memory") }
+        if !flags.ports.isEmpty, flags.ports != facts.published {
+            throw refuse("--publish", facts.published.isEmpty ? "no published ports" : "ports \(facts.published.map(\.description).joined(separator: ", "))")
+        }
+        if let workspace, workspace != facts.workspace { throw refuse("--dir", "\(facts.workspace ?? "no directory") shared") }
+        if flags.accelerator != .auto, Accelerator(rawValue: flags.accelerator.rawValue) != facts.accelerator {
+            throw refuse("--accel", facts.accelerator.rawValue.uppercased())
+        }
+    }
+
+    /// A builder VM: the base image with network and no disk, as many CPUs as the host has, kept
+    /// until the builder stops it, streaming its root over an archive port.
+    public static func builder(_ request: BuilderVMRequest, accelerator: Accelerator, qemu: QEMU, host: LaunchHost,
+                               notice: (String) -> Void) -> SupervisorPlan {
         let work = request.workDirectory
         let spec = VMSpec(
             name: "build-\(request.profile)", kernelPath: request.kernelPath, initrdPath: request.initrdPath,
@@ -81,8 +90,10 @@ public enum LaunchResolver {
             network: NetworkBackend.choose(passt: host.passt, environment: host.environment, ports: [],
                                            passtLog: work + "/passt.log", notice: notice),
             archivePort: true)
-        let session = SessionConfig(mode: .build, arguments: ["/bin/sh", "-c", request.script], hostname: "pen-builder")
-        return (spec, session)
+        return SupervisorPlan(spec: spec, qemu: qemu.executable, boot: BootConfig(rootMode: .image, hostname: "pen-builder"), detached: true,
+                              idleTimeout: nil, bootTimeout: builderBootTimeout, archivePath: request.archivePath,
+                              facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,
+                                               workspace: nil, published: [], accelerator: accelerator))
     }
 
     public static func acceleratorChoice(_ text: String) throws(PenError) -> AcceleratorChoice {
@@ -90,5 +101,24 @@ public enum LaunchResolver {
             throw PenError("invalid --accel '\(text)'", fix: "use auto, kvm or tcg")
         }
         return choice
+    }
+}
+
+/// The boot flags of a request, parsed and checked.
+struct BootFlags {
+    var ports: [PublishedPort]
+    var diskSize: UInt64?
+    var memoryMiB: Int?
+    var accelerator: AcceleratorChoice
+    var idleTimeout: Double?
+
+    init(_ request: LaunchRequest) throws(PenError) {
+        ports = try request.publish.map { text throws(PenError) in try PublishedPort(text) }
+        diskSize = try request.diskSize.map { text throws(PenError) in try ByteSize.parse(text, what: "--disk-size") }
+        if let diskSize { try OverlayDisk.validate(size: diskSize) }
+        memoryMiB = try request.memory.map { text throws(PenError) in try VMResources.memoryMiB(text) }
+        if let cpus = request.cpus { try VMResources.validate(cpus: cpus) }
+        accelerator = try LaunchResolver.acceleratorChoice(request.accel ?? "auto")
+        idleTimeout = try request.idleTimeout.map { text throws(PenError) in try Duration.seconds(text, flag: "--idle-timeout") }
     }
 }

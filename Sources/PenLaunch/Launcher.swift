@@ -1,6 +1,7 @@
-// The one way pen starts a VM: resolve the plan, make sure its image exists (building a
-// profile image in a builder VM, itself launched through here), provision the VM under its
-// lock, and run it. `pen shell`, `pen profile build` and the builder VM all come through here.
+// The one way pen starts and reaches VMs: resolve the plan, make sure its image exists
+// (building a profile image in a builder VM, itself started through here), provision the VM
+// under its lock, start its supervisor; then attach sessions to the running VM. `pen shell`,
+// `pen exec`, `pen vm start`, `pen cp`, `pen profile build` and the builder VM come through here.
 import Foundation
 import PenCore
 import PenWire
@@ -18,13 +19,98 @@ public struct Launcher {
     }
 
     var profiles: ProfileStore { ProfileStore.standard(paths: paths, environment: host.environment) }
+    var bootTimeout: Double { host.seconds("PEN_BOOT_TIMEOUT", default: LaunchResolver.defaultBootTimeout) }
 
-    /// `pen shell`: boots VM `request.name` (creating it on first use) and runs the request's
-    /// command or an interactive shell in it. Returns the session's exit status.
+    func vmDirectory(_ name: String) throws(PenError) -> VMDirectory {
+        VMDirectory(paths: paths, name: try VMName(name))
+    }
+
+    // MARK: sessions
+
+    /// `pen shell`: a session in VM `request.name`, booting it first when it is not running
+    /// (then it stops with its last session). Returns the session's exit status.
     public func shell(_ request: LaunchRequest) throws(PenError) -> Int32 {
         let started = Date()
-        // Everything the user typed is checked before anything is created.
-        let vm = VMDirectory(paths: paths, name: try VMName(request.name))
+        let vm = try vmDirectory(request.name)
+        let session = try SessionResolver.resolve(request, host: host)
+        var connection = try running(vm, request)
+        if connection == nil { connection = try boot(vm, request) }
+        return try attach(connection!, session, vm: vm, started: started)
+    }
+
+    /// `pen exec`: a session in a running VM.
+    public func exec(_ request: LaunchRequest) throws(PenError) -> Int32 {
+        let vm = try vmDirectory(request.name)
+        let session = try SessionResolver.resolve(request, host: host)
+        guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else {
+            throw PenError("VM '\(vm.name)' is not running", fix: "start it with `pen vm start \(vm.name)`")
+        }
+        return try attach(connection, session, vm: vm, started: Date())
+    }
+
+    /// `pen cp`: files between the host and a running VM. Returns the guest tar's status.
+    public func copy(_ request: CopyRequest) throws(PenError) -> Int32 {
+        try Copier(launcher: self, request: request).run()
+    }
+
+    /// `pen vm start`: boots the VM detached; false when it was running already.
+    public func start(_ request: LaunchRequest) throws(PenError) -> Bool {
+        let vm = try vmDirectory(request.name)
+        var detached = request
+        detached.detached = true
+        if let connection = try running(vm, detached) {
+            connection.close()
+            return false
+        }
+        try boot(vm, detached).close()
+        return true
+    }
+
+    /// The running VM's supervisor, after checking that no boot-only flag asks for something else.
+    func running(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> SupervisorConnection? {
+        guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else { return nil }
+        do {
+            let workspace = try request.directory.map { dir throws(PenError) in try WorkspaceDirectory.resolve(dir) }
+            try LaunchResolver.conflict(request, running: connection.status.facts, workspace: workspace, vmName: vm.name.value)
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private func attach(_ connection: SupervisorConnection, _ session: SessionPlan, vm: VMDirectory,
+                        started: Date) throws(PenError) -> Int32 {
+        let stages = connection.status.stages
+        try connection.open(session.request)
+        let client = SessionClient(connection: connection.fd, vmName: vm.name.value, io: session.io, message: say)
+        let status = try client.run(diskPath: vm.diskPath)
+        if host.environment["PEN_TIMINGS"] != nil {
+            let order = ["kernel_to_init", "early", "modules", "config", "root", "network", "workspace", "setup"]
+            let guest = order.compactMap { name in stages[name].map { "\(name)=\($0)us" } }
+            say("pen: timings: " + (guest + ["pen_total=\(micros(since: started))us"]).joined(separator: " "))
+        }
+        return status
+    }
+
+    // MARK: booting
+
+    /// Boots VM `vm` for `request` and returns a connection to its supervisor. Another pen
+    /// booting it at the same moment wins the VM's lock: then this one attaches to that boot.
+    private func boot(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> SupervisorConnection {
+        for _ in 0..<5 {
+            do {
+                try startSupervisor(vm, request)
+                if let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) { return connection }
+            } catch let error where error == VMLock.busy(vm.name) {
+                // Another pen holds the lock: it is booting the VM (or stopping it); attach to that boot.
+                if let connection = try running(vm, request) { return connection }
+            }
+        }
+        throw PenError("VM '\(vm.name)' could not be started", fix: "see \(vm.supervisorLogPath)")
+    }
+
+    private func startSupervisor(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) {
         let workspace = try WorkspaceDirectory.resolve(request.directory ?? host.currentDirectory)
         let qemu = try QEMU.locate(environment: host.environment)
         let initBinary = try PenPaths.initBinary(environment: host.environment)
@@ -33,10 +119,7 @@ public struct Launcher {
         let plan = try LaunchResolver.resolve(request, profile: profile, record: existing, workspace: workspace,
                                               vmDirectory: vm.path, host: host)
         plan.notices.forEach(say)
-
-        let decisionStarted = Date()
         let image = try imageBuilder(initBinary: initBinary, accelerator: plan.accelerator, qemu: qemu).ensure(profile)
-        let decisionMicros = micros(since: decisionStarted)
 
         try SafeFiles.makeDirectories(paths.vms)
         let (record, lock) = try VMProvisioner.openOrCreate(vm, plan.newVM, notice: say)
@@ -49,19 +132,14 @@ public struct Launcher {
                           kernelArguments: plan.kernelArguments, diskPath: vm.diskPath, cpus: plan.cpus,
                           memoryMiB: plan.memoryMiB, accelerator: plan.accelerator, bootLogPath: vm.bootLogPath,
                           qemuLogPath: vm.qemuLogPath, network: plan.network, workspace: plan.workspace)
-        var boot = BootRequest(spec: spec, session: plan.session)
-        boot.interactive = plan.interactive
-        boot.bootTimeout = plan.bootTimeout
-        boot.keepOpen = [lock.fd]
-        let outcome = try VMRunner.run(boot, qemu: qemu, message: say)
-        withExtendedLifetime(lock) {}
-        if host.environment["PEN_TIMINGS"] != nil {
-            let stages = [StageTiming("image_decision", decisionMicros)] + outcome.stages
-                + [StageTiming("pen_total", micros(since: started))]
-            say("pen: timings: " + stages.map { "\($0.name)=\($0.micros)us" }.joined(separator: " "))
-        }
-        return outcome.exitStatus
+        let supervisorPlan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: plan.boot, detached: plan.detached,
+                                            idleTimeout: plan.idleTimeout, bootTimeout: plan.bootTimeout, facts: plan.facts)
+        _ = try SupervisorProcess.start(supervisorPlan, run: vm.run, lock: lock.fd, logPath: vm.supervisorLogPath,
+                                        attached: false)
+        withExtendedLifetime(lock) {}  // the supervisor holds the lock now (and QEMU with it)
     }
+
+    // MARK: images
 
     /// `pen profile build`: bakes the profile's image now (or says it is fresh).
     public func buildProfile(_ name: String, force: Bool, accel: String) throws(PenError) -> (Profile, BootImage) {
@@ -87,19 +165,8 @@ public struct Launcher {
         ProfileImageBuilder(paths: paths, initBinary: initBinary,
                             buildTimeout: host.seconds("PEN_BUILD_TIMEOUT", default: LaunchResolver.defaultBuildTimeout),
                             builderVM: { request throws(PenError) in
-                                try runBuilderVM(request, accelerator: accelerator, qemu: qemu)
+                                try BuilderRun(launcher: self, request: request, accelerator: accelerator, qemu: qemu).run()
                             }, say: say)
-    }
-
-    /// A profile build's VM, booted like every other VM.
-    func runBuilderVM(_ request: BuilderVMRequest, accelerator: Accelerator, qemu: QEMU) throws(PenError) -> SessionOutcome {
-        let (spec, session) = LaunchResolver.builder(request, accelerator: accelerator, host: host, notice: say)
-        var boot = BootRequest(spec: spec, session: session)
-        boot.bootTimeout = LaunchResolver.builderBootTimeout
-        boot.sessionTimeout = request.timeout
-        boot.archivePath = request.archivePath
-        boot.output = { _, bytes in request.output(bytes) }
-        return try VMRunner.run(boot, qemu: qemu, message: say)
     }
 }
 

@@ -5,39 +5,59 @@
 // A frame is: 1 byte kind, 4 bytes big-endian payload length, the payload.
 
 /// Bumped whenever a frame's meaning changes; host and guest must agree.
-public let wireVersion = 2
+/// 3: many sessions per VM, each with its own id, flow control and exit status.
+public let wireVersion = 3
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.
 public let maxFramePayload = 1 << 20
 
+/// How many bytes of one session's output (or input) may be in flight unacknowledged. The
+/// sender stops reading the source when it is reached, so a reader that falls behind slows its
+/// own session down, never the channel the other sessions share.
+public let sessionWindow = 256 * 1024
+
 public enum FrameKind: UInt8, Sendable {
-    // host → guest: the session's configuration, then `start`.
-    case hello = 1          // wire version, decimal
-    case mode = 2           // "shell" | "command"
-    case argument = 3       // one argv element of the command
-    case environment = 4    // one "KEY=VALUE"
+    // The boot's configuration, host → guest, before `start` (see BootConfig).
+    case hello = 1          // wire version, decimal (also client → supervisor)
+    case rootMode = 2       // "overlay" | "image"
     case setupScript = 5    // the first-boot setup script
     case hostname = 6
-    case windowSize = 7     // "ROWS COLS"
     case start = 8          // configuration complete
-    case stdinData = 9
-    case stdinClosed = 10
-    case goodbye = 11       // the host has every frame; the guest may power off
-    case terminate = 12     // pen was asked to stop: end the work cleanly (signal number)
     case workspace = 13     // a host directory is shared over virtio-9p with this mount tag
 
-    // guest → host.
+    // Sessions, host → guest; the payload starts with the session id (4 bytes, big-endian).
+    case windowSize = 7     // sid + "ROWS COLS"
+    case stdinData = 9      // sid + bytes
+    case stdinClosed = 10   // sid
+    case open = 20          // sid + a SessionRequest
+    case signal = 21        // sid + signal number: deliver it to the session's process group
+    case hangup = 22        // sid: its client is gone; SIGHUP to the session
+    case outputAck = 23     // sid + count: this much of the session's output was passed on
+
+    // The VM, host → guest.
+    case goodbye = 11       // the host has every frame; the guest may power off
+    case shutdown = 12      // end every session (each reports its status), then halt (signal number)
+
+    // Guest → host.
     case ready = 64         // init is up and has read the configuration
     case stage = 65         // "NAME MICROSECONDS": one init stage finished
-    case stdoutData = 66
-    case stderrData = 67
+    case stdoutData = 66    // sid + bytes (session 0 is the first-boot setup)
+    case stderrData = 67    // sid + bytes
     case setupStarted = 68
     case setupFinished = 69 // exit status, decimal; non-zero means it failed
-    case exitStatus = 70    // the command's or shell's exit status, decimal
+    case exitStatus = 70    // sid + exit status, decimal (128 + N for a signal)
     case fatal = 71         // "STAGE: message" from init before it powers off
     case notice = 72        // a one-line message for the user
-    case archiveEnd = 73    // build mode: the root's tar is complete on pen.out; its size, decimal
+    case archiveEnd = 73    // sid + the size of the root's tar on the archive port, decimal
     case diskError = 74     // writes since boot did not all reach the disk: the error's text
+    case stdinAck = 75      // sid + count: this much of the session's input was written to it
+    case halted = 76        // every session has ended; the guest powers off after `goodbye`
+    case openFailed = 77    // sid + why the session could not start
+
+    // Client ↔ supervisor only (the socket of a running VM).
+    case status = 30        // client → supervisor: describe the VM
+    case statusReport = 31  // supervisor → client: a JSON object (see PenCore's SupervisorStatus)
+    case stopping = 32      // supervisor → client: the VM is shutting down; the socket closes once it is down
 }
 
 public struct Frame: Equatable, Sendable {
@@ -120,14 +140,13 @@ public struct FrameDecoder: Sendable {
     }
 }
 
-/// Splits data into frames no larger than the limit.
-public func dataFrames(_ kind: FrameKind, _ bytes: [UInt8]) -> [Frame] {
-    if bytes.isEmpty { return [] }
+/// Splits a session's data into frames no larger than the limit.
+public func dataFrames(_ kind: FrameKind, session: UInt32, _ bytes: ArraySlice<UInt8>) -> [Frame] {
     var frames: [Frame] = []
-    var start = 0
-    while start < bytes.count {
-        let end = min(start + maxFramePayload, bytes.count)
-        frames.append(Frame(kind, Array(bytes[start..<end])))
+    var start = bytes.startIndex
+    while start < bytes.endIndex {
+        let end = min(start + maxFramePayload - 4, bytes.endIndex)
+        frames.append(.session(kind, session, bytes[start..<end]))
         start = end
     }
     return frames

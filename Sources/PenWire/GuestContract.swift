@@ -8,9 +8,6 @@ public enum GuestContract {
     public static let controlPort = "pen.ctl"
     /// The virtio-serial port a builder VM streams its root over as a tar.
     public static let archivePort = "pen.out"
-    /// The virtio console (the guest's /dev/hvc0), relayed to the user's terminal.
-    public static let consolePort = "console"
-    public static let consoleDevice = "/dev/hvc0"
 
     /// The 9p mount tag of the shared host directory, and where the guest mounts it.
     public static let workspaceTag = "workspace"

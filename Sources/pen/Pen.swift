@@ -10,8 +10,8 @@ struct Pen: ParsableCommand {
         commandName: "pen",
         abstract: "Disposable, persistent Linux sandboxes in micro-VMs.",
         version: version,
-        subcommands: [Shell.self, VMCommand.self, ProfileCommand.self, ImageCommand.self, Doctor.self,
-                      VersionCommand.self, BenchTool.self]
+        subcommands: [Shell.self, Exec.self, Copy.self, VMCommand.self, ProfileCommand.self, ImageCommand.self, Doctor.self,
+                      VersionCommand.self, BenchTool.self, Supervise.self]
     )
 }
 

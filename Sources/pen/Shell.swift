@@ -7,9 +7,11 @@ struct Shell: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open a shell in VM NAME (created on first use), or run a command in it.",
         discussion: """
-            Without a command the terminal is attached to the guest console; the shell's exit
-            ends the session. With `-- CMD…` the command runs non-interactively: its stdout and
-            stderr reach pen's, and pen exits with its status. pen's own failures exit with 125.
+            A running VM gets a new session; a stopped one boots, and stops again when its last
+            session ends (unless `pen vm start` started it). Without a command: a login shell, on a
+            pty when stdin is a terminal, else reading its commands from stdin. With `-- CMD…`
+            the command runs with pipes: its stdout and stderr reach pen's, and pen exits with its
+            status. pen's own failures exit with 125.
             """)
 
     @Argument(help: "The VM's name (letters, digits, '.', '_', '-').")
@@ -27,8 +29,8 @@ struct Shell: ParsableCommand {
     @Option(help: "Memory, e.g. 2G or 4096M (default: the profile's, else 2G).")
     var memory: String?
 
-    @Option(help: "Accelerator: auto, kvm or tcg.")
-    var accel: String = "auto"
+    @Option(help: "Accelerator: auto, kvm or tcg (default: auto).")
+    var accel: String?
 
     @Option(help: "Host directory shared read-write at /workspace (default: the current directory).")
     var dir: String?

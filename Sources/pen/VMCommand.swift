@@ -5,8 +5,8 @@ import PenLaunch
 
 struct VMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vm", abstract: "List, stop and remove VMs.",
-        subcommands: [List.self, Stop.self, Remove.self])
+        commandName: "vm", abstract: "Start, list, stop and remove VMs.",
+        subcommands: [Start.self, List.self, Stop.self, Remove.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List VMs: profile, status, resources and disk use.")
@@ -17,10 +17,13 @@ struct VMCommand: ParsableCommand {
             try reportingErrors {
                 let rows = Catalog().vms()
                 try output.print(rows) {
-                    printTable(["NAME", "PROFILE", "STATUS", "CPUS", "MEMORY", "DISK", "DIR"], rows.map { vm in
+                    printTable(["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"], rows.map { vm in
                         // DISK is the ext4 filesystem's own use, not the sparse file's size.
                         let used = vm.diskUsedBytes.map(ByteSize.short) ?? "?"
-                        return [vm.name, vm.profile, vm.status, String(vm.cpus), ByteSize.short(UInt64(vm.memoryMiB) << 20),
+                        let status = vm.status + (vm.detached == true ? " (detached)" : "")
+                        return [vm.name, vm.profile, status, vm.sessions.map(String.init) ?? "-",
+                                vm.uptimeSeconds.map { Age.format(Double($0)) } ?? "-", String(vm.cpus),
+                                ByteSize.short(UInt64(vm.memoryMiB) << 20),
                                 "\(used)/\(ByteSize.short(vm.diskSizeBytes))", vm.directory ?? "-"]
                     })
                 }

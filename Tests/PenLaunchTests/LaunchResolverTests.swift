@@ -4,14 +4,16 @@ import ProfileBuilder
 import Testing
 @testable import PenLaunch
 
+/// A host to resolve against: 6 cores, TCG unless told, passt installed unless told.
+func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = true, terminal: WindowSize? = nil) -> LaunchHost {
+    LaunchHost(environment: env, cores: 6, tscKilohertz: 2_000_000,
+               kvm: KVMProbe(usable: kvm, reason: kvm ? "" : "no vmx"),
+               passt: passt ? Passt(executable: "/usr/bin/passt") : nil,
+               currentDirectory: "/home/u/project", terminalSize: terminal)
+}
+
 @Suite struct LaunchResolverTests {
     let passt = Passt(executable: "/usr/bin/passt")
-
-    func host(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = true, terminal: WindowSize? = nil) -> LaunchHost {
-        LaunchHost(environment: env, cores: 6, tscKilohertz: 2_000_000,
-                   kvm: KVMProbe(usable: kvm, reason: kvm ? "" : "no vmx"), passt: passt ? self.passt : nil,
-                   currentDirectory: "/home/u/project", terminalSize: terminal)
-    }
 
     func profile(cpus: Int? = nil, memoryMiB: Int? = nil, diskSize: UInt64? = nil, setup: String? = nil) -> Profile {
         Profile(name: "dev", sourcePath: "/p/dev.toml", setup: setup, diskSize: diskSize, cpus: cpus, memoryMiB: memoryMiB)
@@ -24,29 +26,28 @@ import Testing
     func resolve(_ request: LaunchRequest, profile p: Profile? = nil, record r: VMRecord? = nil,
                  host h: LaunchHost? = nil) throws -> LaunchPlan {
         try LaunchResolver.resolve(request, profile: p ?? profile(), record: r, workspace: "/home/u/project",
-                                   vmDirectory: "/vms/box", host: h ?? host())
+                                   vmDirectory: "/vms/box", host: h ?? testHost())
     }
 
     @Test func aNewVMTakesFlagsOverTheProfileOverPensDefaults() throws {
-        let defaults = try resolve(LaunchRequest(name: "box", command: ["true"]))
+        let defaults = try resolve(LaunchRequest(name: "box"))
         #expect(defaults.newVM == NewVM(diskSize: 10 << 30, diskSizeGiven: false, cpus: 6, memoryMiB: 2048,
                                         profile: "dev", setupHash: nil))
-        #expect(defaults.cpus == 6 && defaults.memoryMiB == 2048)
+        #expect(defaults.cpus == 6 && defaults.memoryMiB == 2048 && !defaults.detached)
 
-        let fromProfile = try resolve(LaunchRequest(name: "box", command: ["true"]),
-                                      profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
+        let fromProfile = try resolve(LaunchRequest(name: "box"), profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
         #expect(fromProfile.newVM.cpus == 2 && fromProfile.newVM.memoryMiB == 4096 && fromProfile.newVM.diskSize == 20 << 30)
 
-        let fromFlags = try resolve(LaunchRequest(name: "box", diskSize: "40G", cpus: 1, memory: "1G", command: ["true"]),
+        let fromFlags = try resolve(LaunchRequest(name: "box", diskSize: "40G", cpus: 1, memory: "1G"),
                                     profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
         #expect(fromFlags.newVM.cpus == 1 && fromFlags.newVM.memoryMiB == 1024 && fromFlags.newVM.diskSize == 40 << 30)
         #expect(fromFlags.newVM.diskSizeGiven && fromFlags.cpus == 1 && fromFlags.memoryMiB == 1024)
     }
 
     @Test func anExistingVMKeepsItsResourcesUnlessAFlagSaysOtherwise() throws {
-        let kept = try resolve(LaunchRequest(name: "box", command: ["true"]), profile: profile(cpus: 2), record: record())
+        let kept = try resolve(LaunchRequest(name: "box"), profile: profile(cpus: 2), record: record())
         #expect(kept.cpus == 3 && kept.memoryMiB == 3072)
-        let overridden = try resolve(LaunchRequest(name: "box", cpus: 4, memory: "512M", command: ["true"]), record: record())
+        let overridden = try resolve(LaunchRequest(name: "box", cpus: 4, memory: "512M"), record: record())
         #expect(overridden.cpus == 4 && overridden.memoryMiB == 512)
     }
 
@@ -66,53 +67,69 @@ import Testing
         (LaunchRequest(name: "box", cpus: 0), "invalid --cpus"),
         (LaunchRequest(name: "box", memory: "100M"), "invalid --memory"),
         (LaunchRequest(name: "box", accel: "warp"), "invalid --accel 'warp'"),
-        (LaunchRequest(name: "box", environment: ["NOVALUE"]), "invalid --env"),
-        (LaunchRequest(name: "box", environmentFromHost: ["UNSET"]), "--env-from-host UNSET"),
         (LaunchRequest(name: "box", publish: ["80"]), "invalid --publish"),
+        (LaunchRequest(name: "box", idleTimeout: "soon"), "invalid --idle-timeout 'soon'"),
     ])
-    func everyBadFlagIsRefusedWithItsName(_ request: LaunchRequest, _ named: String) {
-        #expect { try resolve(request) } throws: { ($0 as? PenError)?.message.hasPrefix(named) == true || ($0 as? PenError)?.message.contains(named) == true }
+    func everyBadBootFlagIsRefusedWithItsName(_ request: LaunchRequest, _ named: String) {
+        #expect { try resolve(request) } throws: { ($0 as? PenError)?.message.hasPrefix(named) == true }
     }
 
     @Test func theAcceleratorAndNetworkFallBacksAreNotices() throws {
-        let tcg = try resolve(LaunchRequest(name: "box", command: ["true"]), host: host(passt: false))
+        let tcg = try resolve(LaunchRequest(name: "box"), host: testHost(passt: false))
         #expect(tcg.accelerator == .tcg && tcg.kernelArguments.contains("tsc_early_khz=2000000"))
         #expect(tcg.network == .slirp(ports: []))
         #expect(tcg.notices.count == 2 && tcg.notices[0].contains("TCG") && tcg.notices[1].contains("slirp"))
 
-        let kvm = try resolve(LaunchRequest(name: "box", publish: ["8080:80"], command: ["true"]), host: host(kvm: true))
+        let kvm = try resolve(LaunchRequest(name: "box", publish: ["8080:80"]), host: testHost(kvm: true))
         #expect(kvm.accelerator == .kvm && kvm.notices.isEmpty)
         #expect(kvm.network == .passt(passt, ports: [PublishedPort(host: 8080, guest: 80)], log: "/vms/box/passt.log"))
+        #expect(kvm.facts.published == [PublishedPort(host: 8080, guest: 80)])
         #expect { try resolve(LaunchRequest(name: "box", accel: "kvm")) } throws: {
             ($0 as? PenError)?.message.contains("KVM is not usable") == true
         }
     }
 
     @Test func aChangedSetupIsSaidOnceAndNotRerun() throws {
-        let changed = try resolve(LaunchRequest(name: "box", command: ["true"]), profile: profile(setup: "echo new"),
-                                  record: record(setupHash: "old"))
+        let changed = try resolve(LaunchRequest(name: "box"), profile: profile(setup: "echo new"), record: record(setupHash: "old"))
         #expect(changed.notices.last == "pen: profile 'dev' has a different setup than when VM 'box' was created; this VM will not re-run it")
-        #expect(changed.session.setupScript == "echo new")
+        #expect(changed.boot == BootConfig(hostname: "box", setupScript: "echo new", workspaceTag: "workspace"))
     }
 
-    @Test func theSessionCarriesTheCommandOrAShellWithTheTerminal() throws {
-        let command = try resolve(LaunchRequest(name: "box", environment: ["A=1"], environmentFromHost: ["TOKEN"],
-                                                command: ["ls", "-l"]),
-                                  host: host(["TOKEN": "s3", "TERM": "xterm"], terminal: WindowSize(rows: 40, cols: 100)))
-        #expect(command.session == SessionConfig(mode: .command, arguments: ["ls", "-l"], environment: ["A=1", "TOKEN=s3"],
-                                                 hostname: "box", workspaceTag: "workspace"))
-        #expect(!command.interactive && command.workspace == "/home/u/project")
-
-        let shell = try resolve(LaunchRequest(name: "box"), host: host(["TERM": "xterm"], terminal: WindowSize(rows: 40, cols: 100)))
-        #expect(shell.interactive && shell.session.mode == .shell)
-        #expect(shell.session.environment == ["TERM=xterm"] && shell.session.windowSize == WindowSize(rows: 40, cols: 100))
+    @Test func detachedVMsKeepTheirIdleTimeout() throws {
+        let plan = try resolve(LaunchRequest(name: "box", detached: true, idleTimeout: "15m"))
+        #expect(plan.detached && plan.idleTimeout == 900)
+        #expect(try resolve(LaunchRequest(name: "box", detached: true)).idleTimeout == nil)
     }
 
     @Test func timeoutsComeFromTheEnvironmentWhenSane() throws {
         #expect(try resolve(LaunchRequest(name: "box")).bootTimeout == 120)
-        #expect(try resolve(LaunchRequest(name: "box"), host: host(["PEN_BOOT_TIMEOUT": "30"])).bootTimeout == 30)
+        #expect(try resolve(LaunchRequest(name: "box"), host: testHost(["PEN_BOOT_TIMEOUT": "30"])).bootTimeout == 30)
         for junk in ["x", "-5", "0", "inf", "nan"] {
-            #expect(try resolve(LaunchRequest(name: "box"), host: host(["PEN_BOOT_TIMEOUT": junk])).bootTimeout == 120)
+            #expect(try resolve(LaunchRequest(name: "box"), host: testHost(["PEN_BOOT_TIMEOUT": junk])).bootTimeout == 120)
+        }
+    }
+
+    @Test func aRunningVMRefusesBootFlagsThatDiffer() throws {
+        let facts = BootFacts(profile: "dev", cpus: 2, memoryMiB: 2048, workspace: "/home/u/p",
+                              published: [PublishedPort(host: 8080, guest: 80)], accelerator: .tcg)
+        func check(_ request: LaunchRequest, workspace: String? = nil) throws {
+            try LaunchResolver.conflict(request, running: facts, workspace: workspace, vmName: "box")
+        }
+        // The same values, or none, are fine.
+        try check(LaunchRequest(name: "box"))
+        try check(LaunchRequest(name: "box", cpus: 2, memory: "2G", accel: "tcg", publish: ["8080:80"]), workspace: "/home/u/p")
+        for (request, workspace, flag) in [(LaunchRequest(name: "box", cpus: 4), nil, "--cpus"),
+                                           (LaunchRequest(name: "box", memory: "4G"), nil, "--memory"),
+                                           (LaunchRequest(name: "box", publish: ["9090:90"]), nil, "--publish"),
+                                           (LaunchRequest(name: "box", accel: "kvm"), nil, "--accel"),
+                                           (LaunchRequest(name: "box"), "/elsewhere", "--dir")] {
+            #expect { try check(request, workspace: workspace) } throws: {
+                let message = ($0 as? PenError)?.message ?? ""
+                return message.hasPrefix("VM 'box' is running with") && message.contains(flag) && !message.contains("\n")
+            }
+        }
+        #expect { try check(LaunchRequest(name: "box", profile: "python")) } throws: {
+            ($0 as? PenError)?.message.contains("created with profile 'dev'") == true
         }
     }
 
@@ -122,10 +139,11 @@ import Testing
                                        archivePath: "/img/.build-1-x/root.tar", memoryMiB: 4096, timeout: 60,
                                        output: { _ in })
         var notices: [String] = []
-        let (spec, session) = LaunchResolver.builder(request, accelerator: .tcg, host: host(), notice: { notices.append($0) })
-        #expect(spec.name == "build-jq" && spec.diskPath == nil && spec.archivePort && spec.workspace == nil)
-        #expect(spec.cpus == 6 && spec.memoryMiB == 4096 && spec.bootLogPath == "/img/.build-1-x/boot.log")
-        #expect(spec.network == .passt(passt, ports: [], log: "/img/.build-1-x/passt.log") && notices.isEmpty)
-        #expect(session.mode == .build && session.arguments == ["/bin/sh", "-c", "apt-get install jq"])
+        let plan = LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu"),
+                                          host: testHost(), notice: { notices.append($0) })
+        #expect(plan.spec.name == "build-jq" && plan.spec.diskPath == nil && plan.spec.archivePort && plan.spec.workspace == nil)
+        #expect(plan.spec.cpus == 6 && plan.spec.memoryMiB == 4096 && plan.spec.bootLogPath == "/img/.build-1-x/boot.log")
+        #expect(plan.spec.network == .passt(passt, ports: [], log: "/img/.build-1-x/passt.log") && notices.isEmpty)
+        #expect(plan.boot.rootMode == .image && plan.detached && plan.archivePath == "/img/.build-1-x/root.tar")
     }
 }

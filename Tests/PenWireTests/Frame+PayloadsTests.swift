@@ -25,10 +25,36 @@ import Testing
 
     @Test func everyWireErrorIsOneLineNamingTheChannel() {
         let errors: [WireError] = [.unknownKind(9), .oversized(1 << 30), .versionMismatch("9"),
-                                   .badValue(.mode, String(repeating: "x\n", count: 100)), .unexpected(.ready)]
+                                   .badValue(.rootMode, String(repeating: "x\n", count: 100)), .unexpected(.ready)]
         for e in errors {
             #expect(e.description.hasPrefix("control channel: "))
             #expect(!e.description.contains("\n"))
+        }
+    }
+
+    @Test func sessionFramesCarryTheirIdAndTypedBodies() throws {
+        let frame = Frame.session(.exitStatus, 0xDEADBEEF, text: "137")
+        let (id, body) = try frame.sessionBody()
+        #expect(id == 0xDEADBEEF && body.kind == .exitStatus)
+        #expect(try body.status() == 137)
+        #expect(throws: WireError.badValue(.stdinAck, "no session id")) { try Frame(.stdinAck, [1, 2]).sessionID() }
+    }
+
+    @Test func sessionRequestsSurviveTheWireWhateverTheirBytes() throws {
+        let requests = [SessionRequest(kind: .command, arguments: ["sh", "-c", "echo 'a b'\n\u{0}x"], environment: ["K=V=W", "E="],
+                                       directory: "/srv/a b", terminal: WindowSize(rows: 50, cols: 132)),
+                        SessionRequest(kind: .shell), SessionRequest(kind: .archive)]
+        for request in requests {
+            #expect(try SessionRequest(decoding: request.encoded()[...]) == request)
+        }
+    }
+
+    @Test func malformedSessionRequestsAreRefused() {
+        let good = SessionRequest(kind: .command, arguments: ["ls"]).encoded()
+        for bad in [Array(good.dropLast()), [UInt8(ascii: "z"), 0, 0, 0, 0], [UInt8(ascii: "k"), 0, 0, 0, 4] + Array("nope".utf8),
+                    [UInt8(ascii: "a"), 0, 0, 0, 1, 0x6c], SessionRequest(kind: .command).encoded(),
+                    [UInt8(ascii: "k"), 0xff, 0xff, 0xff, 0xff]] {
+            #expect(throws: WireError.self) { try SessionRequest(decoding: bad[...]) }
         }
     }
 }

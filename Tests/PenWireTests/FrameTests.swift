@@ -28,31 +28,29 @@ import Testing
         #expect(throws: WireError.oversized(0x7f00_0000)) { try big.next() }
     }
 
-    @Test func splitsLargeDataIntoBoundedFrames() {
+    @Test func splitsLargeDataIntoBoundedFrames() throws {
         let data = [UInt8](repeating: 1, count: maxFramePayload * 2 + 10)
-        let frames = dataFrames(.stdinData, data)
+        let frames = dataFrames(.stdinData, session: 7, data[...])
         #expect(frames.count == 3)
         #expect(frames.allSatisfy { $0.payload.count <= maxFramePayload })
-        #expect(frames.flatMap(\.payload) == data)
-        #expect(dataFrames(.stdinData, []).isEmpty)
+        #expect(try frames.map { try $0.sessionID() } == [7, 7, 7])
+        #expect(try frames.flatMap { try $0.sessionBody().body.payload } == data)
+        #expect(dataFrames(.stdinData, session: 7, [][...]).isEmpty)
     }
 
-    @Test func sessionConfigSurvivesTheWire() throws {
-        let config = SessionConfig(mode: .command, arguments: ["sh", "-c", "echo 'a b'\n"], environment: ["K=V=W"],
-                                   setupScript: "#!/bin/sh\necho hi\n", hostname: "box", windowSize: WindowSize(rows: 50, cols: 132),
-                                   workspaceTag: "workspace")
-        var assembler = SessionConfigAssembler()
+    @Test func bootConfigSurvivesTheWire() throws {
+        let config = BootConfig(rootMode: .image, hostname: "box", setupScript: "#!/bin/sh\necho hi\n", workspaceTag: "workspace")
+        var assembler = BootConfigAssembler()
         var done = false
         for frame in config.frames() { done = try assembler.apply(frame) }
         #expect(done)
         #expect(assembler.config == config)
     }
 
-    @Test func configRejectsAMismatchedWireVersionAndBadValues() {
-        var a = SessionConfigAssembler()
+    @Test func bootConfigRejectsAMismatchedWireVersionAndBadValues() {
+        var a = BootConfigAssembler()
         #expect(throws: WireError.versionMismatch("999")) { try a.apply(Frame(.hello, text: "999")) }
-        #expect(throws: WireError.badValue(.mode, "dance")) { try a.apply(Frame(.mode, text: "dance")) }
-        #expect(throws: WireError.badValue(.windowSize, "x")) { try a.apply(Frame(.windowSize, text: "x")) }
+        #expect(throws: WireError.badValue(.rootMode, "dance")) { try a.apply(Frame(.rootMode, text: "dance")) }
         #expect(throws: WireError.unexpected(.stdoutData)) { try a.apply(Frame(.stdoutData, text: "x")) }
     }
 }

@@ -32,3 +32,6 @@ int pen_spawn_child(const char *const argv[], const char *const envp[],
                     int in_fd, int out_fd, int err_fd, int ctty_fd, const char *cwd);
 /// pipe2(O_CLOEXEC); glibc hides pipe2 behind _GNU_SOURCE, which Swift's import lacks.
 int pen_pipe_cloexec(int fds[2]);
+/// A new pseudo-terminal of rows × cols: the controller (non-blocking, close-on-exec) in
+/// *controller, the terminal side (close-on-exec) in *terminal. -1 + errno on failure.
+int pen_open_pty(int *controller, int *terminal, uint16_t rows, uint16_t cols);

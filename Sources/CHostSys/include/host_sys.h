@@ -25,3 +25,15 @@ int pen_socketpair(int fds[2]);
 int pen_pidfd_open(pid_t pid);
 /// pidfd_send_signal(pidfd, sig, NULL, 0): signals exactly the process the pidfd names. -1 + errno on failure.
 int pen_pidfd_send_signal(int pidfd, int sig);
+
+/// The uid of the process at the other end of a connected Unix socket (SO_PEERCRED); -1 + errno on failure.
+long pen_peer_uid(int fd);
+/// Forks twice so the grandchild is in a new session, not our child, and never gets our death
+/// signal: a daemon. It execs argv[0] with envp, the given fds as 0/1/2 and keep_fds inherited.
+/// Returns 0 once the intermediate child has exited, -1 + errno if fork failed.
+int pen_spawn_detached(const char *const argv[], const char *const envp[],
+                       int stdin_fd, int stdout_fd, int stderr_fd, const int *keep_fds, int keep_count);
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC): the next connection on a listening socket, or -1.
+int pen_accept(int fd);
+/// pipe2(fds, O_CLOEXEC).
+int pen_pipe(int fds[2]);

@@ -4,7 +4,7 @@
 import Foundation
 import PenWire
 
-public enum NetworkBackend: Equatable, Sendable {
+public enum NetworkBackend: Codable, Equatable, Sendable {
     /// passt on a socketpair; its log at `log`.
     case passt(Passt, ports: [PublishedPort], log: String)
     /// QEMU's built-in user network (a diagnostic: it lets the guest reach the host's loopback).
@@ -24,7 +24,7 @@ public enum NetworkBackend: Equatable, Sendable {
 }
 
 /// `--publish HOST:GUEST`: a TCP port on the host's loopback forwarded to the guest.
-public struct PublishedPort: Equatable, Sendable, CustomStringConvertible {
+public struct PublishedPort: Codable, Equatable, Sendable, CustomStringConvertible {
     public let host: UInt16
     public let guest: UInt16
 
@@ -49,7 +49,7 @@ public struct PublishedPort: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "127.0.0.1:\(host) → guest:\(guest)" }
 }
 
-public struct Passt: Equatable, Sendable {
+public struct Passt: Codable, Equatable, Sendable {
     public let executable: String
 
     public static func locate(environment env: [String: String]) -> Passt? {

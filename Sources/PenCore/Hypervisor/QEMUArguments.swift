@@ -43,11 +43,9 @@ public struct QEMU: Sendable {
               "-kernel", spec.kernelPath, "-initrd", spec.initrdPath,
               "-append", spec.kernelArguments.joined(separator: " "),
               "-serial", "chardev:bootlog",
-              // Console (hvc0) and control channel on one virtio-serial device, over
+              // The control channel (and a builder's archive port) on a virtio-serial device, over
               // socketpairs pen passes in: no socket files another user could reach.
               "-device", "virtio-serial-device",
-              "-chardev", "socket,id=console,fd=\(wiring.console)",
-              "-device", "virtconsole,chardev=console,name=\(GuestContract.consolePort)",
               "-chardev", "socket,id=control,fd=\(wiring.control)",
               "-device", "virtserialport,chardev=control,name=\(GuestContract.controlPort)",
               "-device", "virtio-rng-device"]

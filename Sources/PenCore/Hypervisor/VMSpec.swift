@@ -3,7 +3,7 @@ import PenWire
 // the network, the shared workspace and where QEMU's logs go. How it is wired (the
 // descriptors QEMU inherits) is VMWiring's job, filled in by VMRunner.
 
-public struct VMSpec: Equatable, Sendable {
+public struct VMSpec: Codable, Equatable, Sendable {
     public var name: String
     public var kernelPath: String
     public var initrdPath: String

@@ -4,8 +4,6 @@
 // Only VMRunner makes one, so its initialisers stay internal.
 
 public struct VMWiring: Sendable {
-    /// QEMU's end of the guest console (hvc0).
-    public var console: Int32
     /// QEMU's end of the control channel.
     public var control: Int32
     /// QEMU's end of a builder VM's archive port.
@@ -23,6 +21,6 @@ public struct VMWiring: Sendable {
 
     /// Every descriptor QEMU must inherit.
     public var descriptors: [Int32] {
-        [console, control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly].compactMap { $0 }
+        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly].compactMap { $0 }
     }
 }

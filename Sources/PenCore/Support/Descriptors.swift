@@ -29,6 +29,12 @@ public final class Descriptors {
         adopt(try SafeFiles.openNoFollow(path, flags, mode: mode))
     }
 
+    /// Gives up ownership of `fd` without closing it.
+    public func release(_ fd: Int32) -> Int32 {
+        open.remove(fd)
+        return fd
+    }
+
     public func close(_ fd: Int32) {
         if open.remove(fd) != nil { Glibc.close(fd) }
     }

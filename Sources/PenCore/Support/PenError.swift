@@ -4,7 +4,7 @@
 // convert into this one through `UserFacingError`; the CLI prints nothing else.
 import Foundation
 
-public struct PenError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct PenError: Error, CustomStringConvertible, Codable, Equatable, Sendable {
     /// What failed, naming the thing: "cannot create /x/vm.json", "invalid --disk-size '10X'".
     public var what: String
     /// Why, when it is not already in `what`: errno's text, a tool's last line, a domain error.

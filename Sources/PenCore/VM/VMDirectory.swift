@@ -14,6 +14,9 @@ public struct VMDirectory: Sendable {
     public var diskPath: String { path + "/overlay.img" }
     public var bootLogPath: String { path + "/boot.log" }
     public var qemuLogPath: String { path + "/qemu.log" }
+    public var supervisorLogPath: String { path + "/supervisor.log" }
+    /// The running VM's private directory, holding its supervisor's socket.
+    public var run: RunDirectory { RunDirectory(path: path + "/run") }
 
     public var exists: Bool { SafeFiles.exists(recordPath) }
 

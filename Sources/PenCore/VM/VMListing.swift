@@ -14,11 +14,16 @@ public struct VMSummary: Encodable, Equatable, Sendable {
     public var diskSizeBytes: UInt64
     @NullWhenAbsent public var directory: String?
     public var createdAt: Date
+    /// A running VM's sessions, seconds since it booted, and whether `pen vm start` started it
+    /// (null when it is stopped, or its supervisor did not answer).
+    @NullWhenAbsent public var sessions: Int?
+    @NullWhenAbsent public var uptimeSeconds: Int?
+    @NullWhenAbsent public var detached: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case name, profile, status, cpus, directory
+        case name, profile, status, cpus, directory, sessions, detached
         case memoryMiB = "memory_mib", diskUsedBytes = "disk_used_bytes", diskSizeBytes = "disk_size_bytes"
-        case createdAt = "created_at"
+        case createdAt = "created_at", uptimeSeconds = "uptime_seconds"
     }
 }
 
@@ -32,10 +37,15 @@ public enum VMListing {
 
     public static func summary(of vm: VMDirectory, record: VMRecord) -> VMSummary {
         let usage = try? OverlayDisk.measure(vm.diskPath)
-        return VMSummary(name: vm.name.value, profile: record.profile,
-                         status: VMLock.isHeld(path: vm.lockPath) ? "running" : "stopped",
-                         cpus: record.cpus, memoryMiB: record.memoryMiB, diskUsedBytes: usage?.data,
-                         diskSizeBytes: usage?.total ?? record.diskSize, directory: record.directory,
-                         createdAt: record.createdAt)
+        let running = VMLock.isHeld(path: vm.lockPath)
+        // A running VM's supervisor says how it runs (a booting one is not waited for).
+        let live = running ? (try? SupervisorConnection.connect(vm, wait: 0, acceptStopping: true)).flatMap { $0 } : nil
+        defer { live?.close() }
+        return VMSummary(name: vm.name.value, profile: record.profile, status: running ? "running" : "stopped",
+                         cpus: live?.status.facts.cpus ?? record.cpus, memoryMiB: live?.status.facts.memoryMiB ?? record.memoryMiB,
+                         diskUsedBytes: usage?.data, diskSizeBytes: usage?.total ?? record.diskSize,
+                         directory: record.directory, createdAt: record.createdAt, sessions: live?.status.sessions,
+                         uptimeSeconds: live.map { Int(Date().timeIntervalSince($0.status.startedAt)) },
+                         detached: live?.status.detached)
     }
 }

@@ -18,9 +18,7 @@ public final class VMLock {
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             close(fd)
-            if err == EWOULDBLOCK {
-                throw PenError("VM '\(vmName)' is already running in another pen session: use that session, or stop it first")
-            }
+            if err == EWOULDBLOCK { throw Self.busy(vmName) }
             throw PenError.system("cannot lock \(path)", err)
         }
         // The lock counts only if its file is still the one at `path`: a `pen vm rm` that held
@@ -31,6 +29,18 @@ public final class VMLock {
         }
         self.fd = fd
         Self.recordOwner(fd: fd)
+    }
+
+    /// Takes over a lock another process took and handed down (the supervisor, from the pen that
+    /// started it): the lock is the same open file, held all along; only its recorded owner changes.
+    public init(adopting fd: Int32) {
+        self.fd = fd
+        Self.recordOwner(fd: fd)
+    }
+
+    /// The error for a VM whose lock another pen holds (it is running, or starting).
+    public static func busy(_ vmName: VMName) -> PenError {
+        PenError("VM '\(vmName)' is already running", fix: "reach it with `pen shell \(vmName)` or `pen exec \(vmName)`, or stop it first")
     }
 
     /// The error for a VM that was removed while pen was opening it (callers may retry).
@@ -52,10 +62,12 @@ public final class VMLock {
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 
-    /// The pid of the process holding the lock (the VM's pen session), or nil when the lock is
-    /// free or its holder cannot be confirmed. The pid written in the file counts only when the
-    /// kernel's lock table (/proc/locks) lists that pid as holding a flock on this very file and
-    /// the process still has the file open — so a stale or planted pid is never returned.
+    /// The pid of the process holding the lock (the VM's supervisor), or nil when the lock is
+    /// free or its holder cannot be confirmed. The pid written in the file counts only while the
+    /// kernel's lock table (/proc/locks) shows a flock on this very file and that process has the
+    /// file open — so a stale or planted pid is never returned. (The table names the pid that
+    /// took the lock, which is the pen that started the VM; the supervisor it handed the lock to
+    /// writes its own pid into the file.)
     public static func holder(path: String) -> pid_t? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -68,8 +80,8 @@ public final class VMLock {
               let text = String(validating: buffer[0..<n], as: UTF8.self),
               let pid = pid_t(text.trimmingCharacters(in: "\n")), pid > 0 else { return nil }
         guard let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
-        let holders = ProcLocks.flockHolders(in: table, device: st.st_dev, inode: st.st_ino)
-        guard holders.contains(pid), ProcLocks.process(pid, hasOpen: st) else { return nil }
+        let held = !ProcLocks.flockHolders(in: table, device: st.st_dev, inode: st.st_ino).isEmpty
+        guard held, ProcLocks.process(pid, hasOpen: st) else { return nil }
         return pid
     }
 

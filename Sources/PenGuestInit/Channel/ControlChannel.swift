@@ -1,4 +1,6 @@
 // The guest end of the control channel: frames to and from pen over a virtio-serial port.
+// Non-blocking both ways: frames wait in a queue until the port takes them, so init never
+// blocks writing while the host may be busy writing to it.
 import Glibc
 import PenIO
 import PenWire
@@ -7,33 +9,51 @@ final class ControlChannel {
     static let stage = "control"
     let fd: Int32
     private var decoder = FrameDecoder()
-    private var pending: [Frame] = []
+    private var outgoing = OutputQueue()
+    /// QEMU closed the port (the host is going away): nothing more to read or write.
+    private(set) var closed = false
 
     init() throws(InitFailure) {
         let path = try Devices.virtioPort(named: GuestContract.controlPort, stage: Self.stage)
-        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY)
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         if fd < 0 { throw .sys(Self.stage, "open \(path)") }
     }
 
     func send(_ frame: Frame) {
-        writeAll(fd, frame.encoded())
+        guard !closed else { return }
+        outgoing.append(frame.encoded())
+        flush()
+    }
+
+    func send(_ frames: [Frame]) {
+        guard !closed else { return }
+        for frame in frames { outgoing.append(frame.encoded()) }
+        flush()
     }
 
     func send(_ kind: FrameKind, _ text: String) {
         send(Frame(kind, text: text))
     }
 
-    func send(_ frames: [Frame]) {
-        writeAll(fd, frames.flatMap { $0.encoded() })
+    var wantsWrite: Bool { !closed && !outgoing.isEmpty }
+
+    func flush() {
+        if !outgoing.flush(to: fd) { closed = true }
     }
 
-    /// Reads whatever is available (blocking once) and returns the whole frames; nil at EOF.
+    /// The whole frames that have arrived (none when nothing is readable); nil once the host is gone.
     func receive() throws(InitFailure) -> [Frame]? {
+        guard !closed else { return nil }
         var buf = [UInt8](repeating: 0, count: 65536)
-        var n: Int
-        repeat { n = read(fd, &buf, buf.count) } while n < 0 && errno == EINTR
-        if n < 0 { throw .sys(Self.stage, "read") }
-        if n == 0 { return nil }
+        let n = read(fd, &buf, buf.count)
+        if n < 0 {
+            if errno == EINTR || errno == EAGAIN { return [] }
+            throw .sys(Self.stage, "read")
+        }
+        if n == 0 {
+            closed = true
+            return nil
+        }
         decoder.feed(buf[0..<n])
         var frames: [Frame] = []
         do {
@@ -44,36 +64,33 @@ final class ControlChannel {
         return frames
     }
 
-    /// Blocks until the host has sent the whole configuration.
-    func readConfig() throws(InitFailure) -> SessionConfig {
-        var assembler = SessionConfigAssembler()
+    /// Waits (at most `millis`) for the channel to be readable, or writable when frames wait.
+    func wait(millis: Int32) {
+        var p = pollfd(fd: fd, events: Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0), revents: 0)
+        _ = poll(&p, 1, millis)
+    }
+
+    /// Blocks until the host has sent the whole boot configuration; frames after `start` are returned too.
+    func readConfig() throws(InitFailure) -> (BootConfig, [Frame]) {
+        var assembler = BootConfigAssembler()
         while true {
+            wait(millis: 1000)
             guard let frames = try receive() else { throw InitFailure(Self.stage, "host closed the channel") }
             for (i, frame) in frames.enumerated() {
                 let done: Bool
                 do { done = try assembler.apply(frame) } catch { throw InitFailure(Self.stage, error.description) }
-                if done {
-                    pending = Array(frames[(i + 1)...])
-                    return assembler.config
-                }
+                if done { return (assembler.config, Array(frames[(i + 1)...])) }
             }
         }
     }
 
-    /// Frames that arrived right after `start` (e.g. early stdin), handed to the work loop.
-    func takePending() -> [Frame] {
-        defer { pending = [] }
-        return pending
-    }
-
-    /// Waits (bounded) for the host to acknowledge the exit status, so no frame is still
+    /// Sends what is queued and waits (bounded) for the host's `goodbye`, so no frame is still
     /// inside QEMU when the machine powers off.
     func awaitGoodbye(timeoutMillis: Int32) {
         let deadline = monotonicMicroseconds() + UInt64(timeoutMillis) * 1000
-        while monotonicMicroseconds() < deadline {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let left = Int32((deadline - min(deadline, monotonicMicroseconds())) / 1000)
-            if poll(&p, 1, max(left, 1)) <= 0 { return }
+        while monotonicMicroseconds() < deadline, !closed {
+            flush()
+            wait(millis: Int32(max(1, (deadline - min(deadline, monotonicMicroseconds())) / 1000)))
             guard let frames = try? receive() else { return }
             if frames.contains(where: { $0.kind == .goodbye }) { return }
         }

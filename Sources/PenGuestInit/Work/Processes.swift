@@ -29,14 +29,14 @@ enum Processes {
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
-    /// Reaps every exited child; returns the status of `watched` when it was among them.
-    static func reap(watching watched: pid_t) -> Int32? {
-        var found: Int32?
+    /// Reaps every exited child: (pid, shell-style status) for each.
+    static func reapAll() -> [(pid: pid_t, status: Int32)] {
+        var reaped: [(pid_t, Int32)] = []
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
-            if pid <= 0 { return found }
-            if pid == watched { found = exitCode(fromWaitStatus: status) }
+            if pid <= 0 { return reaped }
+            reaped.append((pid, exitCode(fromWaitStatus: status)))
         }
     }
 }

@@ -142,14 +142,14 @@ extension RootTree {
 }
 
 /// libarchive's AE_IF* file-type constants (cast macros do not import into Swift).
-enum FileType {
-    static let regular: UInt32 = 0o100000
-    static let directory: UInt32 = 0o040000
-    static let symlink: UInt32 = 0o120000
-    static let characterDevice: UInt32 = 0o020000
-    static let blockDevice: UInt32 = 0o060000
-    static let fifo: UInt32 = 0o010000
-    static let socket: UInt32 = 0o140000
+public enum FileType {
+    public static let regular: UInt32 = 0o100000
+    public static let directory: UInt32 = 0o040000
+    public static let symlink: UInt32 = 0o120000
+    public static let characterDevice: UInt32 = 0o020000
+    public static let blockDevice: UInt32 = 0o060000
+    public static let fifo: UInt32 = 0o010000
+    public static let socket: UInt32 = 0o140000
 }
 
 /// The archive's current error message, or a generic one if libarchive has none.

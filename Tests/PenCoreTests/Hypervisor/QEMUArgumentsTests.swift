@@ -11,9 +11,9 @@ import Foundation
                qemuLogPath: "/vms/t/qemu.log", network: network)
     }
 
-    /// Descriptors as VMRunner hands them over: console 5, control 6, boot log 7, disk 8 and 9.
+    /// Descriptors as VMBoot hands them over: control 6, boot log 7, disk 8 and 9.
     func wiring(disk: Bool = true, network: Int32? = nil) -> VMWiring {
-        VMWiring(console: 5, control: 6, network: network, bootLog: 7,
+        VMWiring(control: 6, network: network, bootLog: 7,
                  disk: disk ? VMWiring.DiskDescriptors(readWrite: 8, readOnly: 9) : nil)
     }
 
@@ -56,12 +56,12 @@ import Foundation
     @Test func channelsUseInheritedSocketsNotPaths() {
         let a = arguments()
         let chardevs = values(a, "-chardev")
-        #expect(chardevs.contains("socket,id=console,fd=5"))
         #expect(chardevs.contains("socket,id=control,fd=6"))
         #expect(!chardevs.contains { $0.contains("path=") && $0.hasPrefix("socket") })
         let devices = values(a, "-device")
-        #expect(devices.contains("virtconsole,chardev=console,name=console"))
         #expect(devices.contains("virtserialport,chardev=control,name=pen.ctl"))
+        // Sessions travel as frames on the control channel: no console device is left for the guest.
+        #expect(!devices.contains { $0.hasPrefix("virtconsole") })
     }
 
     @Test func diskAndNetworkAreOptional() {
@@ -85,7 +85,7 @@ import Foundation
         // A chardev must be defined before -serial refers to it.
         #expect(a.firstIndex(of: "file,id=bootlog,path=/dev/fdset/1")! < a.firstIndex(of: "-serial")!)
         // Every descriptor named on the command line is one QEMU inherits.
-        #expect(Set(wiring().descriptors) == [5, 6, 7, 8, 9])
+        #expect(Set(wiring().descriptors) == [6, 7, 8, 9])
     }
 
     @Test func passtIsAStreamSocketAndSlirpForwardsToLoopback() {

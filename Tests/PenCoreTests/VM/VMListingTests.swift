@@ -35,7 +35,8 @@ import Testing
         encoder.dateEncodingStrategy = .iso8601
         let object = try JSONSerialization.jsonObject(with: try encoder.encode(summary)) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == ["name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes",
-                                                      "disk_size_bytes", "directory", "created_at"])
-        #expect(object?["directory"] is NSNull)
+                                                      "disk_size_bytes", "directory", "created_at", "sessions", "uptime_seconds",
+                                                      "detached"])
+        #expect(object?["directory"] is NSNull && object?["sessions"] is NSNull)
     }
 }

@@ -1,0 +1,217 @@
+// The client end of one session: the user's stdin, stdout and stderr (or terminal) on one
+// side, the VM's supervisor socket on the other. Input is sent only within the window the
+// guest has acknowledged, output waits in queues until the user's descriptors take it, and
+// nothing is polled once it has ended, so the client never blocks against the VM and never
+// spins after stdin's end.
+import Foundation
+import CHostSys
+import PenIO
+import PenWire
+
+/// How a session meets the user.
+public struct SessionIO: Equatable, Sendable {
+    public var input: Int32 = 0
+    public var output: Int32 = 1
+    public var errors: Int32 = 2
+    /// Forward input at all (a command with no stdin gets an immediate end of input).
+    public var forwardInput = true
+    /// The session is on a pty: the user's terminal goes raw and Ctrl-] q leaves.
+    public var terminal = false
+
+    public init(input: Int32 = 0, output: Int32 = 1, errors: Int32 = 2, forwardInput: Bool = true, terminal: Bool = false) {
+        self.input = input
+        self.output = output
+        self.errors = errors
+        self.forwardInput = forwardInput
+        self.terminal = terminal
+    }
+}
+
+public final class SessionClient {
+    let link: FrameLink
+    let vmName: String
+    let io: SessionIO
+    let message: (String) -> Void
+    private var credit = sessionWindow
+    private var inputOpen: Bool
+    private var stdout = OutputQueue(), stderr = OutputQueue()
+    private var exit: Int32?
+    private var failure: PenError?
+    private var diskError: String?
+    private var stopping = false
+    private var leftByEscape = false
+    private var escape = ConsoleEscape()
+    private var signalsSeen = 0
+    private var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    /// How long to wait, after the session's end, for a VM that stops with it to be down.
+    static let stopWait = 60.0
+    /// Takes the session's output instead of the user's stdout and stderr (isError, bytes).
+    public var sink: ((Bool, [UInt8]) -> Void)?
+    /// Past this, the session is given up (a build's time limit).
+    public var deadline: Date?
+    /// An archive session's byte count, as received by the supervisor.
+    public private(set) var archiveBytes: UInt64?
+
+    /// `fd` is a connection to the supervisor that said hello and sent the session's `open`.
+    public init(connection fd: Int32, vmName: String, io: SessionIO, message: @escaping (String) -> Void) {
+        link = FrameLink(fd: fd)
+        self.vmName = vmName
+        self.io = io
+        self.message = message
+        inputOpen = io.forwardInput
+    }
+
+    /// Relays until the session has ended (and its VM is down, when it stops with it); returns
+    /// the session's exit status.
+    public func run(diskPath: String?) throws(PenError) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)  // a reader that went away is an error on write, not a death
+        let signals = [SIGINT, SIGTERM, SIGHUP, SIGWINCH].withUnsafeBufferPointer {
+            pen_signal_pipe($0.baseAddress, Int32($0.count))
+        }
+        guard signals >= 0 else { throw PenError.system("cannot install signal handlers") }
+        let terminal = io.terminal ? RawTerminal(fd: io.input) : nil
+        defer { terminal?.restore() }
+        if !io.forwardInput { link.send(.session(.stdinClosed, 0, text: "")) }
+        var endedAt: Date?
+        while !link.closed {
+            if exit != nil || failure != nil { endedAt = endedAt ?? Date() }
+            if let endedAt, Date().timeIntervalSince(endedAt) > Self.stopWait { break }
+            if let deadline, exit == nil, Date() >= deadline {
+                throw PenError("VM '\(vmName)' did not finish within its time limit")
+            }
+            let waitMillis = deadline.map { Int32(max(0, min(1, $0.timeIntervalSinceNow)) * 1000) + 1 } ?? -1
+            pollOnce(signals: signals, timeout: endedAt == nil ? waitMillis : 1000)
+        }
+        drain(stdout, to: io.output)
+        drain(stderr, to: io.errors)
+        terminal?.restore()
+        if leftByEscape { message((io.terminal ? "\r\n" : "") + "pen: \(stopping ? "stopping" : "left") VM '\(vmName)' (Ctrl-] q)") }
+        if let failure { throw failure }
+        if let diskError { throw DiskWriteFailure.error(vm: vmName, disk: diskPath, reason: diskError) }
+        if leftByEscape { return 130 }
+        guard let exit else {
+            throw PenError("VM '\(vmName)' stopped before the session ended", fix: "see `pen vm ls`; its boot log is in its directory")
+        }
+        return exit
+    }
+
+    private func pollOnce(signals: Int32, timeout: Int32) {
+        let readInput = inputOpen && credit > 0 && link.queuedBytes < sessionWindow && exit == nil
+        var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: link.fd, events: Int16(POLLIN) | (link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
+                   pollfd(fd: readInput ? io.input : -1, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: stdout.isEmpty ? -1 : io.output, events: Int16(POLLOUT), revents: 0),
+                   pollfd(fd: stderr.isEmpty ? -1 : io.errors, events: Int16(POLLOUT), revents: 0)]
+        // A full stdout holds the socket back (the guest's window then throttles the session).
+        if stdout.count > sessionWindow || stderr.count > sessionWindow { fds[1].events &= ~Int16(POLLIN) }
+        if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR { return }
+        if fds[0].revents != 0 { handleSignals(signals) }
+        if fds[1].revents & Int16(POLLOUT) != 0 { link.flush() }
+        if fds[1].revents & ~Int16(POLLOUT) != 0 { readSupervisor() }
+        if fds[2].revents != 0 { readUserInput() }
+        if fds[3].revents != 0 { writeOut(&stdout, to: io.output) }
+        if fds[4].revents != 0 { writeOut(&stderr, to: io.errors) }
+        link.flush()
+    }
+
+    private func readUserInput() {
+        let n = read(io.input, &buffer, min(buffer.count, credit))
+        if n > 0 {
+            var bytes = Array(buffer[0..<n])
+            if io.terminal {
+                bytes = escape.filter(bytes, onStop: { leave() })
+                if leftByEscape { return }
+            }
+            credit -= bytes.count
+            for frame in dataFrames(.stdinData, session: 0, bytes[...]) { link.send(frame) }
+        } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+            inputOpen = false  // never polled again: no spinning on a closed stdin
+            link.send(.session(.stdinClosed, 0, text: ""))
+        }
+    }
+
+    /// Ctrl-] q: leave the session now (its processes get SIGHUP).
+    private func leave() {
+        leftByEscape = true
+        inputOpen = false
+        link.send(.session(.hangup, 0, text: ""))
+    }
+
+    private func readSupervisor() {
+        let frames: [Frame]?
+        do { frames = try link.receive(&buffer) } catch {
+            failure = PenError("VM '\(vmName)' supervisor sent a malformed frame", cause: error.description)
+            link.markClosed()
+            return
+        }
+        guard let frames else { return }
+        for frame in frames { handle(frame) }
+    }
+
+    private func handle(_ frame: Frame) {
+        let body = (try? frame.sessionBody())?.body
+        switch frame.kind {
+        case .stdoutData, .stderrData:
+            guard let body else { return }
+            if let sink { sink(frame.kind == .stderrData, body.payload) }
+            else if frame.kind == .stdoutData { stdout.append(body.payload) } else { stderr.append(body.payload) }
+        case .archiveEnd: archiveBytes = try? body?.count()
+        case .stdinAck: if let n = try? body?.count() { credit += Int(clamping: n) }
+        case .exitStatus: exit = (try? body?.status()) ?? 1
+        case .openFailed: failure = PenError("cannot start the session in VM '\(vmName)'", cause: body?.text)
+        case .fatal: failure = failure ?? PenError(frame.text)
+        case .stopping: stopping = true
+        case .diskError: diskError = frame.text
+        case .notice: say(frame.text)
+        case .setupStarted: if !io.terminal { message("pen: running the first-boot setup") }
+        case .setupFinished:
+            if let status = try? frame.status(), status != 0 {
+                say("setup failed with status \(status); it will run again on the next boot")
+            }
+        default: break
+        }
+    }
+
+    private func say(_ text: String) {
+        message((io.terminal ? "\r" : "") + "pen: " + text + (io.terminal ? "\r" : ""))
+    }
+
+    /// First stop request: the session's processes get it (a terminal's shell SIGHUP, a command
+    /// SIGTERM). Second: leave the session.
+    private func handleSignals(_ signals: Int32) {
+        var byte: UInt8 = 0
+        while read(signals, &byte, 1) == 1 {
+            let signal = Int32(byte)
+            if signal == SIGWINCH {
+                if let size = RawTerminal.windowSize(fd: io.input), io.terminal {
+                    link.send(.session(.windowSize, 0, Frame.windowSize(size).payload))
+                }
+                continue
+            }
+            signalsSeen += 1
+            if signalsSeen == 1 {
+                link.send(.session(.signal, 0, text: String(io.terminal ? SIGHUP : SIGTERM)))
+            } else {
+                link.send(.session(.hangup, 0, text: ""))
+            }
+        }
+    }
+
+    /// Writes what the user's descriptor takes without blocking: at most a pipe's atomic size
+    /// when it is a pipe or socket (POLLOUT promises that much), more to a terminal or file.
+    private func writeOut(_ queue: inout OutputQueue, to fd: Int32) {
+        var chunk = queue.count
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFIFO || (st.st_mode & S_IFMT) == S_IFSOCK { chunk = min(chunk, 4096) }
+        queue.flush(to: fd, limit: chunk)
+    }
+
+    private func drain(_ queue: OutputQueue, to fd: Int32) {
+        var q = queue
+        while !q.isEmpty {
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&p, 1, 5000) > 0 else { return }
+            writeOut(&q, to: fd)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+// A connection to a running VM's supervisor: finding it (waiting while it boots), asking for
+// its status, opening a session, asking it to stop.
+import Foundation
+import PenIO
+import PenWire
+
+public final class SupervisorConnection {
+    public let fd: Int32
+    public private(set) var status: SupervisorStatus
+    private var decoder = FrameDecoder()
+
+    /// Connects to VM `vm`'s supervisor; nil when the VM is not running (or stops meanwhile:
+    /// then once it is down). A VM whose lock is held but whose socket is not there yet is booting:
+    /// that is waited for, up to `wait` seconds.
+    public static func connect(_ vm: VMDirectory, wait: Double, acceptStopping: Bool = false) throws(PenError) -> SupervisorConnection? {
+        let deadline = Date().addingTimeInterval(wait)
+        while true {
+            if let fd = try vm.run.connect() {
+                let connection = try adopt(fd, vmName: vm.name.value)
+                guard connection.status.stopping, !acceptStopping else { return connection }
+                connection.close()
+                waitUntilStopped(vm, seconds: 60)
+                return nil
+            }
+            guard VMLock.isHeld(path: vm.lockPath) else { return nil }
+            guard Date() < deadline else {
+                throw PenError("VM '\(vm.name)' is locked but no supervisor answers",
+                               fix: "check `pen vm ls`; stop it with `pen vm stop \(vm.name)`")
+            }
+            usleep(50_000)
+        }
+    }
+
+    /// Waits (at most `seconds`) until the VM's lock is free: its supervisor and QEMU are gone.
+    public static func waitUntilStopped(_ vm: VMDirectory, seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while VMLock.isHeld(path: vm.lockPath) && Date() < deadline { usleep(50_000) }
+    }
+
+    /// Greets the supervisor on an open connection and reads its status.
+    public static func adopt(_ fd: Int32, vmName: String) throws(PenError) -> SupervisorConnection {
+        try SupervisorConnection(fd: fd, vmName: vmName)
+    }
+
+    private init(fd: Int32, vmName: String) throws(PenError) {
+        self.fd = fd
+        status = SupervisorStatus(pid: 0, startedAt: Date(), ready: false, stopping: false, detached: false, sessions: 0,
+                                  facts: BootFacts(profile: "", cpus: 0, memoryMiB: 0, workspace: nil, published: [],
+                                                   accelerator: .tcg), stages: [:])
+        do {
+            try send([Frame(.hello, text: String(wireVersion)), Frame(.status)])
+            let reply = try receive(within: 10)
+            guard reply.kind == .statusReport else {
+                throw PenError("VM '\(vmName)' refused this pen", cause: reply.text)
+            }
+            do { status = try PenJSON.decode(SupervisorStatus.self, from: Data(reply.payload)) } catch {
+                throw PenError("VM '\(vmName)' sent an unreadable status", cause: "\(error)")
+            }
+        } catch let error as PenError {
+            Glibc.close(fd)
+            throw error
+        } catch {
+            Glibc.close(fd)
+            throw PenError(error)
+        }
+    }
+
+    /// Asks for a session; the caller hands `fd` to a SessionClient.
+    public func open(_ request: SessionRequest) throws(PenError) {
+        try send([.session(.open, 0, request.encoded())])
+    }
+
+    /// Asks the VM to shut down, and waits (at most `seconds`) until its supervisor is gone.
+    public func stopVM(seconds: Double) {
+        try? send([Frame(.shutdown)])
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            _ = poll(&p, 1, 1000)
+            let n = read(fd, &buffer, buffer.count)
+            if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return }
+        }
+    }
+
+    public func close() { Glibc.close(fd) }
+
+    private func send(_ frames: [Frame]) throws(PenError) {
+        guard writeAll(fd, frames.flatMap { $0.encoded() }) else { throw PenError.system("cannot talk to the VM's supervisor") }
+    }
+
+    private func receive(within seconds: Double) throws(PenError) -> Frame {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let frame = try? decoder.next() { return frame }
+            let left = deadline.timeIntervalSinceNow
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else {
+                throw PenError("the VM's supervisor did not answer within \(Int(seconds)) s")
+            }
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else { throw PenError("the VM's supervisor closed the connection") }
+            decoder.feed(buffer[0..<n])
+        }
+    }
+}

@@ -1,0 +1,157 @@
+// The supervisor's side of its clients: who may connect (this user only), the frames a client
+// sends (hello, status, one session's open, input, resizes and signals, a stop), and what
+// happens when a client goes away.
+import Foundation
+import CHostSys
+import PenIO
+import PenWire
+
+/// One connection on the supervisor's socket.
+final class Client {
+    let link: FrameLink
+    var greeted = false
+    var session: ClientSession?
+    /// Its session ended and the VM is stopping because of it: kept until the VM is down, so
+    /// the client returns only once the next `pen shell` would find the VM stopped.
+    var waitsForStop = false
+    var closeWhenFlushed = false
+
+    init(fd: Int32) {
+        link = FrameLink(fd: fd)
+    }
+
+    var isDone: Bool { link.closed || (closeWhenFlushed && !link.wantsWrite) }
+    var wantsInput: Bool { !link.closed }
+}
+
+/// A client's session in the guest.
+final class ClientSession {
+    let guestID: UInt32
+    let request: SessionRequest
+    var openSent = false
+    var ended = false
+    /// An archive session's exit, held until every announced byte arrived on the archive port.
+    var heldExit: Frame?
+    var archiveExpected: UInt64?
+
+    init(guestID: UInt32, request: SessionRequest) {
+        self.guestID = guestID
+        self.request = request
+    }
+}
+
+extension Supervisor {
+    func acceptClients() {
+        while true {
+            let fd = pen_accept(listener)
+            guard fd >= 0 else { return }
+            // The socket's directory is private already; the peer's uid is the check that does not
+            // depend on file modes someone could loosen.
+            guard RunDirectory.peerUID(fd) == geteuid() else {
+                log("pen: supervisor: refused a connection from uid \(RunDirectory.peerUID(fd).map(String.init) ?? "?")")
+                close(fd)
+                continue
+            }
+            clients.append(Client(fd: fd))
+        }
+    }
+
+    func serviceClient(_ client: Client, events: Int16) {
+        if events & Int16(POLLOUT) != 0 { flush(client) }
+        guard events & ~Int16(POLLOUT) != 0 else { return }
+        let frames: [Frame]?
+        do { frames = try client.link.receive(&buffer) } catch {
+            client.link.send(Frame(.fatal, text: error.description))
+            return clientLeft(client)
+        }
+        guard let frames else { return clientLeft(client) }
+        for frame in frames where !client.link.closed { handle(frame, from: client) }
+        flush(client)
+    }
+
+    private func handle(_ frame: Frame, from client: Client) {
+        guard client.greeted || frame.kind == .hello else {
+            return refuse(client, "say hello first")
+        }
+        switch frame.kind {
+        case .hello:
+            guard frame.text == String(wireVersion) else {
+                return refuse(client, "this VM's pen speaks wire version \(wireVersion), the client \(frame.text.prefix(10)): stop the VM and start it with this pen")
+            }
+            client.greeted = true
+        case .status:
+            if let json = try? PenJSON.encode(status) { client.link.send(Frame(.statusReport, Array(json))) }
+        case .shutdown:
+            requestStop()
+        case .open:
+            guard client.session == nil else { return refuse(client, "one session per connection") }
+            guard stopRequests == 0 else { return refuse(client, "VM '\(plan.spec.name)' is stopping") }
+            guard let body = try? frame.sessionBody(), let request = try? SessionRequest(decoding: body.body.payload[...]) else {
+                return refuse(client, "a malformed session request")
+            }
+            let session = ClientSession(guestID: nextSession, request: request)
+            nextSession = nextSession == UInt32.max ? 1 : nextSession + 1
+            client.session = session
+            everHadSession = true
+            if ready { openInGuest(session) }
+        case .hangup:
+            // The client leaves its session now (Ctrl-] q) but waits for the VM if it stops with it.
+            guard let session = client.session, !session.ended else { return }
+            session.ended = true
+            if session.openSent { guest.send(.session(.hangup, session.guestID, text: "")) }
+            let stopsWithIt = !plan.detached && sessionCount == 0
+            if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
+            sessionEnded()
+        case .stdinData, .stdinClosed, .windowSize, .signal:
+            guard let session = client.session, !session.ended, let body = try? frame.sessionBody() else { return }
+            guest.send(.session(frame.kind, session.guestID, body.body.payload))
+        default:
+            refuse(client, "unexpected \(frame.kind)")
+        }
+    }
+
+    func openInGuest(_ session: ClientSession) {
+        guard !session.openSent else { return }
+        session.openSent = true
+        guest.send(.session(.open, session.guestID, session.request.encoded()))
+        guest.flush()
+    }
+
+    private func refuse(_ client: Client, _ why: String) {
+        client.link.send(Frame(.fatal, text: why))
+        client.closeWhenFlushed = true
+    }
+
+    /// Writes what the client takes now; the guest's window reopens for the output it took.
+    func flush(_ client: Client) {
+        for (session, bytes) in client.link.flush() where bytes > 0 {
+            guest.send(.session(.outputAck, session, text: String(bytes)))
+        }
+        guest.flush()
+    }
+
+    /// The client is gone (its pen exited, was killed, or its terminal closed): its session's
+    /// processes get SIGHUP; the other sessions go on.
+    private func clientLeft(_ client: Client) {
+        client.link.markClosed()
+        flush(client)  // acknowledges everything it will now never read
+        guard let session = client.session, !session.ended else { return }
+        session.ended = true
+        if session.openSent { guest.send(.session(.hangup, session.guestID, text: "")) }
+        guest.flush()
+        sessionEnded()
+    }
+
+    /// A session ended: a VM that `pen shell` started stops with its last session.
+    func sessionEnded() {
+        if sessionCount == 0 {
+            idleSince = Date()
+            if !plan.detached && stopRequests == 0 { requestStop() }
+        }
+    }
+
+    /// The client whose session has this guest id.
+    func client(ofSession id: UInt32) -> Client? {
+        clients.first { $0.session?.guestID == id && !$0.link.closed }
+    }
+}

@@ -1,0 +1,145 @@
+// The supervisor's side of the guest: its frames (ready, stage timings, each session's output,
+// input acknowledgements and exit, the setup's progress, the halt) and a builder's archive.
+import Foundation
+import CHostSys
+import PenIO
+import PenWire
+
+extension Supervisor {
+    func readGuest() {
+        let frames: [Frame]?
+        do { frames = try guest.receive(&buffer) } catch {
+            log("pen: VM '\(plan.spec.name)' sent a malformed frame (\(error.description)); stopping it")
+            vm.process.kill()
+            return
+        }
+        guard let frames else { return }  // QEMU is going away; its exit comes on the pidfd
+        for frame in frames {
+            do { try handleGuest(frame) } catch {
+                log("pen: VM '\(plan.spec.name)' sent a malformed frame (\(error.description)); stopping it")
+                vm.process.kill()
+                return
+            }
+        }
+        for client in clients { flush(client) }
+        guest.flush()
+    }
+
+    private func handleGuest(_ frame: Frame) throws(WireError) {
+        switch frame.kind {
+        case .ready:
+            ready = true
+            onBoot?(nil)
+            onBoot = nil
+            for client in clients { if let session = client.session, !session.ended { openInGuest(session) } }
+            if stopRequests > 0 { sendShutdown() }  // asked for while the guest was booting
+        case .stage:
+            let timing = try frame.stageTiming()
+            if stages.count < 64 { stages[timing.name] = timing.micros }
+        case .setupStarted, .setupFinished, .notice, .diskError, .fatal:
+            if frame.kind == .setupFinished { _ = try frame.status() }
+            let clipped = Frame(frame.kind, Array(frame.payload.prefix(1000)))
+            for client in clients where client.session != nil { client.link.send(clipped) }
+            if frame.kind == .fatal {
+                guestFatal = clipped.text
+                log("pen: guest init failed: \(clipped.text)")
+                guest.send(Frame(.goodbye))
+            }
+        case .halted:
+            guest.send(Frame(.goodbye))
+        default:
+            try handleSessionFrame(frame)
+        }
+    }
+
+    private func handleSessionFrame(_ frame: Frame) throws(WireError) {
+        let (id, body) = try frame.sessionBody()
+        if id == 0 && (frame.kind == .stdoutData || frame.kind == .stderrData) {
+            // The first-boot setup: its progress goes to every client with a session, as stderr.
+            let progress = Frame.session(.stderrData, 0, body.payload)
+            for client in clients where client.session != nil && client.link.queuedBytes < 4 << 20 { client.link.send(progress) }
+            guest.send(.session(.outputAck, 0, text: String(body.payload.count)))
+            return
+        }
+        let client = client(ofSession: id)
+        switch frame.kind {
+        case .stdoutData, .stderrData:
+            if let client {
+                client.link.send(.session(frame.kind, 0, body.payload), output: id, bytes: body.payload.count)
+            } else {
+                guest.send(.session(.outputAck, id, text: String(body.payload.count)))  // nobody left to read it
+            }
+        case .stdinAck:
+            _ = try body.count()
+            client?.link.send(.session(.stdinAck, 0, body.payload))
+        case .archiveEnd:
+            client?.session?.archiveExpected = try body.count()
+        case .exitStatus, .openFailed:
+            if frame.kind == .exitStatus { _ = try body.status() }
+            guard let client, let session = client.session else { return }
+            let exit = Frame.session(frame.kind, 0, body.payload)
+            if let expected = session.archiveExpected, archiveReceived < expected {
+                session.heldExit = exit  // the rest of the archive is still on its way
+            } else {
+                endSession(of: client, with: exit)
+            }
+        default:
+            throw .unexpected(frame.kind)
+        }
+    }
+
+    /// The session's last frame goes to its client; the client is closed, or kept until the
+    /// VM is down when this was the last session of a VM that stops with it.
+    func endSession(of client: Client, with exit: Frame) {
+        guard let session = client.session, !session.ended else { return }
+        if let expected = session.archiveExpected {
+            client.link.send(.session(.archiveEnd, 0, text: String(archiveReceived)))
+            if archiveReceived != expected {
+                client.link.send(Frame(.fatal, text: "VM '\(plan.spec.name)' sent \(archiveReceived) of \(expected) archive bytes"))
+            }
+        }
+        client.link.send(exit)
+        session.ended = true
+        let stopsWithIt = !plan.detached && sessionCount == 0
+        if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
+        sessionEnded()
+    }
+
+    /// Copies what arrived on the archive port into the archive file.
+    func receiveArchive() {
+        guard let archive = vm.archive else { return }
+        let n = read(archive.port, &buffer, buffer.count)
+        guard n > 0 else { return }
+        if !buffer.withUnsafeBytes({ writeAll(archive.file, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
+            log("pen: cannot write the build's root archive: \(String(cString: strerror(errno)))")
+            vm.process.kill()
+            return
+        }
+        archiveReceived += UInt64(n)
+        for client in clients {
+            if let session = client.session, let exit = session.heldExit, let expected = session.archiveExpected,
+               archiveReceived >= expected {
+                session.heldExit = nil
+                endSession(of: client, with: exit)
+                flush(client)
+            }
+        }
+    }
+
+    /// After QEMU exits: what is still buffered on the archive port.
+    func drainArchive() {
+        guard let archive = vm.archive else { return }
+        setNonBlocking(archive.port)
+        while true {
+            let before = archiveReceived
+            receiveArchive()
+            if archiveReceived == before { break }
+        }
+        for client in clients {
+            if let session = client.session, let exit = session.heldExit {
+                session.heldExit = nil
+                endSession(of: client, with: exit)
+            }
+        }
+    }
+}

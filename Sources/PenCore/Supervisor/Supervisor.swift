@@ -1,0 +1,233 @@
+// One running VM's supervisor: it owns QEMU (and passt, and the VM's lock, which QEMU
+// inherits), the control channel to the guest, and the socket clients reach the VM through.
+// Each client connection is one session in the guest. Nothing here blocks: clients and the
+// guest each have a queue, and a session's output is only acknowledged to the guest once its
+// client took it, so one slow client throttles its own session and nothing else.
+import Foundation
+import CHostSys
+import PenIO
+import PenWire
+
+/// What a supervisor runs: QEMU (or, in tests, something that stands in for it), pen's end of
+/// the control channel, and a builder's archive port with the file it is copied to.
+public struct SupervisedVM {
+    public var process: VMProcess
+    public var control: Int32
+    public var archive: (port: Int32, file: Int32)?
+    /// Descriptors that must stay open while the VM runs (passt's, the wiring's leftovers).
+    var held: Descriptors?
+
+    public init(process: VMProcess, control: Int32, archive: (port: Int32, file: Int32)? = nil) {
+        self.process = process
+        self.control = control
+        self.archive = archive
+    }
+}
+
+public final class Supervisor {
+    let plan: SupervisorPlan
+    let log: (String) -> Void
+    let vm: SupervisedVM
+    let guest: FrameLink
+    let listener: Int32
+    let run: RunDirectory
+    let signals: Int32
+    let startedAt = Date()
+    /// Told once: nil when the guest is ready, else why the boot failed.
+    public var onBoot: ((PenError?) -> Void)?
+
+    var clients: [Client] = []
+    var nextSession: UInt32 = 1
+    var ready = false
+    var stages: [String: UInt64] = [:]
+    /// Shutdown asked for (by a signal, a client, the last session's end, the idle timer).
+    var stopRequests = 0
+    var shutdownSentAt: Date?
+    var halted = false
+    /// No session since then (for the idle timeout).
+    var idleSince = Date()
+    var everHadSession = false
+    var archiveReceived: UInt64 = 0
+    /// What the guest's init said when it failed (it powers off after).
+    var guestFatal: String?
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+
+    /// After `shutdown`, the guest gets this long to power off before QEMU is killed.
+    static let shutdownGrace = 30.0
+    /// A VM started for a `pen shell` that never attached stops after this long alone.
+    static let unattendedLimit = 60.0
+
+    /// Listens on the run directory's socket, then starts the VM (QEMU, passt): the process's
+    /// supervisor, stopped by SIGTERM, SIGINT or SIGHUP.
+    public convenience init(plan: SupervisorPlan, qemu: QEMU, run: RunDirectory, keepOpen: [Int32],
+                            log: @escaping (String) -> Void) throws(PenError) {
+        let signals = [SIGINT, SIGTERM, SIGHUP, SIGCHLD].withUnsafeBufferPointer {
+            pen_signal_pipe($0.baseAddress, Int32($0.count))
+        }
+        guard signals >= 0 else { throw PenError.system("cannot install signal handlers") }
+        let listener = try run.listen()
+        let booted: BootedVM
+        do {
+            booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
+        } catch {
+            close(listener)
+            run.removeSocket()
+            throw error
+        }
+        var vm = SupervisedVM(process: booted.process, control: booted.control, archive: booted.archive)
+        vm.held = booted.held
+        self.init(plan: plan, vm: vm, listener: listener, run: run, signals: signals, log: log)
+    }
+
+    /// A supervisor of `vm`, already started: `listener` is its listening socket, `signals` a
+    /// pipe carrying one byte per signal (a stop request).
+    public init(plan: SupervisorPlan, vm: SupervisedVM, listener: Int32, run: RunDirectory, signals: Int32,
+                log: @escaping (String) -> Void) {
+        self.plan = plan
+        self.vm = vm
+        self.listener = listener
+        self.run = run
+        self.signals = signals
+        self.log = log
+        setNonBlocking(listener)
+        guest = FrameLink(fd: vm.held.map { $0.release(vm.control) } ?? vm.control)
+        for frame in plan.boot.frames() { guest.send(frame) }
+        guest.flush()
+    }
+
+    /// Serves until QEMU has exited; returns its wait status.
+    public func serve() -> Int32 {
+        var status: Int32?
+        while status == nil {
+            status = pollOnce()
+        }
+        finish()
+        return status!
+    }
+
+    // MARK: the loop
+
+    private enum Source { case signals, guest, listener, client(Client), qemu, archive }
+
+    private func pollOnce() -> Int32? {
+        var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: guest.closed ? -1 : guest.fd,
+                          events: Int16(POLLIN) | (guest.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
+                   pollfd(fd: stopRequests > 0 ? -1 : listener, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: vm.process.exitDescriptor, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: vm.archive?.port ?? -1, events: Int16(POLLIN), revents: 0)]
+        var sources: [Source] = [.signals, .guest, .listener, .qemu, .archive]
+        for client in clients {
+            let read = client.wantsInput ? Int16(POLLIN) : 0
+            fds.append(pollfd(fd: client.link.fd, events: read | (client.link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
+            sources.append(.client(client))
+        }
+        let ready = poll(&fds, nfds_t(fds.count), timeoutMillis())
+        if ready < 0 && errno != EINTR { log("pen: supervisor: poll: \(String(cString: strerror(errno)))") }
+        for (i, source) in sources.enumerated() where fds[i].revents != 0 {
+            switch source {
+            case .signals: handleSignals()
+            case .guest:
+                if fds[i].revents & Int16(POLLOUT) != 0 { guest.flush() }
+                if fds[i].revents & ~Int16(POLLOUT) != 0 { readGuest() }
+            case .listener: acceptClients()
+            case .client(let client): serviceClient(client, events: fds[i].revents)
+            case .archive: receiveArchive()
+            case .qemu:
+                if let status = vm.process.exitStatus() { return status }
+            }
+        }
+        clients.removeAll { $0.isDone }
+        checkTimers()
+        return nil
+    }
+
+    private func timeoutMillis() -> Int32 {
+        var wait = 60.0
+        let now = Date()
+        if !ready { wait = min(wait, startedAt.addingTimeInterval(plan.bootTimeout).timeIntervalSince(now)) }
+        if let sent = shutdownSentAt { wait = min(wait, sent.addingTimeInterval(Self.shutdownGrace).timeIntervalSince(now)) }
+        if let limit = idleLimit, sessionCount == 0 { wait = min(wait, idleSince.addingTimeInterval(limit).timeIntervalSince(now)) }
+        return Int32(max(0, wait) * 1000) + 1
+    }
+
+    /// How long the VM may go without a session before it stops (nil: forever).
+    private var idleLimit: Double? {
+        if plan.detached { return plan.idleTimeout }
+        return everHadSession ? nil : Self.unattendedLimit
+    }
+
+    private func checkTimers() {
+        let now = Date()
+        if !ready && now >= startedAt.addingTimeInterval(plan.bootTimeout) {
+            bootFailed(PenError("VM '\(plan.spec.name)' did not boot within \(Int(plan.bootTimeout)) s",
+                                fix: "boot log: \(plan.spec.bootLogPath)"))
+            vm.process.kill()
+        }
+        if let sent = shutdownSentAt, now >= sent.addingTimeInterval(Self.shutdownGrace) {
+            log("pen: VM '\(plan.spec.name)' did not power off within \(Int(Self.shutdownGrace)) s; stopping it")
+            vm.process.kill()
+            shutdownSentAt = nil
+        }
+        if ready, stopRequests == 0, sessionCount == 0, let limit = idleLimit, now >= idleSince.addingTimeInterval(limit) {
+            log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")
+            requestStop()
+        }
+    }
+
+    private func handleSignals() {
+        var byte: UInt8 = 0
+        while read(signals, &byte, 1) == 1 {
+            if Int32(byte) == SIGCHLD { continue }  // QEMU's exit is seen on its pidfd
+            requestStop()
+        }
+    }
+
+    /// First request: the guest ends every session and powers off (sent once it is ready: a
+    /// booting init could not take it). Second: pull the plug.
+    func requestStop() {
+        stopRequests += 1
+        if stopRequests > 1 {
+            vm.process.kill()
+        } else if ready {
+            sendShutdown()
+        }
+        for client in clients where client.session != nil { client.link.send(Frame(.stopping)) }
+    }
+
+    func sendShutdown() {
+        guest.send(.status(.shutdown, SIGTERM))
+        guest.flush()
+        shutdownSentAt = Date()
+    }
+
+    func bootFailed(_ error: PenError) {
+        onBoot?(error)
+        onBoot = nil
+    }
+
+    /// QEMU is gone: every client learns it (those still in a session see the connection end
+    /// without an exit status), and the socket goes.
+    private func finish() {
+        if !ready {
+            let why = guestFatal.map { "guest init failed: \($0)" } ?? lastLines(of: plan.spec.qemuLogPath, count: 3)
+            bootFailed(PenError("VM '\(plan.spec.name)' stopped while booting", cause: why.isEmpty ? nil : why,
+                                fix: "boot log: \(plan.spec.bootLogPath)"))
+        }
+        drainArchive()
+        run.removeSocket()
+        close(listener)
+        for client in clients {
+            client.link.flush()
+        }
+        clients = []
+    }
+
+    /// The status `pen vm ls` and a second session read.
+    var status: SupervisorStatus {
+        SupervisorStatus(pid: getpid(), startedAt: startedAt, ready: ready, stopping: stopRequests > 0,
+                         detached: plan.detached, sessions: sessionCount, facts: plan.facts, stages: stages)
+    }
+
+    var sessionCount: Int { clients.filter { $0.session != nil && !$0.session!.ended }.count }
+}

@@ -1,0 +1,69 @@
+// Starting a VM: its wiring (socketpairs, the files QEMU writes opened without following
+// links, passt) and QEMU, which inherits exactly those descriptors and the VM's lock.
+import Foundation
+import CHostSys
+import PenIO
+import PenWire
+
+/// pen's ends of a started VM's channels, and QEMU itself.
+final class BootedVM {
+    let process: ChildProcess
+    /// The control channel (pen's end).
+    let control: Int32
+    /// A builder VM's archive port (pen's end) and the file it is copied to.
+    let archive: (port: Int32, file: Int32)?
+    let held: Descriptors
+
+    init(process: ChildProcess, control: Int32, archive: (port: Int32, file: Int32)?, held: Descriptors) {
+        self.process = process
+        self.control = control
+        self.archive = archive
+        self.held = held
+    }
+}
+
+enum VMBoot {
+    /// Wires and starts the VM; `keepOpen` (the VM's lock) is inherited by QEMU too.
+    static func start(_ spec: VMSpec, qemu: QEMU, archivePath: String?, keepOpen: [Int32]) throws(PenError) -> BootedVM {
+        signal(SIGPIPE, SIG_IGN)
+        let held = Descriptors()
+        let (control, qemuControl) = try held.socketPair("control")
+        var archive: (pen: Int32, qemu: Int32, file: Int32)?
+        if let path = archivePath, spec.archivePort {
+            let (pen, vm) = try held.socketPair("archive")
+            archive = (pen, vm, try held.openNoFollow(path, O_WRONLY | O_CREAT | O_EXCL))
+        }
+        // The files QEMU writes are opened first: a planted link fails the boot before anything starts.
+        let bootLog = try held.openNoFollow(spec.bootLogPath, O_WRONLY | O_CREAT | O_TRUNC)
+        let disk = try spec.diskPath.map { path throws(PenError) in try openDisk(path, held) }
+        let network = try startNetwork(spec.network, held)
+        let wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: network, bootLog: bootLog, disk: disk)
+        let process = try ChildProcess.start(qemu.command(spec, wiring), logPath: spec.qemuLogPath,
+                                             inheriting: wiring.descriptors + keepOpen)
+        for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
+        return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, held: held)
+    }
+
+    /// The overlay disk, opened read-write and read-only without following a link; it must be
+    /// a regular file (pen only boots its own disk images).
+    static func openDisk(_ path: String, _ held: Descriptors) throws(PenError) -> VMWiring.DiskDescriptors {
+        let readWrite = try held.openNoFollow(path, O_RDWR)
+        var st = stat()
+        guard fstat(readWrite, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw PenError("\(path) is not a regular file", fix: "pen only boots its own disk images: remove it")
+        }
+        return VMWiring.DiskDescriptors(readWrite: readWrite, readOnly: try held.openNoFollow(path, O_RDONLY))
+    }
+
+    /// passt gets one end of a socketpair and QEMU's network device the other; both die with
+    /// the supervisor. Returns QEMU's end (nil for slirp or no network).
+    static func startNetwork(_ network: NetworkBackend, _ held: Descriptors) throws(PenError) -> Int32? {
+        guard case .passt(let passt, let ports, let log) = network else { return nil }
+        try SafeFiles.refuseSymlink(log)  // passt opens its log by path
+        let (passtEnd, qemuEnd) = try held.socketPair("network")
+        _ = try ChildProcess.start(passt.command(fd: passtEnd, publish: ports, logPath: log), logPath: log + ".out",
+                                   inheriting: [passtEnd])
+        held.close(passtEnd)
+        return qemuEnd
+    }
+}

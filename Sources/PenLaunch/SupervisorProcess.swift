@@ -1,0 +1,116 @@
+// The supervisor runs as its own process: `pen supervise`, started by the pen that boots a VM,
+// handed the plan (JSON on a pipe), the VM's lock and a pipe to say when the guest is ready.
+// A VM's supervisor is detached (its own session, no terminal) so the VM outlives the pen that
+// started it; a builder's is attached, so it dies with the build.
+import Foundation
+import CHostSys
+import PenCore
+import PenIO
+
+enum SupervisorProcess {
+    /// Starts the supervisor for `plan` and waits until its guest is ready (or its boot failed).
+    static func start(_ plan: SupervisorPlan, run: RunDirectory, lock: Int32?, logPath: String,
+                      attached: Bool) throws(PenError) -> ChildProcess? {
+        let held = Descriptors()
+        var planPipe: [Int32] = [-1, -1], readyPipe: [Int32] = [-1, -1]
+        guard pen_pipe(&planPipe) == 0, pen_pipe(&readyPipe) == 0 else {
+            throw PenError.system("cannot create the supervisor's pipes")
+        }
+        [planPipe[0], planPipe[1], readyPipe[0], readyPipe[1]].forEach { held.adopt($0) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var argv = [exe, "supervise", "--plan-fd", String(planPipe[0]), "--ready-fd", String(readyPipe[1]), "--run", run.path]
+        var inherited = [planPipe[0], readyPipe[1]]
+        if let lock {
+            argv += ["--lock-fd", String(lock)]
+            inherited.append(lock)
+        }
+        var child: ChildProcess?
+        if attached {
+            child = try ChildProcess.start(argv, logPath: logPath, inheriting: inherited)
+        } else {
+            let log = try held.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+            let devNull = held.adopt(open("/dev/null", O_RDONLY | O_CLOEXEC))
+            let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+            let rc = withCStringArray(argv) { cargv in
+                withCStringArray(env) { cenv in
+                    inherited.withUnsafeBufferPointer { pen_spawn_detached(cargv, cenv, devNull, log, log, $0.baseAddress, Int32($0.count)) }
+                }
+            }
+            guard rc == 0 else { throw PenError.system("cannot start the supervisor of VM '\(plan.spec.name)'") }
+        }
+        held.close(planPipe[0])
+        held.close(readyPipe[1])
+        let json: Data
+        do { json = try PenJSON.encode(plan) } catch { throw PenError("cannot encode the VM's plan", cause: "\(error)") }
+        writeAll(planPipe[1], Array(json))
+        held.close(planPipe[1])
+        try awaitReady(readyPipe[0], plan: plan, logPath: logPath)
+        return child
+    }
+
+    /// The supervisor writes "R" once the guest is ready, or "E" and the error as JSON.
+    private static func awaitReady(_ fd: Int32, plan: SupervisorPlan, logPath: String) throws(PenError) {
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(plan.bootTimeout + 30)
+        while Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 1000)
+            let n = read(fd, &chunk, chunk.count)
+            if n > 0 {
+                reply += chunk[0..<n]
+                if reply.first == UInt8(ascii: "R") { return }
+                continue
+            }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            break
+        }
+        if reply.first == UInt8(ascii: "R") { return }
+        if reply.first == UInt8(ascii: "E"), let error = try? PenJSON.decode(PenError.self, from: Data(reply.dropFirst())) {
+            throw error
+        }
+        let why = lastLines(of: logPath, count: 2)
+        throw PenError("the supervisor of VM '\(plan.spec.name)' stopped before its guest was ready",
+                       cause: why.isEmpty ? nil : why, fix: "see \(logPath)")
+    }
+
+}
+
+/// `pen supervise`: the supervisor process itself.
+public enum SupervisorMain {
+    /// Reads the plan, boots the VM, serves it until QEMU exits. Returns the exit code.
+    public static func run(planFD: Int32, readyFD: Int32, lockFD: Int32?, runPath: String) -> Int32 {
+        func report(_ error: PenError?) {
+            if let error, let json = try? PenJSON.encode(error) {
+                writeAll(readyFD, [UInt8(ascii: "E")] + Array(json))
+            } else if error == nil {
+                writeAll(readyFD, [UInt8(ascii: "R")])
+            }
+            close(readyFD)
+        }
+        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        // What this process was handed must not leak into QEMU and passt (a ready pipe they held
+        // open would never report its end); the lock reaches QEMU on purpose, by name.
+        for fd in [planFD, readyFD] + (lockFD.map { [$0] } ?? []) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let input = FileHandle(fileDescriptor: planFD, closeOnDealloc: true).readDataToEndOfFile()
+        guard let plan = try? PenJSON.decode(SupervisorPlan.self, from: input) else {
+            report(PenError("the supervisor got no usable plan"))
+            return 1
+        }
+        let lock = lockFD.map { VMLock(adopting: $0) }
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(plan: plan, qemu: QEMU(executable: plan.qemu), run: RunDirectory(path: runPath),
+                                        keepOpen: lock.map { [$0.fd] } ?? [], log: log)
+        } catch {
+            report(error)
+            return 1
+        }
+        supervisor.onBoot = report
+        log("pen: supervising VM '\(plan.spec.name)' (pid \(getpid()))")
+        let status = supervisor.serve()
+        log("pen: VM '\(plan.spec.name)' stopped (QEMU wait status \(status))")
+        withExtendedLifetime(lock) {}
+        return 0
+    }
+}

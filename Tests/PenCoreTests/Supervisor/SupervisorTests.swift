@@ -1,0 +1,313 @@
+import Foundation
+import PenIO
+import PenTestSupport
+import PenWire
+import Testing
+@testable import PenCore
+
+/// QEMU as the supervisor sees it: a process that ends when the test (or a kill) says so.
+final class FakeVM: VMProcess, @unchecked Sendable {
+    private let ends: (read: Int32, write: Int32)
+    private let lock = NSLock()
+    private var status: Int32?
+    private(set) var killed = false
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        Glibc.pipe(&fds)
+        ends = (fds[0], fds[1])
+    }
+
+    deinit {
+        close(ends.read)
+        close(ends.write)
+    }
+
+    var exitDescriptor: Int32 { ends.read }
+
+    /// The VM powers off with this wait status.
+    func exit(_ waitStatus: Int32 = 0) {
+        lock.lock(); defer { lock.unlock() }
+        guard status == nil else { return }
+        status = waitStatus
+        _ = write(ends.write, "x", 1)
+    }
+
+    func exitStatus() -> Int32? {
+        lock.lock(); defer { lock.unlock() }
+        return status
+    }
+
+    func kill() {
+        lock.lock()
+        killed = true
+        lock.unlock()
+        exit(9)
+    }
+
+    func wait(seconds: Double) -> Int32 {
+        kill()
+        return exitStatus() ?? 9
+    }
+}
+
+/// Reads frames from one end of a connection, with a timeout.
+final class FrameReader {
+    let fd: Int32
+    private var decoder = FrameDecoder()
+
+    init(_ fd: Int32) { self.fd = fd }
+
+    func next(within seconds: Double = 5) -> Frame? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            if let frame = try? decoder.next() { return frame }
+            let left = deadline.timeIntervalSinceNow
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else { return nil }
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else { return nil }
+            decoder.feed(buffer[0..<n])
+        }
+    }
+
+    /// Frames until one of `kind` (returned), skipping the others.
+    func await(_ kind: FrameKind, within seconds: Double = 5) -> Frame? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while let frame = next(within: max(0.01, deadline.timeIntervalSinceNow)) {
+            if frame.kind == kind { return frame }
+        }
+        return nil
+    }
+
+    func send(_ frames: Frame...) { writeAll(fd, frames.flatMap { $0.encoded() }) }
+
+    /// Whether the peer closes the connection within `seconds` (frames before that are skipped).
+    func closes(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else { return false }
+            if read(fd, &buffer, buffer.count) <= 0 { return true }
+        }
+    }
+}
+
+/// A supervisor on a background thread: the test plays the guest on one end of the control
+/// channel, stands in for QEMU with a FakeVM, and connects clients to the real socket.
+final class SupervisorHarness: @unchecked Sendable {
+    let vm = FakeVM()
+    let scratch = TemporaryDirectory.fresh("pen-supervisor")
+    let guest: FrameReader
+    let guestArchive: Int32
+    let signalWrite: Int32
+    let archiveFile: String
+    let run: RunDirectory
+    private let done = DispatchSemaphore(value: 0)
+    private(set) var messages: [String] = []
+    private(set) var bootResult: PenError??
+
+    init(bootTimeout: Double = 30, detached: Bool = true, archive: Bool = false) throws {
+        func pair() -> (Int32, Int32) {
+            var fds: [Int32] = [0, 0]
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+            return (fds[0], fds[1])
+        }
+        let (penControl, guestControl) = pair()
+        guest = FrameReader(guestControl)
+        let (penArchive, guestArchiveEnd) = archive ? pair() : (-1, -1)
+        guestArchive = guestArchiveEnd
+        var fds: [Int32] = [0, 0]
+        Glibc.pipe(&fds)
+        signalWrite = fds[1]
+        setNonBlocking(fds[0])
+        archiveFile = scratch.file("root.tar")
+        run = RunDirectory(path: scratch.file("run"))
+        let file = archive ? open(archiveFile, O_WRONLY | O_CREAT | O_EXCL, 0o600) : -1
+        let spec = VMSpec(name: "t", kernelPath: "/k", initrdPath: "/i", kernelArguments: [], diskPath: nil, cpus: 1,
+                          memoryMiB: 256, accelerator: .tcg, bootLogPath: "/vms/t/boot.log", qemuLogPath: "/nonexistent/qemu.log")
+        let plan = SupervisorPlan(spec: spec, qemu: "/bin/false", boot: BootConfig(hostname: "t"), detached: detached,
+                                  idleTimeout: nil, bootTimeout: bootTimeout, archivePath: archive ? archiveFile : nil,
+                                  facts: BootFacts(profile: "default", cpus: 1, memoryMiB: 256, workspace: nil, published: [],
+                                                   accelerator: .tcg))
+        let listener = try run.listen()
+        nonisolated(unsafe) let supervisedVM = SupervisedVM(process: vm, control: penControl, archive: archive ? (penArchive, file) : nil)
+        let signals = fds[0]
+        Thread {
+            let supervisor = Supervisor(plan: plan, vm: supervisedVM, listener: listener, run: self.run, signals: signals,
+                                        log: { self.messages.append($0) })
+            supervisor.onBoot = { self.bootResult = .some($0) }
+            _ = supervisor.serve()
+            self.done.signal()
+        }.start()
+    }
+
+    deinit {
+        close(guest.fd)
+        if guestArchive >= 0 { close(guestArchive) }
+        close(signalWrite)
+    }
+
+    /// The boot configuration the guest gets first, through `start`.
+    func readBootConfig() -> [Frame] {
+        var frames: [Frame] = []
+        while let frame = guest.next(), frame.kind != .start { frames.append(frame) }
+        return frames
+    }
+
+    func signal(_ number: Int32) { var b = UInt8(number); _ = write(signalWrite, &b, 1) }
+
+    /// A client that said hello and asked for the status.
+    func connect() throws -> FrameReader {
+        let fd = try #require(try run.connect())
+        let client = FrameReader(fd)
+        client.send(Frame(.hello, text: String(wireVersion)))
+        return client
+    }
+
+    func finished(within seconds: Double = 10) -> Bool {
+        done.wait(timeout: .now() + seconds) == .success
+    }
+}
+
+@Suite struct SupervisorTests {
+    @Test func aGuestThatNeverGetsReadyIsStoppedAtTheBootTimeout() throws {
+        let h = try SupervisorHarness(bootTimeout: 0.3)
+        #expect(h.finished())
+        #expect(h.vm.killed)
+        let error = try #require(h.bootResult ?? nil)
+        #expect(error.message.contains("did not boot within") && error.message.contains("boot log: /vms/t/boot.log"))
+    }
+
+    @Test func aSessionsOutputAndStatusReachItsClientAndTheVMStopsWithItsLastSession() throws {
+        let h = try SupervisorHarness(detached: false)
+        #expect(h.readBootConfig().map(\.kind) == [.hello, .rootMode, .hostname])
+        h.guest.send(Frame(.ready), .stage(StageTiming("modules", 400)))
+        let client = try h.connect()
+        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["ls"]).encoded()))
+        let open = try #require(h.guest.await(.open))
+        let (id, body) = try open.sessionBody()
+        #expect(try SessionRequest(decoding: body.payload[...]).arguments == ["ls"])
+        h.guest.send(.session(.stdoutData, id, Array("hello\n".utf8)), .session(.exitStatus, id, text: "3"))
+        let out = try #require(client.await(.stdoutData))
+        #expect(try out.sessionBody().body.payload == Array("hello\n".utf8))
+        #expect(try client.await(.exitStatus).map { try $0.sessionBody().body.status() } == 3)
+        // The guest learns its output was taken (its window reopens), and a VM that `pen shell`
+        // started stops with its last session; the client stays until it is down.
+        var seen: [FrameKind: Frame] = [:]
+        while seen.count < 2, let frame = h.guest.next() { seen[frame.kind] = frame }
+        #expect(try seen[.outputAck]?.sessionBody().body.count() == 6)
+        #expect(try seen[.shutdown]?.status() == SIGTERM)
+        h.guest.send(Frame(.halted))
+        #expect(h.guest.await(.goodbye) != nil)
+        #expect(client.await(.stopping) != nil)
+        #expect(!client.closes(within: 0.3))  // still open while the VM is up
+        h.vm.exit()
+        #expect(h.finished())
+        #expect(client.closes(within: 2))  // closed once the VM is down
+    }
+
+    @Test func aStopRequestedWhileBootingWaitsUntilTheGuestIsReady() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        h.signal(SIGTERM)
+        #expect(h.guest.next(within: 0.5) == nil)  // a booting init could not take it
+        #expect(!h.vm.killed)
+        h.guest.send(Frame(.ready))
+        #expect(try h.guest.await(.shutdown)?.status() == SIGTERM)
+        h.guest.send(Frame(.halted))
+        #expect(h.guest.await(.goodbye) != nil)
+        h.vm.exit()
+        #expect(h.finished())
+        #expect(!h.vm.killed)
+    }
+
+    @Test func aClientThatStopsReadingThrottlesItsOwnSessionOnly() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        let stuck = try h.connect(), reader = try h.connect()
+        stuck.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["yes"]).encoded()))
+        let stuckID = try #require(h.guest.await(.open)).sessionID()
+        reader.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["cat"]).encoded()))
+        let readerID = try #require(h.guest.await(.open)).sessionID()
+        // The guest sends a window's worth for a client that never reads: far more than its socket holds.
+        let chunk = [UInt8](repeating: 0x79, count: 65536)
+        for _ in 0..<(sessionWindow / chunk.count) { h.guest.send(.session(.stdoutData, stuckID, chunk)) }
+        h.guest.send(.session(.stdoutData, readerID, Array("for the other\n".utf8)))
+        let got = try #require(reader.await(.stdoutData))
+        #expect(try got.sessionBody().body.payload == Array("for the other\n".utf8))
+        // Only what the stuck client's socket really took is acknowledged for its session.
+        var acknowledged = [UInt32: UInt64]()
+        while let ack = h.guest.next(within: 0.5), ack.kind == .outputAck {
+            let (id, body) = try ack.sessionBody()
+            acknowledged[id, default: 0] += try body.count()
+        }
+        #expect(acknowledged[readerID] == 14)
+        #expect((acknowledged[stuckID] ?? 0) < UInt64(sessionWindow))
+        h.signal(SIGTERM)
+        h.signal(SIGTERM)  // a second request pulls the plug
+        #expect(h.finished())
+    }
+
+    @Test func aClientThatGoesAwayHangsUpItsSession() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        var client: FrameReader? = try h.connect()
+        client!.send(.session(.open, 0, SessionRequest(kind: .shell, terminal: .standard).encoded()))
+        let id = try #require(h.guest.await(.open)).sessionID()
+        close(client!.fd)
+        client = nil
+        #expect(try h.guest.await(.hangup)?.sessionID() == id)
+        h.signal(SIGTERM)
+        h.signal(SIGTERM)
+        #expect(h.finished())
+    }
+
+    @Test func aSessionsEndWaitsForEveryAnnouncedArchiveByte() throws {
+        let h = try SupervisorHarness(archive: true)
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        let client = try h.connect()
+        client.send(.session(.open, 0, SessionRequest(kind: .archive).encoded()))
+        let id = try #require(h.guest.await(.open)).sessionID()
+        let archive = [UInt8]((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        writeAll(h.guestArchive, Array(archive[..<1000]))
+        h.guest.send(.session(.archiveEnd, id, text: String(archive.count)), .session(.exitStatus, id, text: "0"))
+        // The exit status is in, but most of the archive is still on its way: not yet.
+        #expect(client.await(.exitStatus, within: 0.5) == nil)
+        writeAll(h.guestArchive, Array(archive[1000...]))
+        #expect(try client.await(.archiveEnd)?.sessionBody().body.count() == UInt64(archive.count))
+        #expect(client.await(.exitStatus) != nil)
+        h.signal(SIGTERM)
+        h.signal(SIGTERM)
+        #expect(h.finished())
+        #expect(FileManager.default.contents(atPath: h.archiveFile).map { Array($0) } == archive)
+    }
+
+    @Test func aMalformedFrameFromTheGuestStopsTheVM() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready), Frame(.exitStatus, text: "x"))  // no session id
+        #expect(h.finished())
+        #expect(h.vm.killed)
+        #expect(h.messages.contains { $0.contains("malformed") })
+    }
+
+    @Test func aClientSpeakingAnotherWireVersionIsRefused() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        let fd = try #require(try h.run.connect())
+        let client = FrameReader(fd)
+        client.send(Frame(.hello, text: "1"))
+        #expect(client.await(.fatal)?.text.contains("wire version") == true)
+        h.signal(SIGTERM)
+        h.signal(SIGTERM)
+        #expect(h.finished())
+    }
+}
