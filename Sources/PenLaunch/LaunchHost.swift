@@ -11,17 +11,19 @@ public struct LaunchHost: Sendable {
     public var kvm: KVMProbe
     public var passt: Passt?
     public var currentDirectory: String
-    /// The size of the terminal on stdin, when it is one.
+    /// Whether stdin is a terminal, and its size when it says (a new pty may report 0 × 0).
+    public var stdinIsTerminal: Bool
     public var terminalSize: WindowSize?
 
     public init(environment: [String: String], cores: Int, tscKilohertz: Int?, kvm: KVMProbe, passt: Passt?,
-                currentDirectory: String, terminalSize: WindowSize?) {
+                currentDirectory: String, stdinIsTerminal: Bool = false, terminalSize: WindowSize? = nil) {
         self.environment = environment
         self.cores = cores
         self.tscKilohertz = tscKilohertz
         self.kvm = kvm
         self.passt = passt
         self.currentDirectory = currentDirectory
+        self.stdinIsTerminal = stdinIsTerminal || terminalSize != nil
         self.terminalSize = terminalSize
     }
 
@@ -29,7 +31,13 @@ public struct LaunchHost: Sendable {
     public static func current(environment env: [String: String] = ProcessInfo.processInfo.environment) -> LaunchHost {
         LaunchHost(environment: env, cores: ProcessInfo.processInfo.activeProcessorCount, tscKilohertz: hostTSCKilohertz(),
                    kvm: KVMProbe.run(), passt: Passt.locate(environment: env),
-                   currentDirectory: FileManager.default.currentDirectoryPath, terminalSize: RawTerminal.windowSize(fd: 0))
+                   currentDirectory: FileManager.default.currentDirectoryPath, stdinIsTerminal: isatty(0) == 1,
+                   terminalSize: RawTerminal.windowSize(fd: 0))
+    }
+
+    /// The guest kernel's console log level in boot.log: PEN_BOOT_LOGLEVEL (0–8, for debugging a boot), else 4.
+    var bootLogLevel: Int {
+        environment["PEN_BOOT_LOGLEVEL"].flatMap(Int.init).flatMap { (0...8).contains($0) ? $0 : nil } ?? 4
     }
 
     /// A number of seconds from the environment (PEN_BOOT_TIMEOUT, …), else the default.

@@ -8,7 +8,7 @@ public enum SessionResolver {
     public static func resolve(_ request: LaunchRequest, host: LaunchHost) throws(PenError) -> SessionPlan {
         var environment = try SessionEnvironment.collect(pairs: request.environment, fromHost: request.environmentFromHost,
                                                          host: host.environment)
-        let stdinIsTerminal = host.terminalSize != nil
+        let stdinIsTerminal = host.stdinIsTerminal
         let shell = request.command.isEmpty
         // A shell gets the terminal when stdin is one; else pipes, like `ssh host < script`.
         let onTerminal = request.terminal || (shell && stdinIsTerminal)

@@ -14,6 +14,11 @@ import Testing
         let piped = try SessionResolver.resolve(LaunchRequest(name: "b"), host: testHost(["TERM": "xterm"]))
         #expect(piped.request == SessionRequest(kind: .shell))
         #expect(!piped.io.terminal && piped.io.forwardInput)
+        // A terminal that reports no size (a fresh pty says 0 × 0) is still a terminal.
+        var sizeless = testHost(["TERM": "xterm"])
+        sizeless.stdinIsTerminal = true
+        let fresh = try SessionResolver.resolve(LaunchRequest(name: "b"), host: sizeless)
+        #expect(fresh.request.terminal == .standard && fresh.io.terminal)
     }
 
     @Test func aCommandGetsPipesAndItsInputOnlyWhenItIsNotTheTerminal() throws {

@@ -5,7 +5,9 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -25,7 +27,9 @@ FAULT_REPORT = os.environ.get("PEN_FAULT_REPORT")
 class PenRunner:
     def __init__(self, home: pathlib.Path):
         self.home = home
-        self.env = dict(os.environ, PEN_HOME=str(home), PEN_IMAGES=IMAGES)
+        # The kernel's full log in boot.log: a failed test keeps it (test-logs/), so a boot that
+        # hung says where.
+        self.env = dict(os.environ, PEN_HOME=str(home), PEN_IMAGES=IMAGES, PEN_BOOT_LOGLEVEL="7")
         self.env.pop("PEN_TIMINGS", None)
 
     def run(self, *args, input=None, timeout=BOOT_TIMEOUT, env=None, check=None):
@@ -77,6 +81,48 @@ def base_image():
     return IMAGES
 
 
+def pids_where(matches):
+    """pids of the processes whose argument list (bytes) `matches` accepts."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if matches(args):
+            found.append(int(entry))
+    return found
+
+
+def supervisors(home):
+    """pids of the `pen supervise` processes of VMs under `home`."""
+    return pids_where(lambda args: b"supervise" in args and any(a.startswith(str(home).encode()) for a in args))
+
+
+def qemu_pids(vm_name):
+    """QEMU processes whose command line names this VM (`-name pen-NAME`)."""
+    return pids_where(lambda args: args and b"qemu-system" in args[0] and b"pen-" + vm_name.encode() in args)
+
+
+def stop_running_vms(home):
+    """A test's detached VMs must not outlive it: stop them (kill what does not stop)."""
+    for pid in supervisors(home):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 30
+    while supervisors(home) and time.time() < deadline:
+        time.sleep(0.2)
+    for pid in supervisors(home):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @pytest.fixture
 def pen(tmp_path, request, base_image):
     home = tmp_path / "pen-home"
@@ -87,9 +133,11 @@ def pen(tmp_path, request, base_image):
     if failed is not None and failed.failed:
         keep = LOGS / request.node.name
         keep.mkdir(parents=True, exist_ok=True)
-        for log in list(home.glob("vms/*/boot.log")) + list(home.glob("vms/*/qemu.log")):
+        for log in list(home.glob("vms/*/boot.log")) + list(home.glob("vms/*/qemu.log")) + \
+                list(home.glob("vms/*/supervisor.log")):
             shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
             print(f"=== {log} (kept in {keep})\n{log.read_text(errors='replace')[-6000:]}")
+    stop_running_vms(home)
 
 
 def write_profile(home, name, text):
@@ -135,6 +183,11 @@ def own_image_cache(runner, base_image, copy=False, images=None):
                 os.link(f, images / "base" / f.name)
             except OSError:
                 shutil.copy2(f, images / "base" / f.name)
+    # The kernel package too, so a test that rebuilds the base does not download it again.
+    (images / "kernel").mkdir(exist_ok=True)
+    for f in (pathlib.Path(base_image) / "kernel").glob("*.deb"):
+        with contextlib.suppress(OSError):  # another filesystem: a rebuild downloads it
+            os.link(f, images / "kernel" / f.name)
     runner.env["PEN_IMAGES"] = str(images)
     return images
 

@@ -1,6 +1,5 @@
-"""Many pens at once: exactly one session per VM, the rest refused with a message."""
+"""Many pens at once: every session runs, and each VM boots once for the sessions that overlap."""
 import subprocess
-import time
 
 from conftest import FAULT_RUNS, PEN, fsck_clean, record_faults
 
@@ -12,19 +11,19 @@ def test_twenty_parallel_shells_over_five_names(pen):
         for round_ in range(4):
             for name in names:
                 procs.append((name, subprocess.Popen(
-                    [PEN, "shell", name, "--memory", "512M", "--cpus", "1", "--", "sh", "-c", "sleep 3; echo ran"],
+                    [PEN, "shell", name, "--memory", "512M", "--cpus", "1", "--", "sh", "-c",
+                     "cat /proc/sys/kernel/random/boot_id; sleep 3"],
                     env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
         results = {}
         for name, p in procs:
-            out, err = p.communicate(timeout=600)
+            out, err = p.communicate(timeout=900)
             results.setdefault(name, []).append((p.returncode, out, err))
+        boots = []
         for name in names:
-            ran = [r for r in results[name] if r[0] == 0]
-            refused = [r for r in results[name] if r[0] != 0]
-            assert len(ran) == 1 and ran[0][1] == b"ran\n", (name, results[name])
-            for code, _, err in refused:
-                assert code == 125 and b"already running" in err, (name, code, err)
+            assert all(code == 0 and len(out) == 37 for code, out, _ in results[name]), (name, results[name])
+            boots.append(len({out for _, out, _ in results[name]}))
             ok, report = fsck_clean(pen.disk(name))
             assert ok, report
-    record_faults("20 parallel pen shell over 5 names", 20 * FAULT_RUNS, 20 * FAULT_RUNS, 0,
-                  ran_per_name=1, refused_per_name=3)
+        # Racing starters meet at the VM's lock: the ones that lose attach to the winner's boot.
+        assert sum(boots) <= len(names) + 2, boots
+    record_faults("20 parallel pen shell over 5 names", 20 * FAULT_RUNS, 20 * FAULT_RUNS, 0)

@@ -70,16 +70,18 @@ def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
     assert list(listed) == ["a"]
     a = listed["a"]
     assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
-                      "directory", "created_at"}
+                      "directory", "created_at", "sessions", "uptime_seconds", "detached"}
+    assert a["sessions"] is None and a["uptime_seconds"] is None and a["detached"] is None  # stopped
     # The recorded workspace: none, or the directory pen ran in (the test's home).
     assert a["status"] == "stopped" and a["profile"] == "default" and a["directory"] in (None, str(pen.home))
     assert a["disk_size_bytes"] == 10 * GIB
     assert 0 < a["disk_used_bytes"] < a["disk_size_bytes"]
     assert a["cpus"] >= 1 and a["memory_mib"] == 2048
     table = pen.run("vm", "ls", timeout=60, check=0).stdout.decode().splitlines()
-    assert table[0].split() == ["NAME", "PROFILE", "STATUS", "CPUS", "MEMORY", "DISK", "DIR"]
+    assert table[0].split() == ["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"]
     row = table[1].split()
-    assert row[0] == "a" and row[2] == "stopped" and row[5].endswith("/10G") and row[6] in ("-", str(pen.home)), table
+    assert row[0] == "a" and row[2] == "stopped" and row[3] == row[4] == "-", table
+    assert row[7].endswith("/10G") and row[8] in ("-", str(pen.home)), table
 
 
 def test_vm_stop_shuts_a_running_vm_down_cleanly(pen):

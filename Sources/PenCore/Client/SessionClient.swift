@@ -61,18 +61,17 @@ public final class SessionClient {
         inputOpen = io.forwardInput
     }
 
+    /// When the session's exit status (or a failure) arrived; the VM may still be stopping then.
+    public private(set) var endedAt: Date?
+
     /// Relays until the session has ended (and its VM is down, when it stops with it); returns
     /// the session's exit status.
     public func run(diskPath: String?) throws(PenError) -> Int32 {
         signal(SIGPIPE, SIG_IGN)  // a reader that went away is an error on write, not a death
-        let signals = [SIGINT, SIGTERM, SIGHUP, SIGWINCH].withUnsafeBufferPointer {
-            pen_signal_pipe($0.baseAddress, Int32($0.count))
-        }
-        guard signals >= 0 else { throw PenError.system("cannot install signal handlers") }
+        let signals = try SignalPipe.shared()
         let terminal = io.terminal ? RawTerminal(fd: io.input) : nil
         defer { terminal?.restore() }
         if !io.forwardInput { link.send(.session(.stdinClosed, 0, text: "")) }
-        var endedAt: Date?
         while !link.closed {
             if exit != nil || failure != nil { endedAt = endedAt ?? Date() }
             if let endedAt, Date().timeIntervalSince(endedAt) > Self.stopWait { break }
@@ -182,6 +181,7 @@ public final class SessionClient {
         var byte: UInt8 = 0
         while read(signals, &byte, 1) == 1 {
             let signal = Int32(byte)
+            if signal == SIGCHLD { continue }
             if signal == SIGWINCH {
                 if let size = RawTerminal.windowSize(fd: io.input), io.terminal {
                     link.send(.session(.windowSize, 0, Frame.windowSize(size).payload))
