@@ -44,18 +44,35 @@ enum SupervisorProcess {
         do { json = try PenJSON.encode(plan) } catch { throw PenError("cannot encode the VM's plan", cause: "\(error)") }
         writeAll(planPipe[1], Array(json))
         held.close(planPipe[1])
-        try awaitReady(readyPipe[0], plan: plan, logPath: logPath)
+        try awaitReady(readyPipe[0], plan: plan, run: run, logPath: logPath)
         return child
     }
 
     /// The supervisor writes "R" once the guest is ready, or "E" and the error as JSON.
-    private static func awaitReady(_ fd: Int32, plan: SupervisorPlan, logPath: String) throws(PenError) {
+    ///
+    /// A stop signal meanwhile is kept for the session that follows (it ends the command the
+    /// guest is about to run, cleanly); a second one gives up on the boot and pulls the plug.
+    private static func awaitReady(_ fd: Int32, plan: SupervisorPlan, run: RunDirectory, logPath: String) throws(PenError) {
         var reply: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = Date().addingTimeInterval(plan.bootTimeout + 30)
+        let signals = SignalPipe.current ?? -1
+        var stops: [Int32] = []
+        defer { SignalPipe.redeliver(stops) }
         while Date() < deadline {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&p, 1, 1000)
+            var p = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            guard poll(&p, 2, 1000) > 0 else { continue }  // never a read that could block past the deadline
+            if p[1].revents != 0 {
+                stops += SignalPipe.drainStops(signals)
+                if stops.count >= 2 {
+                    abandonBoot(run, vmName: plan.spec.name)
+                    let signal = stops.last!
+                    stops = []
+                    throw PenError("interrupted while VM '\(plan.spec.name)' was booting; it was stopped",
+                                   exitCode: 128 + signal)
+                }
+            }
+            guard p[0].revents != 0 else { continue }
             let n = read(fd, &chunk, chunk.count)
             if n > 0 {
                 reply += chunk[0..<n]
@@ -72,6 +89,14 @@ enum SupervisorProcess {
         let why = lastLines(of: logPath, count: 2)
         throw PenError("the supervisor of VM '\(plan.spec.name)' stopped before its guest was ready",
                        cause: why.isEmpty ? nil : why, fix: "see \(logPath)")
+    }
+
+    /// Asks the supervisor twice to stop: the second time it kills QEMU, booted or not.
+    private static func abandonBoot(_ run: RunDirectory, vmName: String) {
+        guard let fd = try? run.connect(), let connection = try? SupervisorConnection.adopt(fd, vmName: vmName) else { return }
+        connection.requestStop()
+        connection.stopVM(seconds: 15)
+        connection.close()
     }
 
 }

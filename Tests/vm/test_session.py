@@ -10,22 +10,7 @@ import subprocess
 import termios
 import time
 
-from conftest import FAULT_RUNS, PEN, describe, fsck_clean, record_faults
-
-
-def qemu_pids(vm_name):
-    """QEMU processes whose command line names this VM (`-name pen-NAME`)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            args = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if args and b"qemu-system" in args[0] and b"pen-" + vm_name.encode() in args:
-            pids.append(int(entry))
-    return pids
+from conftest import FAULT_RUNS, PEN, describe, fsck_clean, qemu_pids, record_faults
 
 
 def read_until(fd, needle, timeout):
@@ -75,7 +60,7 @@ def test_interactive_shell_on_a_terminal(pen):
         os.write(controller, b"echo answer=$((6*7)) term=$TERM; tty; echo size=$(stty size); pwd\r")
         seen = read_until(controller, b"/workspace", 60)
         assert b"answer=42 term=xterm" in seen, seen.decode(errors="replace")
-        assert b"/dev/hvc0" in seen, seen.decode(errors="replace")
+        assert b"/dev/pts/" in seen, seen.decode(errors="replace")  # a pty of its own
         assert b"size=40 100" in seen, seen.decode(errors="replace")
         os.write(controller, b"exit 3\r")
         assert proc.wait(timeout=120) == 3
@@ -139,6 +124,22 @@ def test_a_signal_during_boot_still_shuts_the_guest_down_cleanly(pen):
     assert not qemu_pids("early")
     ok, report = fsck_clean(pen.disk("early"))
     assert ok, report
+
+
+def test_a_second_signal_during_boot_gives_up_on_the_boot(pen):
+    # Ctrl-C twice: the user does not want to wait for this boot any more.
+    pen.shell("early2", "sh", "-c", "echo kept > /root/f; sync", check=0)
+    proc = subprocess.Popen([PEN, "shell", "early2", "--", "sh", "-c", "sleep 300; echo ran"], env=pen.env,
+                            cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # the kernel is still booting (seconds under TCG)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT and out == b"", (proc.returncode, out, err)
+    assert b"interrupted while VM 'early2' was booting" in err, err
+    assert not qemu_pids("early2")
+    assert pen.shell("early2", "cat", "/root/f", check=0).stdout == b"kept\n"
 
 
 def test_forced_kvm_is_refused_clearly_where_unusable(pen):

@@ -70,6 +70,11 @@ public final class SupervisorConnection {
         try send([.session(.open, 0, request.encoded())])
     }
 
+    /// Asks the VM to shut down without waiting; asked twice, the supervisor pulls the plug.
+    public func requestStop() {
+        try? send([Frame(.shutdown)])
+    }
+
     /// Asks the VM to shut down, and waits (at most `seconds`) until its supervisor is gone.
     public func stopVM(seconds: Double) {
         try? send([Frame(.shutdown)])

@@ -11,6 +11,8 @@ public protocol VMProcess: AnyObject {
     /// The wait status once the process has exited (reaps it), nil while it runs.
     func exitStatus() -> Int32?
     func kill()
+    /// CPU seconds the process has used (user and system), nil when unknown.
+    var cpuSeconds: Double? { get }
     /// Waits up to `seconds`, then kills it. Returns the wait status.
     @discardableResult func wait(seconds: Double) -> Int32
 }
@@ -58,6 +60,8 @@ public final class ChildProcess: VMProcess {
         if waitpid(pid, &s, WNOHANG) == pid { status = s }
         return status
     }
+
+    public var cpuSeconds: Double? { ProcessCPU.seconds(pid: pid) }
 
     public func kill() {
         if status == nil { _ = pen_pidfd_send_signal(exitDescriptor, SIGKILL) }

@@ -14,6 +14,7 @@ extension Supervisor {
             return
         }
         guard let frames else { return }  // QEMU is going away; its exit comes on the pidfd
+        if !frames.isEmpty { guestHeard = true }
         for frame in frames {
             do { try handleGuest(frame) } catch {
                 log("pen: VM '\(plan.spec.name)' sent a malformed frame (\(error.description)); stopping it")
@@ -111,7 +112,12 @@ extension Supervisor {
         let n = read(archive.port, &buffer, buffer.count)
         guard n > 0 else { return }
         if !buffer.withUnsafeBytes({ writeAll(archive.file, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
-            log("pen: cannot write the build's root archive: \(String(cString: strerror(errno)))")
+            let error = PenError.system("cannot write the build's root archive")
+            log("pen: \(error.message)")
+            for client in clients where client.session?.request.kind == .archive {
+                client.link.send(Frame(.fatal, text: error.message))
+                flush(client)
+            }
             vm.process.kill()
             return
         }

@@ -22,13 +22,23 @@ public struct SupervisedVM {
         self.control = control
         self.archive = archive
     }
+
+    init(_ booted: BootedVM) {
+        self.init(process: booted.process, control: booted.control, archive: booted.archive)
+        held = booted.held
+    }
 }
 
 public final class Supervisor {
     let plan: SupervisorPlan
     let log: (String) -> Void
-    let vm: SupervisedVM
-    let guest: FrameLink
+    var vm: SupervisedVM
+    var guest: FrameLink
+    /// Starts the VM again after a stalled boot (nil: never restarted).
+    let restartVM: (() throws(PenError) -> SupervisedVM)?
+    /// Whether the guest's init has said anything yet (it greets as soon as its channel opens).
+    var guestHeard = false
+    var bootAttempts = 1
     let listener: Int32
     let run: RunDirectory
     let signals: Int32
@@ -61,10 +71,7 @@ public final class Supervisor {
     /// supervisor, stopped by SIGTERM, SIGINT or SIGHUP.
     public convenience init(plan: SupervisorPlan, qemu: QEMU, run: RunDirectory, keepOpen: [Int32],
                             log: @escaping (String) -> Void) throws(PenError) {
-        let signals = [SIGINT, SIGTERM, SIGHUP, SIGCHLD].withUnsafeBufferPointer {
-            pen_signal_pipe($0.baseAddress, Int32($0.count))
-        }
-        guard signals >= 0 else { throw PenError.system("cannot install signal handlers") }
+        let signals = try SignalPipe.shared()
         let listener = try run.listen()
         let booted: BootedVM
         do {
@@ -74,25 +81,34 @@ public final class Supervisor {
             run.removeSocket()
             throw error
         }
-        var vm = SupervisedVM(process: booted.process, control: booted.control, archive: booted.archive)
-        vm.held = booted.held
-        self.init(plan: plan, vm: vm, listener: listener, run: run, signals: signals, log: log)
+        self.init(plan: plan, vm: SupervisedVM(booted), listener: listener, run: run, signals: signals, log: log,
+                  restart: { () throws(PenError) in
+                      SupervisedVM(try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen,
+                                                    restarted: true))
+                  })
     }
 
     /// A supervisor of `vm`, already started: `listener` is its listening socket, `signals` a
     /// pipe carrying one byte per signal (a stop request).
     public init(plan: SupervisorPlan, vm: SupervisedVM, listener: Int32, run: RunDirectory, signals: Int32,
-                log: @escaping (String) -> Void) {
+                log: @escaping (String) -> Void, restart: (() throws(PenError) -> SupervisedVM)? = nil) {
         self.plan = plan
         self.vm = vm
+        restartVM = restart
         self.listener = listener
         self.run = run
         self.signals = signals
         self.log = log
         setNonBlocking(listener)
-        guest = FrameLink(fd: vm.held.map { $0.release(vm.control) } ?? vm.control)
-        for frame in plan.boot.frames() { guest.send(frame) }
-        guest.flush()
+        guest = Self.link(to: vm, plan: plan)
+    }
+
+    /// pen's end of the control channel, with the boot configuration queued on it.
+    static func link(to vm: SupervisedVM, plan: SupervisorPlan) -> FrameLink {
+        let link = FrameLink(fd: vm.held.map { $0.release(vm.control) } ?? vm.control)
+        for frame in plan.boot.frames() { link.send(frame) }
+        link.flush()
+        return link
     }
 
     /// Serves until QEMU has exited; returns its wait status.
@@ -146,6 +162,7 @@ public final class Supervisor {
         var wait = 60.0
         let now = Date()
         if !ready { wait = min(wait, startedAt.addingTimeInterval(plan.bootTimeout).timeIntervalSince(now)) }
+        if !guestHeard { wait = min(wait, Self.stallCheckInterval) }
         if let sent = shutdownSentAt { wait = min(wait, sent.addingTimeInterval(Self.shutdownGrace).timeIntervalSince(now)) }
         if let limit = idleLimit, sessionCount == 0 { wait = min(wait, idleSince.addingTimeInterval(limit).timeIntervalSince(now)) }
         return Int32(max(0, wait) * 1000) + 1
@@ -159,6 +176,7 @@ public final class Supervisor {
 
     private func checkTimers() {
         let now = Date()
+        if !guestHeard { checkForStall() }
         if !ready && now >= startedAt.addingTimeInterval(plan.bootTimeout) {
             bootFailed(PenError("VM '\(plan.spec.name)' did not boot within \(Int(plan.bootTimeout)) s",
                                 fix: "boot log: \(plan.spec.bootLogPath)"))
@@ -178,7 +196,7 @@ public final class Supervisor {
     private func handleSignals() {
         var byte: UInt8 = 0
         while read(signals, &byte, 1) == 1 {
-            if Int32(byte) == SIGCHLD { continue }  // QEMU's exit is seen on its pidfd
+            if Int32(byte) == SIGCHLD || Int32(byte) == SIGWINCH { continue }  // QEMU's exit is seen on its pidfd
             requestStop()
         }
     }

@@ -11,6 +11,7 @@ final class FakeVM: VMProcess, @unchecked Sendable {
     private let lock = NSLock()
     private var status: Int32?
     private(set) var killed = false
+    private var cpu: Double?
 
     init() {
         var fds: [Int32] = [0, 0]
@@ -24,6 +25,11 @@ final class FakeVM: VMProcess, @unchecked Sendable {
     }
 
     var exitDescriptor: Int32 { ends.read }
+
+    var cpuSeconds: Double? {
+        get { lock.lock(); defer { lock.unlock() }; return cpu }
+        set { lock.lock(); cpu = newValue; lock.unlock() }
+    }
 
     /// The VM powers off with this wait status.
     func exit(_ waitStatus: Int32 = 0) {
@@ -109,13 +115,18 @@ final class SupervisorHarness: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private(set) var messages: [String] = []
     private(set) var bootResult: PenError??
+    /// The VMs (and the guest ends of their control channels) the supervisor started again.
+    private let restarted = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) private(set) var restarts: [(vm: FakeVM, guest: FrameReader)] = []
 
-    init(bootTimeout: Double = 30, detached: Bool = true, archive: Bool = false) throws {
-        func pair() -> (Int32, Int32) {
-            var fds: [Int32] = [0, 0]
-            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
-            return (fds[0], fds[1])
-        }
+    static func pair() -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+        return (fds[0], fds[1])
+    }
+
+    init(bootTimeout: Double = 30, detached: Bool = true, archive: Bool = false, restartable: Bool = false) throws {
+        let pair = Self.pair
         let (penControl, guestControl) = pair()
         guest = FrameReader(guestControl)
         let (penArchive, guestArchiveEnd) = archive ? pair() : (-1, -1)
@@ -137,24 +148,37 @@ final class SupervisorHarness: @unchecked Sendable {
         nonisolated(unsafe) let supervisedVM = SupervisedVM(process: vm, control: penControl, archive: archive ? (penArchive, file) : nil)
         let signals = fds[0]
         Thread {
+            let restart: (() throws(PenError) -> SupervisedVM)? = restartable ? {
+                let (pen, guest) = Self.pair()
+                let vm = FakeVM()
+                self.restarts.append((vm, FrameReader(guest)))
+                self.restarted.signal()
+                return SupervisedVM(process: vm, control: pen)
+            } : nil
             let supervisor = Supervisor(plan: plan, vm: supervisedVM, listener: listener, run: self.run, signals: signals,
-                                        log: { self.messages.append($0) })
+                                        log: { self.messages.append($0) }, restart: restart)
             supervisor.onBoot = { self.bootResult = .some($0) }
             _ = supervisor.serve()
             self.done.signal()
         }.start()
     }
 
+    /// The next VM the supervisor starts again, if it does within `seconds`.
+    func awaitRestart(within seconds: Double = 5) -> (vm: FakeVM, guest: FrameReader)? {
+        restarted.wait(timeout: .now() + seconds) == .success ? restarts.last : nil
+    }
+
     deinit {
+        for restart in restarts { close(restart.guest.fd) }
         close(guest.fd)
         if guestArchive >= 0 { close(guestArchive) }
         close(signalWrite)
     }
 
     /// The boot configuration the guest gets first, through `start`.
-    func readBootConfig() -> [Frame] {
+    func readBootConfig(_ reader: FrameReader? = nil) -> [Frame] {
         var frames: [Frame] = []
-        while let frame = guest.next(), frame.kind != .start { frames.append(frame) }
+        while let frame = (reader ?? guest).next(), frame.kind != .start { frames.append(frame) }
         return frames
     }
 
@@ -208,6 +232,50 @@ final class SupervisorHarness: @unchecked Sendable {
         h.vm.exit()
         #expect(h.finished())
         #expect(client.closes(within: 2))  // closed once the VM is down
+    }
+
+    @Test func aBootThatStallsInTheKernelIsStartedAgainWithItsConfiguration() throws {
+        let h = try SupervisorHarness(detached: true, restartable: true)
+        let config = h.readBootConfig().map(\.kind)
+        h.vm.cpuSeconds = Supervisor.stallCPUSeconds + 1  // spinning, and the init never spoke
+        let second = try #require(h.awaitRestart())
+        #expect(h.vm.killed)
+        #expect(h.readBootConfig(second.guest).map(\.kind) == config)
+        second.guest.send(Frame(.ready))
+        let client = try h.connect()
+        client.send(Frame(.status))
+        let report = try #require(client.await(.statusReport))
+        #expect(try PenJSON.decode(SupervisorStatus.self, from: Data(report.payload)).ready)
+        #expect(h.bootResult.map { $0 == nil } == true)
+        #expect(h.messages.contains { $0.contains("stalled in its kernel") })
+        second.vm.exit()
+        #expect(h.finished())
+    }
+
+    @Test func aGuestWhoseInitSpokeIsNeverRestartedHoweverMuchCPUItUses() throws {
+        let h = try SupervisorHarness(restartable: true)
+        _ = h.readBootConfig()
+        h.guest.send(.stage(StageTiming("kernel_to_init", 3_000_000)))
+        Thread.sleep(forTimeInterval: 0.2)
+        h.vm.cpuSeconds = 1000  // a long first-boot setup
+        #expect(h.awaitRestart(within: 2.5) == nil)
+        #expect(!h.vm.killed)
+        h.vm.exit()
+        #expect(h.finished())
+    }
+
+    @Test func aBootThatStallsEveryTimeFailsWithTheBootLog() throws {
+        let h = try SupervisorHarness(restartable: true)
+        _ = h.readBootConfig()
+        h.vm.cpuSeconds = 100
+        for _ in 1..<Supervisor.maxBootAttempts {
+            let next = try #require(h.awaitRestart())
+            next.vm.cpuSeconds = 100
+        }
+        #expect(h.finished())
+        let error = try #require(h.bootResult ?? nil)
+        #expect(error.message.contains("stalled in its kernel") && error.message.contains("boot log: /vms/t/boot.log"))
+        #expect(h.restarts.count == Supervisor.maxBootAttempts - 1)
     }
 
     @Test func aStopRequestedWhileBootingWaitsUntilTheGuestIsReady() throws {
