@@ -5,10 +5,14 @@ PYTHON ?= python3
 OUT := out/bin
 # Everything pen needs at build and run time, from Debian's archive.
 APT_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap libarchive-dev libext2fs-dev libssl-dev \
-	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates debian-archive-keyring uidmap binutils passt
+	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates debian-archive-keyring uidmap binutils passt \
+	erofs-utils
+# What `make bench` also needs: virtme-ng's initramfs (busybox, depmod) and the reference
+# image tools pen's root image is measured against (mkfs.erofs, tar2sqfs).
+BENCH_APT_PACKAGES := busybox-static kmod squashfs-tools-ng python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench faults
+.PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench bench-deps faults reference
 
 all: build
 
@@ -45,8 +49,12 @@ vm-test:
 	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_TEST_IMAGES=$(TEST_IMAGES) $(PYTHON) -m pytest -v -p no:cacheprovider Tests/vm
 
 # Benchmarks with baselines from the same run (bench/run.py); writes bench/results.json.
-bench: image
+bench: image bench-deps
 	PEN_BIN=$(CURDIR)/$(OUT)/pen PEN_BENCH_IMAGES=$(TEST_IMAGES) $(PYTHON) bench/run.py
+
+bench-deps:
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(BENCH_APT_PACKAGES) || \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(BENCH_APT_PACKAGES))
 
 # Fault injection with counts: the fault tests, each fault repeated PEN_FAULT_RUNS (5) times;
 # writes bench/faults.json.
@@ -56,15 +64,30 @@ faults: image
 shell: build
 	$(OUT)/pen shell dev
 
-install: build
+# Shell completions and the man page, generated from the commands by swift-argument-parser.
+REFERENCE := out/share
+reference: build
+	mkdir -p $(REFERENCE)/man/man1 $(REFERENCE)/completions
+	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --output-directory $(REFERENCE)/man/man1
+	$(OUT)/pen --generate-completion-script bash > $(REFERENCE)/completions/pen.bash
+	$(OUT)/pen --generate-completion-script zsh > $(REFERENCE)/completions/_pen
+	$(OUT)/pen --generate-completion-script fish > $(REFERENCE)/completions/pen.fish
+
+install: build reference
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(OUT)/pen $(OUT)/PenGuestInit $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(PREFIX)/share/pen/profiles
 	install -m 0644 profiles/*.toml $(DESTDIR)$(PREFIX)/share/pen/profiles/
+	install -D -m 0644 $(REFERENCE)/man/man1/pen.1 $(DESTDIR)$(PREFIX)/share/man/man1/pen.1
+	install -D -m 0644 $(REFERENCE)/completions/pen.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pen
+	install -D -m 0644 $(REFERENCE)/completions/_pen $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pen
+	install -D -m 0644 $(REFERENCE)/completions/pen.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/pen.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pen $(DESTDIR)$(PREFIX)/bin/PenGuestInit
 	rm -rf $(DESTDIR)$(PREFIX)/share/pen
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/pen.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pen \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pen $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/pen.fish
 
 clean:
 	rm -rf .build .build-init out

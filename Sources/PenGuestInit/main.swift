@@ -22,12 +22,10 @@ do throws(InitFailure) {
     timer.mark("modules")
     let control = try ControlChannel()
     channel = control
+    control.send(timer.finished.map { Frame.stage($0) })  // the host's sign that the kernel got this far
     let (config, pending) = try control.readConfig()
     timer.mark("config")
-    if config.rootMode == .overlay {  // a builder VM works in the initramfs root itself
-        try RootSwitch.mountDiskAndOverlay()
-        try RootSwitch.pivot()
-    }
+    try RootSwitch.mountRoot(config.rootMode)
     timer.mark("root")
     try Network.configure(hostname: config.hostname)
     timer.mark("network")

@@ -46,7 +46,8 @@ public enum LaunchResolver {
             name: name, profile: profile.name, newVM: newVM,
             cpus: request.cpus ?? record?.cpus ?? newVM.cpus, memoryMiB: flags.memoryMiB ?? record?.memoryMiB ?? newVM.memoryMiB,
             accelerator: accelerator,
-            kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz),
+            kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz,
+                                                    logLevel: host.bootLogLevel),
             network: network, workspace: workspace,
             boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag),
             bootTimeout: host.seconds("PEN_BOOT_TIMEOUT", default: defaultBootTimeout),
@@ -84,7 +85,9 @@ public enum LaunchResolver {
         let work = request.workDirectory
         let spec = VMSpec(
             name: "build-\(request.profile)", kernelPath: request.kernelPath, initrdPath: request.initrdPath,
-            kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz),
+            rootImagePath: request.rootImagePath,
+            kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz,
+                                                    logLevel: host.bootLogLevel),
             diskPath: nil, cpus: host.cores, memoryMiB: request.memoryMiB, accelerator: accelerator,
             bootLogPath: work + "/boot.log", qemuLogPath: work + "/qemu.log",
             network: NetworkBackend.choose(passt: host.passt, environment: host.environment, ports: [],

@@ -31,21 +31,24 @@ public struct Launcher {
     /// (then it stops with its last session). Returns the session's exit status.
     public func shell(_ request: LaunchRequest) throws(PenError) -> Int32 {
         let started = Date()
+        _ = try SignalPipe.shared()  // a stop asked for while the VM boots reaches its session
         let vm = try vmDirectory(request.name)
         let session = try SessionResolver.resolve(request, host: host)
+        var timings: [StageTiming] = []
         var connection = try running(vm, request)
-        if connection == nil { connection = try boot(vm, request) }
-        return try attach(connection!, session, vm: vm, started: started)
+        if connection == nil { connection = try boot(vm, request, timings: &timings) }
+        return try attach(connection!, session, vm: vm, started: started, timings: timings)
     }
 
     /// `pen exec`: a session in a running VM.
     public func exec(_ request: LaunchRequest) throws(PenError) -> Int32 {
+        _ = try SignalPipe.shared()
         let vm = try vmDirectory(request.name)
         let session = try SessionResolver.resolve(request, host: host)
         guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else {
             throw PenError("VM '\(vm.name)' is not running", fix: "start it with `pen vm start \(vm.name)`")
         }
-        return try attach(connection, session, vm: vm, started: Date())
+        return try attach(connection, session, vm: vm, started: Date(), timings: [])
     }
 
     /// `pen cp`: files between the host and a running VM. Returns the guest tar's status.
@@ -62,7 +65,8 @@ public struct Launcher {
             connection.close()
             return false
         }
-        try boot(vm, detached).close()
+        var timings: [StageTiming] = []
+        try boot(vm, detached, timings: &timings).close()
         return true
     }
 
@@ -80,15 +84,20 @@ public struct Launcher {
     }
 
     private func attach(_ connection: SupervisorConnection, _ session: SessionPlan, vm: VMDirectory,
-                        started: Date) throws(PenError) -> Int32 {
+                        started: Date, timings: [StageTiming]) throws(PenError) -> Int32 {
         let stages = connection.status.stages
         try connection.open(session.request)
         let client = SessionClient(connection: connection.fd, vmName: vm.name.value, io: session.io, message: say)
+        let opened = Date()
         let status = try client.run(diskPath: vm.diskPath)
         if host.environment["PEN_TIMINGS"] != nil {
             let order = ["kernel_to_init", "early", "modules", "config", "root", "network", "workspace", "setup"]
-            let guest = order.compactMap { name in stages[name].map { "\(name)=\($0)us" } }
-            say("pen: timings: " + (guest + ["pen_total=\(micros(since: started))us"]).joined(separator: " "))
+            let guest = order.compactMap { name in stages[name].map { StageTiming(name, $0) } }
+            let ended = client.endedAt ?? Date()
+            let session = [StageTiming("session", UInt64(max(0, ended.timeIntervalSince(opened)) * 1e6)),
+                           StageTiming("stop", micros(since: ended))]
+            let all = timings + guest + session + [StageTiming("pen_total", micros(since: started))]
+            say("pen: timings: " + all.map { "\($0.name)=\($0.micros)us" }.joined(separator: " "))
         }
         return status
     }
@@ -97,10 +106,11 @@ public struct Launcher {
 
     /// Boots VM `vm` for `request` and returns a connection to its supervisor. Another pen
     /// booting it at the same moment wins the VM's lock: then this one attaches to that boot.
-    private func boot(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> SupervisorConnection {
+    private func boot(_ vm: VMDirectory, _ request: LaunchRequest,
+                      timings: inout [StageTiming]) throws(PenError) -> SupervisorConnection {
         for _ in 0..<5 {
             do {
-                try startSupervisor(vm, request)
+                timings = try startSupervisor(vm, request)
                 if let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) { return connection }
             } catch let error where error == VMLock.busy(vm.name) {
                 // Another pen holds the lock: it is booting the VM (or stopping it); attach to that boot.
@@ -110,7 +120,8 @@ public struct Launcher {
         throw PenError("VM '\(vm.name)' could not be started", fix: "see \(vm.supervisorLogPath)")
     }
 
-    private func startSupervisor(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) {
+    /// Boots the VM; returns pen's own timings (the image decision, the supervisor's start until ready).
+    private func startSupervisor(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> [StageTiming] {
         let workspace = try WorkspaceDirectory.resolve(request.directory ?? host.currentDirectory)
         let qemu = try QEMU.locate(environment: host.environment)
         let initBinary = try PenPaths.initBinary(environment: host.environment)
@@ -119,7 +130,9 @@ public struct Launcher {
         let plan = try LaunchResolver.resolve(request, profile: profile, record: existing, workspace: workspace,
                                               vmDirectory: vm.path, host: host)
         plan.notices.forEach(say)
+        let decisionStarted = Date()
         let image = try imageBuilder(initBinary: initBinary, accelerator: plan.accelerator, qemu: qemu).ensure(profile)
+        let decision = StageTiming("image_decision", micros(since: decisionStarted))
 
         try SafeFiles.makeDirectories(paths.vms)
         let (record, lock) = try VMProvisioner.openOrCreate(vm, plan.newVM, notice: say)
@@ -129,14 +142,17 @@ public struct Launcher {
             try vm.save(updated)
         }
         let spec = VMSpec(name: plan.name.value, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
+                          rootImagePath: image.rootImagePath,
                           kernelArguments: plan.kernelArguments, diskPath: vm.diskPath, cpus: plan.cpus,
                           memoryMiB: plan.memoryMiB, accelerator: plan.accelerator, bootLogPath: vm.bootLogPath,
                           qemuLogPath: vm.qemuLogPath, network: plan.network, workspace: plan.workspace)
         let supervisorPlan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: plan.boot, detached: plan.detached,
                                             idleTimeout: plan.idleTimeout, bootTimeout: plan.bootTimeout, facts: plan.facts)
+        let spawned = Date()
         _ = try SupervisorProcess.start(supervisorPlan, run: vm.run, lock: lock.fd, logPath: vm.supervisorLogPath,
                                         attached: false)
         withExtendedLifetime(lock) {}  // the supervisor holds the lock now (and QEMU with it)
+        return [decision, StageTiming("supervisor_to_ready", micros(since: spawned))]
     }
 
     // MARK: images

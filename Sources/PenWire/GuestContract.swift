@@ -9,6 +9,11 @@ public enum GuestContract {
     /// The virtio-serial port a builder VM streams its root over as a tar.
     public static let archivePort = "pen.out"
 
+    /// The block devices pen attaches, told apart by their virtio serial: the read-only root image
+    /// (the overlay's lower layer) and the VM's writable overlay disk (its upper layer).
+    public static let rootImageSerial = "pen-root"
+    public static let overlaySerial = "pen-overlay"
+
     /// The 9p mount tag of the shared host directory, and where the guest mounts it.
     public static let workspaceTag = "workspace"
     public static let workspaceMountPoint = "/workspace"
@@ -16,7 +21,8 @@ public enum GuestContract {
     /// The guest init's path inside the initrd (the kernel's `rdinit=`).
     public static let initPath = "/init"
     /// The kernel modules the init loads, relative to the root, and the file listing their load
-    /// order (one name per line, dependencies first).
+    /// order: one module per line, dependencies first, each name followed by the modules it
+    /// needs loaded before it (see ModuleLoadPlan).
     public static let moduleDirectory = "usr/lib/modules/pen"
     public static let moduleOrderFile = moduleDirectory + "/order"
 

@@ -23,7 +23,7 @@ struct ProfileCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let (profile, image) = try Launcher(say: say).buildProfile(name, force: force, accel: accel)
-                print("\(profile.name) \(image.hash) \(image.initrdPath)")
+                print("\(profile.name) \(image.hash) \(image.rootImagePath)")
             }
         }
     }

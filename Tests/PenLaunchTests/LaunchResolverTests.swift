@@ -135,6 +135,7 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
 
     @Test func aBuilderVMBootsTheBaseWithNetworkNoDiskAndAnArchivePort() {
         let request = BuilderVMRequest(profile: "jq", kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img",
+                                       rootImagePath: "/img/root.erofs",
                                        script: "apt-get install jq", workDirectory: "/img/.build-1-x",
                                        archivePath: "/img/.build-1-x/root.tar", memoryMiB: 4096, timeout: 60,
                                        output: { _ in })
@@ -145,5 +146,6 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         #expect(plan.spec.cpus == 6 && plan.spec.memoryMiB == 4096 && plan.spec.bootLogPath == "/img/.build-1-x/boot.log")
         #expect(plan.spec.network == .passt(passt, ports: [], log: "/img/.build-1-x/passt.log") && notices.isEmpty)
         #expect(plan.boot.rootMode == .image && plan.detached && plan.archivePath == "/img/.build-1-x/root.tar")
+        #expect(plan.spec.rootImagePath == "/img/root.erofs")
     }
 }

@@ -1,4 +1,5 @@
 """Hardened QEMU and image integrity."""
+import pytest
 import os
 
 from conftest import describe, own_image_cache
@@ -32,7 +33,7 @@ def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
     images = private_images(pen, base_image)
     pen.shell("ok", "true", check=0)  # verified once, stamped
     r = pen.run("image", "verify", check=0)
-    assert r.stdout.count(b"ok") == 3 and b"CORRUPT" not in r.stdout, describe(r)
+    assert r.stdout.count(b"ok") == 4 and b"CORRUPT" not in r.stdout, describe(r)
 
     initrd = images / "base" / "initrd.img"
     with open(initrd, "r+b") as f:
@@ -42,3 +43,30 @@ def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
     assert b"does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
     r = pen.run("image", "verify")
     assert r.returncode == 1 and b"CORRUPT base" in r.stdout, describe(r)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "one byte changed"])
+def test_a_damaged_root_image_is_refused_with_the_fix(pen, base_image, damage):
+    images = private_images(pen, base_image)
+    pen.shell("ok", "sh", "-c", "echo kept > /root/f", check=0)  # verified once, stamped
+    root = images / "base" / "root.erofs"
+    size = root.stat().st_size
+    with open(root, "r+b") as f:
+        if damage == "truncated":
+            f.truncate(size - 4096)
+        else:
+            f.seek(size // 2)
+            byte = f.read(1)
+            f.seek(size // 2)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    r = pen.shell("ok", "cat", "/root/f")
+    assert r.returncode == 125, describe(r)
+    assert b"root.erofs does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
+    r = pen.run("image", "verify")
+    assert r.returncode == 1 and b"CORRUPT base" in r.stdout and b"root.erofs" in r.stdout, describe(r)
+    if damage != "truncated":
+        return
+    # The fix named works, and the VM's own files were never touched.
+    r = pen.run("image", "base", "--rebuild", timeout=1200)
+    assert r.returncode == 0, describe(r)
+    assert pen.shell("ok", "cat", "/root/f", check=0).stdout == b"kept\n"

@@ -92,7 +92,7 @@ def test_symlinks_planted_in_the_image_cache_are_refused(pen, base_image, victim
     planted = 0
     for _ in range(FAULT_RUNS):
         # The image files a VM boots are refused, with the command that rebuilds them.
-        for name in ["initrd.img", "vmlinux"]:
+        for name in ["initrd.img", "vmlinux", "root.erofs"]:
             plant(base / name, f)
             r = pen.shell("i", "true")
             assert_refused(r, base / name)

@@ -25,6 +25,7 @@ public struct QEMU: Sendable {
 
     static let bootLogSet = 1
     static let diskSet = 2
+    static let rootImageSet = 3
 
     public static func arguments(_ spec: VMSpec, _ wiring: VMWiring) -> [String] {
         var a = ["-name", "pen-\(spec.name)",
@@ -48,10 +49,19 @@ public struct QEMU: Sendable {
               "-device", "virtio-serial-device",
               "-chardev", "socket,id=control,fd=\(wiring.control)",
               "-device", "virtserialport,chardev=control,name=\(GuestContract.controlPort)",
-              "-device", "virtio-rng-device"]
+              "-device", "virtio-rng-device",
+              // Free page reporting: memory the guest frees (a build's, a test run's) goes back
+              // to the host a few seconds later instead of staying resident in QEMU.
+              "-device", "virtio-balloon-device,free-page-reporting=on"]
         if let archive = wiring.archive {
             a += ["-chardev", "socket,id=archive,fd=\(archive)",
                   "-device", "virtserialport,chardev=archive,name=\(GuestContract.archivePort)"]
+        }
+        if let root = wiring.rootImage {
+            // The image is shared by every VM of its profile: read-only, never written.
+            a += ["-add-fd", "fd=\(root),set=\(rootImageSet),opaque=root-image",
+                  "-drive", "file=/dev/fdset/\(rootImageSet),format=raw,if=none,id=root,readonly=on,cache=writeback",
+                  "-device", "virtio-blk-device,drive=root,serial=\(GuestContract.rootImageSerial)"]
         }
         if let disk = wiring.disk {
             a += ["-add-fd", "fd=\(disk.readWrite),set=\(diskSet),opaque=overlay-rw",
@@ -59,7 +69,7 @@ public struct QEMU: Sendable {
                   // Write errors (the host's filesystem full) go to the guest: QEMU's default pauses
                   // the VM, and with no monitor nothing could resume it.
                   "-drive", "file=/dev/fdset/\(diskSet),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
-                  "-device", "virtio-blk-device,drive=overlay"]
+                  "-device", "virtio-blk-device,drive=overlay,serial=\(GuestContract.overlaySerial)"]
         }
         switch spec.network {
         case .passt:

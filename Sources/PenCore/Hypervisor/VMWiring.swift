@@ -13,6 +13,8 @@ public struct VMWiring: Sendable {
     public var bootLog: Int32
     /// The overlay disk, read-write and read-only (QEMU's block layer asks for both).
     public var disk: DiskDescriptors? = nil
+    /// The root image, read-only.
+    public var rootImage: Int32? = nil
 
     public struct DiskDescriptors: Equatable, Sendable {
         public var readWrite: Int32
@@ -21,6 +23,6 @@ public struct VMWiring: Sendable {
 
     /// Every descriptor QEMU must inherit.
     public var descriptors: [Int32] {
-        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly].compactMap { $0 }
+        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly, rootImage].compactMap { $0 }
     }
 }

@@ -23,21 +23,27 @@ final class BootedVM {
 }
 
 enum VMBoot {
-    /// Wires and starts the VM; `keepOpen` (the VM's lock) is inherited by QEMU too.
-    static func start(_ spec: VMSpec, qemu: QEMU, archivePath: String?, keepOpen: [Int32]) throws(PenError) -> BootedVM {
+    /// Wires and starts the VM; `keepOpen` (the VM's lock) is inherited by QEMU too. A restart
+    /// (after a stalled boot) keeps the first boot's log and replaces its empty archive.
+    static func start(_ spec: VMSpec, qemu: QEMU, archivePath: String?, keepOpen: [Int32],
+                      restarted: Bool = false) throws(PenError) -> BootedVM {
         signal(SIGPIPE, SIG_IGN)
         let held = Descriptors()
         let (control, qemuControl) = try held.socketPair("control")
         var archive: (pen: Int32, qemu: Int32, file: Int32)?
         if let path = archivePath, spec.archivePort {
+            if restarted { unlink(path) }
             let (pen, vm) = try held.socketPair("archive")
             archive = (pen, vm, try held.openNoFollow(path, O_WRONLY | O_CREAT | O_EXCL))
         }
         // The files QEMU writes are opened first: a planted link fails the boot before anything starts.
-        let bootLog = try held.openNoFollow(spec.bootLogPath, O_WRONLY | O_CREAT | O_TRUNC)
+        let bootLog = try held.openNoFollow(spec.bootLogPath, O_WRONLY | O_CREAT | (restarted ? O_APPEND : O_TRUNC))
+        if restarted { writeAll(bootLog, Array("\n--- pen: the boot above stalled; QEMU started again\n".utf8)) }
         let disk = try spec.diskPath.map { path throws(PenError) in try openDisk(path, held) }
+        let rootImage = try spec.rootImagePath.map { path throws(PenError) in try held.openNoFollow(path, O_RDONLY) }
         let network = try startNetwork(spec.network, held)
-        let wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: network, bootLog: bootLog, disk: disk)
+        let wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: network, bootLog: bootLog, disk: disk,
+                              rootImage: rootImage)
         let process = try ChildProcess.start(qemu.command(spec, wiring), logPath: spec.qemuLogPath,
                                              inheriting: wiring.descriptors + keepOpen)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now

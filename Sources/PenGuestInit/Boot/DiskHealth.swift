@@ -7,6 +7,9 @@ import Glibc
 enum DiskHealth {
     nonisolated(unsafe) private static var mountFD: Int32 = -1
 
+    /// Whether an ext4 disk was mounted (a builder VM's upper layer is a tmpfs).
+    static var isWatching: Bool { mountFD >= 0 }
+
     /// Called right after the disk is mounted.
     static func watch(_ mountPoint: String) {
         mountFD = open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

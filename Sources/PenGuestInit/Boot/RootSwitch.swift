@@ -1,25 +1,42 @@
-// Stage 2: the ext4 overlay disk becomes the upper layer over the initramfs, then a real
-// pivot_root moves the system onto the overlay and drops the initramfs from view.
+// Stage 2: the root. The read-only root image (EROFS, a virtio disk with a known serial) is the
+// lower layer of an overlay whose upper layer is the VM's ext4 disk (or, for a builder VM, a
+// tmpfs); then a real pivot_root moves the system onto the overlay and drops the initramfs
+// (which holds only the init and its modules) from view.
 import CGuestSys
 import Glibc
+import PenWire
 
 enum RootSwitch {
     static let stage = "disk"
-    static let device = "/dev/vda"
-    /// Both live on /run (a separate tmpfs), so neither shows up inside the overlay's lower layer.
+    /// All live on /run (a separate tmpfs), so none shows up inside the overlay's layers.
+    static let lowerMount = "/run/pen-lower"
     static let diskMount = "/run/pen-disk"
     static let newRoot = "/run/pen-root"
 
-    static func mountDiskAndOverlay() throws(InitFailure) {
-        try Devices.waitFor(device, stage: stage)
+    static func mountRoot(_ mode: RootMode) throws(InitFailure) {
+        guard let image = Devices.block(serial: GuestContract.rootImageSerial) else {
+            throw InitFailure(stage, "no root image (no disk with serial \(GuestContract.rootImageSerial))")
+        }
+        try Files.makeDirectory(lowerMount)
+        try sys(mount(image, lowerMount, "erofs", UInt(MS_RDONLY), nil), stage, "mount \(image) (the root image)")
         try Files.makeDirectory(diskMount)
-        try sys(mount(device, diskMount, "ext4", UInt(MS_NOATIME), nil), stage, "mount \(device) (ext4)")
-        DiskHealth.watch(diskMount)
+        switch mode {
+        case .overlay:
+            guard let disk = Devices.block(serial: GuestContract.overlaySerial) else {
+                throw InitFailure(stage, "no disk with serial \(GuestContract.overlaySerial)")
+            }
+            try sys(mount(disk, diskMount, "ext4", UInt(MS_NOATIME), nil), stage, "mount \(disk) (ext4)")
+            DiskHealth.watch(diskMount)
+        case .image:
+            // A builder's changes live in RAM until they are streamed out.
+            try sys(mount("tmpfs", diskMount, "tmpfs", UInt(MS_NOATIME), "mode=0755"), stage, "mount tmpfs on \(diskMount)")
+        }
         try Files.makeDirectory(diskMount + "/upper")
         try Files.makeDirectory(diskMount + "/work")
         try Files.makeDirectory(newRoot)
-        let options = "lowerdir=/,upperdir=\(diskMount)/upper,workdir=\(diskMount)/work"
+        let options = "lowerdir=\(lowerMount),upperdir=\(diskMount)/upper,workdir=\(diskMount)/work"
         try sys(mount("overlay", newRoot, "overlay", 0, options), "overlay", "mount overlayfs on \(newRoot)")
+        try pivot()
     }
 
     static func pivot() throws(InitFailure) {

@@ -17,7 +17,7 @@ enum Shutdown {
         Workspace.unmount()
         // Freezing checkpoints the journal, so the filesystem is clean without an unmount
         // (the overlay above it cannot be unmounted while it is the root).
-        if Files.exists(RootSwitch.diskMount + "/upper"), pen_freeze_fs(RootSwitch.diskMount) != 0 {
+        if DiskHealth.isWatching, pen_freeze_fs(RootSwitch.diskMount) != 0 {
             Console.log("pen-init: shutdown: freeze \(RootSwitch.diskMount): errno \(pen_guest_errno())")
         }
         pen_power_off()

@@ -37,4 +37,20 @@ enum Devices {
             nanosleep(&ts, nil)
         }
     }
+
+    /// The /dev node of the virtio disk whose serial is `serial`, nil when none is attached.
+    /// virtio_blk probes its disks while it loads, so they are all listed by now.
+    static func block(serial: String) -> String? {
+        guard let dir = opendir("/sys/block") else { return nil }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name.hasPrefix("vd"), let bytes = Files.read("/sys/block/\(name)/serial") else { continue }
+            let found = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)
+            if found == serial { return "/dev/" + name }
+        }
+        return nil
+    }
 }

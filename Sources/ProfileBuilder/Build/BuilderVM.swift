@@ -8,7 +8,9 @@ public struct BuilderVMRequest {
     /// The base image to boot.
     public var kernelPath: String
     public var initrdPath: String
-    /// The shell script the builder runs as root, with network, in the initramfs root.
+    /// The base root image: the lower layer the packages are installed over.
+    public var rootImagePath: String
+    /// The shell script the builder runs as root, with network, over the base root (a tmpfs upper layer).
     public var script: String
     /// Where the VM's logs go (boot.log, qemu.log, passt.log) and the root's tar is written.
     public var workDirectory: String
@@ -20,11 +22,12 @@ public struct BuilderVMRequest {
     /// Receives everything the build prints (stdout and stderr).
     public var output: ([UInt8]) -> Void
 
-    public init(profile: String, kernelPath: String, initrdPath: String, script: String, workDirectory: String,
+    public init(profile: String, kernelPath: String, initrdPath: String, rootImagePath: String, script: String, workDirectory: String,
                 archivePath: String, memoryMiB: Int, timeout: Double, output: @escaping ([UInt8]) -> Void) {
         self.profile = profile
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
+        self.rootImagePath = rootImagePath
         self.script = script
         self.workDirectory = workDirectory
         self.archivePath = archivePath

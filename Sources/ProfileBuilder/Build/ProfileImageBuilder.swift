@@ -31,12 +31,11 @@ public struct ProfileImageBuilder {
     }
 
     private func ensureImage(_ profile: Profile, force: Bool) throws -> BootImage {
-        // The base's manifest records the SHA-256 of the init binary it was made for (this one):
-        // the init layers below use it instead of hashing the 7 MB binary again.
-        let initSHA = try base.ensure(initBinary: initBinary, progress: say).initSHA256
+        try base.ensure(initBinary: initBinary, progress: say)
         let hash = ImageHash.compute(profile: profile, baseIdentity: try base.identity())
         if profile.usesBaseImage {
-            return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, hash: hash, isBase: true)
+            return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, rootImagePath: base.rootImagePath,
+                             hash: hash, isBase: true)
         }
         try SafeFiles.makeDirectories(images.directory(profile.name))
         let status = images.status(of: profile, hash: hash)
@@ -52,40 +51,21 @@ public struct ProfileImageBuilder {
                         ? "pen: profile '\(profile.name)' changed since its image was built; rebuilding it"
                         : "pen: profile '\(profile.name)' has no image yet; building it")
                 }
-                try build(profile, hash: hash, initSHA: initSHA)
+                try build(profile, hash: hash)
             }
         }
-        return try refreshInitLayer(profile, hash: hash, initSHA: initSHA)
-    }
-
-    /// A newer init only needs its layer re-appended, not a new builder VM.
-    private func refreshInitLayer(_ profile: Profile, hash: String, initSHA: String) throws -> BootImage {
-        let dir = images.imageDirectory(profile.name, hash: hash)
-        guard var record = images.record(profile.name, hash: hash) else {
-            throw PenError("profile '\(profile.name)' image \(dir) is incomplete; rebuild it with `pen profile build \(profile.name) --force`")
+        guard let record = images.record(profile.name, hash: hash) else {
+            throw PenError("profile '\(profile.name)' image \(images.imageDirectory(profile.name, hash: hash)) is incomplete",
+                           fix: "rebuild it with `pen profile build \(profile.name) --force`")
         }
-        let initrd = dir + "/initrd.img"
-        if record.initSHA256 != initSHA || !FileManager.default.fileExists(atPath: initrd) {
-            let lock = try BuildLock(path: images.directory(profile.name) + "/.lock", waiting: {})
-            defer { _ = lock }
-            try ImageIntegrity.verifyOnce(dir + "/rootfs.cpio.zst", sha256: record.rootfsSHA256,
-                                          rebuild: "pen profile build \(profile.name) --force")
-            try assembleInitrd(in: dir, record: &record, initSHA: initSHA)
-            try record.save(to: dir + "/build.json")
-        }
-        try ImageIntegrity.verifyOnce(initrd, sha256: record.initrdSHA256,
-                                      rebuild: "pen profile build \(profile.name) --force")
-        return BootImage(kernelPath: base.kernelPath, initrdPath: initrd, hash: hash, isBase: false)
+        let rootImage = images.rootImagePath(profile.name, hash: hash)
+        try ImageIntegrity.verifyOnce(rootImage, sha256: record.root.sha256, rebuild: "pen profile build \(profile.name) --force")
+        // The profile adds nothing before its root is mounted: it boots the base kernel and initrd.
+        return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, rootImagePath: rootImage,
+                         hash: hash, isBase: false)
     }
 
-    private func assembleInitrd(in dir: String, record: inout ProfileImageRecord, initSHA: String) throws {
-        let initrd = try InitrdAssembly.assemble(root: dir + "/rootfs.cpio.zst", initBinary: initBinary, in: dir)
-        record.initSHA256 = initSHA
-        record.initrdSHA256 = initrd.sha256
-        record.initrdBytes = initrd.bytes
-    }
-
-    private func build(_ profile: Profile, hash: String, initSHA: String) throws {
+    private func build(_ profile: Profile, hash: String) throws {
         let started = Date()
         let profileDir = images.directory(profile.name)
         ScratchDirectory.sweep(in: profileDir, prefixes: [".build-", Self.replacedPrefix])
@@ -110,33 +90,30 @@ public struct ProfileImageBuilder {
                                + ["full log: \(images.lastLogPath(profile.name))"])
         }
 
-        progress.enter("packing the image")
+        progress.enter("writing the root image")
         let archive = work.path + "/root.tar"
         let tree = try RootTree.readTar(path: archive)
         unlink(archive)
-        let packed = try InitrdPacker.pack(tree, to: work.path + "/rootfs.cpio.zst", zstdLevel: 3)
+        let root = try ErofsWriter.write(tree, to: work.path + "/" + ProfileImages.rootImageName)
         var phaseSeconds: [String: Double] = [:]
         for (name, seconds) in progress.phases { phaseSeconds[name, default: 0] += (seconds * 100).rounded() / 100 }
-        var record = ProfileImageRecord(
+        for leftover in ["build.log", "boot.log", "qemu.log", "passt.log", "passt.log.out"] { unlink(work.path + "/" + leftover) }
+        let record = ProfileImageRecord(
             profile: profile.name, hash: hash,
             inputs: .init(packages: profile.normalizedPackages, build: profile.build,
                           baseIdentity: try base.identity(), builderVersion: ImageHash.builderVersion),
-            rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
-            entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
-            buildSeconds: 0, phaseSeconds: phaseSeconds, createdAt: Date())
-        try assembleInitrd(in: work.path, record: &record, initSHA: initSHA)
-        for leftover in ["build.log", "boot.log", "qemu.log", "passt.log", "passt.log.out"] { unlink(work.path + "/" + leftover) }
-        record.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
-        try record.save(to: work.path + "/build.json")
+            root: RootImageRecord(root), buildSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
+            phaseSeconds: phaseSeconds, createdAt: Date())
+        try record.save(to: work.path + "/" + ProfileImages.recordName)
         try publish(work.path, profile: profile.name, hash: hash)
         progress.finish()
-        say("pen: profile '\(profile.name)' image ready: \(ByteSize.format(record.initrdBytes)) (\(ByteSize.format(record.unpackedBytes)) unpacked), built in \(Int(record.buildSeconds)) s")
+        say("pen: profile '\(profile.name)' image ready: \(ByteSize.format(record.root.bytes)) root image (\(ByteSize.format(record.root.unpackedBytes)) of files), built in \(Int(record.buildSeconds)) s")
     }
 
     private func runBuilderVM(_ profile: Profile, work: String, progress: BuildProgress) throws(PenError) -> SessionOutcome {
         try builderVM(BuilderVMRequest(
             profile: profile.name, kernelPath: base.kernelPath, initrdPath: base.initrdPath,
-            script: BuilderScript.compose(packages: profile.normalizedPackages, build: profile.build),
+            rootImagePath: base.rootImagePath, script: BuilderScript.compose(packages: profile.normalizedPackages, build: profile.build),
             workDirectory: work, archivePath: work + "/root.tar",
             memoryMiB: max(4096, 2 * (profile.memoryMiB ?? 0)), timeout: buildTimeout,
             output: { bytes in progress.receive(bytes) }))
@@ -156,7 +133,7 @@ public struct ProfileImageBuilder {
         }
         guard rename(work, final) == 0 else { throw PenError.system("cannot publish \(final)") }
         SafeFiles.syncDirectory(images.directory(profile))
-        for other in images.builtHashes(profile) where other != hash {
+        for other in images.imageHashes(profile) where other != hash {
             try? FileManager.default.removeItem(atPath: images.imageDirectory(profile, hash: other))
         }
     }

@@ -9,24 +9,23 @@ public struct ProfileImageRecord: Codable, Equatable, Sendable {
         public var baseIdentity: String
         public var builderVersion: Int
     }
-    public var format = 1
+    /// 2: the image is a read-only root image (root.erofs); 1 was an initrd.
+    public static let currentFormat = 2
+    public var format = currentFormat
     public var profile: String
     public var hash: String
     public var inputs: Inputs
-    public var rootfsSHA256: String
-    public var rootfsBytes: UInt64
-    public var unpackedBytes: UInt64
-    public var entryCount: Int
-    public var initSHA256: String
-    public var initrdSHA256: String
-    public var initrdBytes: UInt64
+    public var root: RootImageRecord
     public var buildSeconds: Double
     public var phaseSeconds: [String: Double]
     public var createdAt: Date
 
+    /// The record at `path`, if it is one this pen can boot.
     static func load(_ path: String) -> ProfileImageRecord? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? PenJSON.decode(ProfileImageRecord.self, from: data)
+        guard let data = FileManager.default.contents(atPath: path),
+              let record = try? PenJSON.decode(ProfileImageRecord.self, from: data),
+              record.format == currentFormat else { return nil }
+        return record
     }
 
     func save(to path: String) throws {

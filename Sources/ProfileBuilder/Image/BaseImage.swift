@@ -1,14 +1,16 @@
-// The base image: Debian's generic kernel (as an ELF vmlinux) and an initrd made of a
-// minbase Debian root (with the guest's modules) plus a small layer holding the init.
-// The kernel unpacks concatenated archives in order, so a new init only re-packs its
-// own layer; mmdebstrap runs again only when the builder version or the kernel changes.
+// The base image: Debian's generic kernel (as an ELF vmlinux), a minbase Debian root as a
+// read-only EROFS image (the lower layer of every VM's root), and a small initrd: the guest's
+// modules, then a layer holding the init. The kernel unpacks concatenated archives in order,
+// so a new init only re-packs its own layer; mmdebstrap runs again only when the builder
+// version or the kernel changes.
 import Foundation
 import PenCore
 import PenWire
 
 public struct BaseImage: Sendable {
     /// Bump whenever the base image's pipeline changes: every cached base is then rebuilt.
-    public static let builderVersion = 4
+    /// 5: the root moved from the initrd to a read-only EROFS image.
+    public static let builderVersion = 5
     public static let suite = "bookworm"
 
     public let directory: String
@@ -20,18 +22,36 @@ public struct BaseImage: Sendable {
     }
 
     public var kernelPath: String { directory + "/vmlinux" }
-    public var rootfsPath: String { directory + "/rootfs.cpio.zst" }
+    public var rootImagePath: String { directory + "/root.erofs" }
+    public var modulesPath: String { directory + "/modules.cpio.zst" }
     public var initrdPath: String { directory + "/initrd.img" }
     public var manifestPath: String { directory + "/manifest.json" }
+    /// Every file a current base image consists of (anything else in its directory is a leftover).
+    var fileNames: [String] {
+        [kernelPath, rootImagePath, modulesPath, directory + "/init-layer.cpio.zst", initrdPath, manifestPath]
+            .map { ($0 as NSString).lastPathComponent }
+    }
+
+    /// Entries of the base directory an older pen's base image left (not builds in progress).
+    func leftovers() -> [String] {
+        let current = Set(fileNames + [".lock"] + fileNames.map { ImageIntegrity.stampName(for: $0) })
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.filter { !current.contains($0) && !$0.hasPrefix(".build-") }.sorted()
+    }
 
     public func loadManifest() -> BaseImageManifest? {
         guard let data = FileManager.default.contents(atPath: manifestPath) else { return nil }
         return try? PenJSON.decode(BaseImageManifest.self, from: data)
     }
 
-    /// The base image's identity for profile hashing: the SHA-256 of its manifest.
+    /// The base image's identity for profile hashing: what a profile's image is built on (the
+    /// root image and the kernel the builder boots), not the init, so a new pen binary does not
+    /// rebuild every profile.
     public func identity() throws(PenError) -> String {
-        try SHA256File.hex(path: manifestPath)
+        guard let manifest = loadManifest() else {
+            throw PenError("the base image in \(directory) has no readable manifest", fix: "rebuild it with `pen image base --rebuild`")
+        }
+        return manifest.identity
     }
 
     /// Makes sure a complete base image exists for this init binary; builds what is missing.
@@ -50,13 +70,13 @@ public struct BaseImage: Sendable {
         defer { _ = lock }
         let initSHA = try SHA256File.hex(path: initBinary)
         if !rebuild, var manifest = loadManifest(), manifest.builderVersion == Self.builderVersion,
-           FileManager.default.fileExists(atPath: kernelPath), FileManager.default.fileExists(atPath: rootfsPath) {
+           FileManager.default.fileExists(atPath: kernelPath), FileManager.default.fileExists(atPath: modulesPath) {
             if manifest.initSHA256 == initSHA, FileManager.default.fileExists(atPath: initrdPath) {
                 try verify(manifest)
                 return manifest
             }
-            // A new init is appended to the recorded root: that root must be the recorded one.
-            try ImageIntegrity.verifyOnce(rootfsPath, sha256: manifest.rootfsSHA256, rebuild: "pen image base --rebuild")
+            // A new init is appended to the recorded modules: they must be the recorded ones.
+            try ImageIntegrity.verifyOnce(modulesPath, sha256: manifest.modulesSHA256, rebuild: "pen image base --rebuild")
             try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
             try saveManifest(manifest)
             try verify(manifest)
@@ -66,11 +86,12 @@ public struct BaseImage: Sendable {
         return try build(initBinary: initBinary, initSHA: initSHA, kernelDeb: kernelDeb, progress: progress)
     }
 
-    /// The kernel and initrd a VM boots must be the ones the manifest recorded.
+    /// The kernel, initrd and root image a VM boots must be the ones the manifest recorded.
     public func verify(_ manifest: BaseImageManifest) throws(PenError) {
         let rebuild = "pen image base --rebuild"
         try ImageIntegrity.verifyOnce(kernelPath, sha256: manifest.kernelSHA256, rebuild: rebuild)
         try ImageIntegrity.verifyOnce(initrdPath, sha256: manifest.initrdSHA256, rebuild: rebuild)
+        try ImageIntegrity.verifyOnce(rootImagePath, sha256: manifest.root.sha256, rebuild: rebuild)
     }
 
     private func build(initBinary: String, initSHA: String, kernelDeb: String?,
@@ -95,17 +116,20 @@ public struct BaseImage: Sendable {
         let rootTar = work.path + "/root.tar"
         try Mmdebstrap.run(suite: Self.suite, output: rootTar, log: work.path + "/mmdebstrap.log")
 
-        progress("pen: [4/4] packing the initrd")
-        var tree = try RootTree.readTar(path: rootTar)
-        // Under usr/: in a merged-/usr root, lib is a symlink to usr/lib.
+        progress("pen: [4/4] writing the root image and the initrd")
+        let root = try ErofsWriter.write(try RootTree.readTar(path: rootTar), to: rootImagePath)
+        unlink(rootTar)
+        // The modules go in the initrd, under usr/ (in a merged-/usr root, lib is a symlink to usr/lib).
+        var modules = RootTree()
         for module in bundle.modules {
-            tree.add(RootEntry(path: "\(GuestContract.moduleDirectory)/\(module.fileName)", kind: .file, mode: 0o644,
-                               data: ModuleSignature.strip(module.data)))
+            modules.add(RootEntry(path: "\(GuestContract.moduleDirectory)/\(module.fileName)", kind: .file, mode: 0o644,
+                                  data: ModuleSignature.strip(module.data)))
         }
         let order = bundle.modules.map { $0.name }
-        tree.add(RootEntry(path: GuestContract.moduleOrderFile, kind: .file, mode: 0o644,
-                           data: Array((order.joined(separator: "\n") + "\n").utf8)))
-        let packed = try InitrdPacker.pack(tree, to: rootfsPath, zstdLevel: 3)
+        let lines = bundle.modules.map { ([$0.name] + $0.needs).joined(separator: " ") }
+        modules.add(RootEntry(path: GuestContract.moduleOrderFile, kind: .file, mode: 0o644,
+                              data: Array((lines.joined(separator: "\n") + "\n").utf8)))
+        let packedModules = try InitrdPacker.pack(modules, to: modulesPath, zstdLevel: 3)
 
         try SafeFiles.refuseSymlink(kernelPath)
         guard rename(bundle.vmlinuxPath, kernelPath) == 0 else { throw PenError.system("cannot move the kernel to \(kernelPath)") }
@@ -115,20 +139,20 @@ public struct BaseImage: Sendable {
             kernelPackage: (deb as NSString).lastPathComponent, kernelPackageVersion: bundle.packageVersion,
             kernelRelease: bundle.kernelRelease,
             kernelSHA256: try SHA256File.hex(path: kernelPath), kernelBytes: kernelBytes, modules: order,
-            rootfsSHA256: packed.sha256, rootfsBytes: packed.compressedBytes, unpackedBytes: packed.unpackedBytes,
-            entryCount: packed.entryCount, initSHA256: "", initrdSHA256: "", initrdBytes: 0,
-            buildSeconds: 0, createdAt: Date())
+            modulesSHA256: packedModules.sha256, root: RootImageRecord(root), initSHA256: "", initrdSHA256: "",
+            initrdBytes: 0, buildSeconds: 0, createdAt: Date())
         try assembleInitrd(initBinary: initBinary, manifest: &manifest, initSHA: initSHA)
         manifest.buildSeconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
         try saveManifest(manifest)
         try verify(manifest)  // what was published is what was recorded
-        progress("pen: base image ready: \(ByteSize.format(manifest.initrdBytes)) initrd (\(ByteSize.format(manifest.unpackedBytes)) unpacked), built in \(Int(manifest.buildSeconds)) s")
+        for leftover in leftovers() { try? FileManager.default.removeItem(atPath: directory + "/" + leftover) }
+        progress("pen: base image ready: \(ByteSize.format(manifest.root.bytes)) root image, \(ByteSize.format(manifest.initrdBytes)) initrd, built in \(Int(manifest.buildSeconds)) s")
         return manifest
     }
 
-    /// Appends the init layer for this init binary to the recorded root.
+    /// Appends the init layer for this init binary to the recorded modules.
     private func assembleInitrd(initBinary: String, manifest: inout BaseImageManifest, initSHA: String) throws {
-        let initrd = try InitrdAssembly.assemble(root: rootfsPath, initBinary: initBinary, in: directory)
+        let initrd = try InitrdAssembly.assemble(root: modulesPath, initBinary: initBinary, in: directory)
         manifest.initSHA256 = initSHA
         manifest.initrdSHA256 = initrd.sha256
         manifest.initrdBytes = initrd.bytes

@@ -32,8 +32,11 @@ public enum ImageIntegrity {
 
     static func stampPath(for path: String) -> String {
         let dir = (path as NSString).deletingLastPathComponent
-        return "\(dir)/.\((path as NSString).lastPathComponent).verified"
+        return "\(dir)/" + stampName(for: (path as NSString).lastPathComponent)
     }
+
+    /// The stamp's file name beside a file named `name`.
+    static func stampName(for name: String) -> String { ".\(name).verified" }
 
     /// Changes whenever the file's content can have changed (ctime cannot be set back by users).
     static func identity(of path: String) -> String? {

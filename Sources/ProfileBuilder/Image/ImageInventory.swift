@@ -13,7 +13,7 @@ public struct ImageListing: Encodable, Equatable, Sendable {
     public var name: String
     public var kind: Kind
     public var hash: String
-    /// The initrd's size (what a VM boots besides the shared kernel).
+    /// The root image's size (what a VM boots besides the shared kernel and initrd).
     public var sizeBytes: UInt64
     public var createdAt: Date
     public var status: ImageListingStatus
@@ -33,15 +33,14 @@ public enum ImageInventory {
         let base = BaseImage(paths: paths)
         let baseIdentity = try? base.identity()
         if let manifest = base.loadManifest(), let identity = baseIdentity {
-            rows.append(ImageListing(name: "base", kind: .base, hash: identity, sizeBytes: manifest.initrdBytes,
+            rows.append(ImageListing(name: "base", kind: .base, hash: identity, sizeBytes: manifest.root.bytes,
                                      createdAt: manifest.createdAt,
                                      status: manifest.builderVersion == BaseImage.builderVersion ? .fresh : .stale,
                                      kernel: manifest.kernelRelease, builderVersion: manifest.builderVersion))
         }
         let profiles = Dictionary(store.list().map { ($0.name, $0.result) }, uniquingKeysWith: { first, _ in first })
         let images = ProfileImages(paths: paths)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: images.root)) ?? []).filter { !$0.hasPrefix(".") }
-        for name in names.sorted() {
+        for name in images.profileNames() {
             // The hash the profile's inputs give today (nil: it cannot be computed, so nothing is fresh).
             let current: String?? = profiles[name].map { result in
                 guard case .success(let profile) = result, let baseIdentity else { return nil }
@@ -54,7 +53,7 @@ public enum ImageInventory {
                 case .none: status = .orphan
                 case .some(let wanted): status = wanted == hash ? .fresh : .stale
                 }
-                rows.append(ImageListing(name: name, kind: .profile, hash: hash, sizeBytes: record.initrdBytes,
+                rows.append(ImageListing(name: name, kind: .profile, hash: hash, sizeBytes: record.root.bytes,
                                          createdAt: record.createdAt, status: status, kernel: nil,
                                          builderVersion: record.inputs.builderVersion))
             }

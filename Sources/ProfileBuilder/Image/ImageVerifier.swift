@@ -14,19 +14,17 @@ public enum ImageVerifier {
         var checked: [VerifiedFile] = []
         let base = BaseImage(paths: paths)
         if let m = base.loadManifest() {
-            for (file, sha) in [(base.kernelPath, m.kernelSHA256), (base.rootfsPath, m.rootfsSHA256), (base.initrdPath, m.initrdSHA256)] {
+            for (file, sha) in [(base.kernelPath, m.kernelSHA256), (base.rootImagePath, m.root.sha256),
+                                (base.modulesPath, m.modulesSHA256), (base.initrdPath, m.initrdSHA256)] {
                 checked.append(VerifiedFile(image: "base", file: file, ok: ImageIntegrity.rehash(file, sha256: sha)))
             }
         }
         let images = ProfileImages(paths: paths)
-        let profiles = (try? FileManager.default.contentsOfDirectory(atPath: images.root))?.sorted() ?? []
-        for profile in profiles where !profile.hasPrefix(".") {
+        for profile in images.profileNames() {
             for hash in images.builtHashes(profile) {
-                guard let r = images.record(profile, hash: hash) else { continue }
-                let dir = images.imageDirectory(profile, hash: hash)
-                for (file, sha) in [(dir + "/rootfs.cpio.zst", r.rootfsSHA256), (dir + "/initrd.img", r.initrdSHA256)] {
-                    checked.append(VerifiedFile(image: profile, file: file, ok: ImageIntegrity.rehash(file, sha256: sha)))
-                }
+                guard let record = images.record(profile, hash: hash) else { continue }
+                let file = images.rootImagePath(profile, hash: hash)
+                checked.append(VerifiedFile(image: profile, file: file, ok: ImageIntegrity.rehash(file, sha256: record.root.sha256)))
             }
         }
         return checked

@@ -137,7 +137,7 @@ extension KernelImage {
     @discardableResult
     public static func writeVmlinux(fromBzImage image: [UInt8], to path: String,
                                     source: String = "the kernel image") throws -> Int {
-        let elf = try vmlinux(fromBzImage: image, source: source)
+        let elf = try ELF64.trimmingZeroTails(try vmlinux(fromBzImage: image, source: source))
         try SafeFiles.writeAtomically(elf, to: path)
         return elf.count
     }

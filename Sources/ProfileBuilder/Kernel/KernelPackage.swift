@@ -10,9 +10,12 @@ public struct BundledModule: Sendable, Equatable {
     /// "NAME.ko" (always uncompressed, named after the module, e.g. "virtio_rng.ko").
     public var fileName: String
     public var data: [UInt8]
+    /// The modules that must be loaded before this one.
+    public var needs: [String]
 
-    public init(name: String, fileName: String, data: [UInt8]) {
+    public init(name: String, fileName: String, data: [UInt8], needs: [String] = []) {
         self.name = name
+        self.needs = needs
         self.fileName = fileName
         self.data = data
     }
@@ -35,9 +38,10 @@ public enum KernelPackage {
     public static let metaPackage = "linux-image-amd64"
 
     /// Modules the guest loads at boot, in this order: the virtio-mmio transport first, then
-    /// virtio devices, the root and overlay filesystems, and 9p for shared folders.
+    /// virtio devices, the root image's, the disk's and the overlay's filesystems, and 9p for the
+    /// shared folder.
     public static let guestModuleRoots = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng",
-                                          "ext4", "crc32c_generic", "overlay", "9p", "9pnet_virtio"]
+                                          "virtio_balloon", "erofs", "ext4", "crc32c_generic", "overlay", "9p", "9pnet_virtio"]
 
     // MARK: - Finding and downloading the package
 
@@ -168,7 +172,8 @@ public enum KernelPackage {
                 builtinRoots.append(root)
             }
         }
-        let order = try ModuleOrder.loadOrder(roots: presentRoots, available: scan.infos)
+        let plan = try ModuleOrder.loadPlan(roots: presentRoots, available: scan.infos)
+        let order = plan.map(\.name)
 
         // Modules needed by one seen later, and already out of the scan's recent cache, were
         // not kept: fetch them in a second walk that stops as soon as it has them all.
@@ -185,8 +190,8 @@ public enum KernelPackage {
         let vmlinuxPath = dir + "/vmlinux"
         try KernelImage.writeVmlinux(fromBzImage: bzImage.bytes, to: vmlinuxPath, source: "\(deb): \(bzImage.path)")
 
-        let modules = order.map { name in
-            BundledModule(name: name, fileName: name + ".ko", data: scan.data[name]!)
+        let modules = plan.map { module in
+            BundledModule(name: module.name, fileName: module.name + ".ko", data: scan.data[module.name]!, needs: module.needs)
         }
         return KernelBundle(vmlinuxPath: vmlinuxPath, kernelRelease: release, packageVersion: packageVersion,
                             modules: modules, builtinRoots: builtinRoots)

@@ -32,6 +32,12 @@ public enum ModuleOrder {
     /// dependencies in name order: the same input always gives the same order, and each
     /// root's helpers stay next to it.
     public static func loadOrder(roots: [String], available: [String: ModuleInfo]) throws(KernelError) -> [String] {
+        try loadPlan(roots: roots, available: available).map(\.name)
+    }
+
+    /// The load order with, for each module, the modules that must be loaded before it (what
+    /// lets the guest load independent modules side by side).
+    public static func loadPlan(roots: [String], available: [String: ModuleInfo]) throws(KernelError) -> [PlannedModule] {
         let needed = try closure(roots: roots, available: available)
 
         // A softdep may name an alias ("crypto-crc32c") rather than a module; if a module
@@ -77,6 +83,12 @@ public enum ModuleOrder {
         }
 
         for root in roots.map(ModuleInfo.normalize) { try visit(root) } // repeats are no-ops
-        return order
+        return order.map { PlannedModule(name: $0, needs: edges($0)) }
     }
+}
+
+public struct PlannedModule: Sendable, Equatable {
+    public var name: String
+    /// Modules loaded before this one (its dependencies and soft dependencies present).
+    public var needs: [String]
 }

@@ -61,7 +61,7 @@ public struct ProfileInspector {
         let (hash, status) = hashAndStatus(p)
         var bytes: UInt64?
         if status == .fresh, let hash {
-            bytes = p.usesBaseImage ? BaseImage(paths: paths).loadManifest()?.initrdBytes : images.record(p.name, hash: hash)?.initrdBytes
+            bytes = p.usesBaseImage ? BaseImage(paths: paths).loadManifest()?.root.bytes : images.record(p.name, hash: hash)?.root.bytes
         }
         let vms = VMInventory.records(paths: paths).filter { $0.profile == p.name }.map(\.name)
         return ProfileDetail(name: p.name, path: p.sourcePath, description: p.description, packages: p.normalizedPackages,

@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import PenWire
 @testable import PenCore
 
 @Suite struct QEMUArgumentsTests {
@@ -67,11 +68,29 @@ import Foundation
     @Test func diskAndNetworkAreOptional() {
         let full = arguments()
         #expect(values(full, "-drive").first?.hasPrefix("file=/dev/fdset/2,format=raw") == true)
-        #expect(values(full, "-device").contains("virtio-blk-device,drive=overlay"))
+        #expect(values(full, "-device").contains("virtio-blk-device,drive=overlay,serial=\(GuestContract.overlaySerial)"))
         #expect(values(full, "-netdev") == ["user,id=net0"])
         let bare = arguments(spec(disk: nil, network: .none), wiring(disk: false))
         #expect(values(bare, "-drive").isEmpty && values(bare, "-netdev").isEmpty)
         #expect(!values(bare, "-device").contains { $0.hasPrefix("virtio-net") || $0.hasPrefix("virtio-blk") })
+    }
+
+    @Test func freedGuestMemoryIsReportedBackToTheHost() {
+        #expect(values(arguments(), "-device").contains("virtio-balloon-device,free-page-reporting=on"))
+    }
+
+    @Test func theRootImageIsAReadOnlyDiskTheGuestFindsBySerial() {
+        var withRoot = spec()
+        withRoot.rootImagePath = "/img/root.erofs"
+        var w = wiring()
+        w.rootImage = 10
+        let a = arguments(withRoot, w)
+        #expect(values(a, "-add-fd").contains("fd=10,set=3,opaque=root-image"))
+        let drive = values(a, "-drive").first { $0.contains("id=root") } ?? ""
+        #expect(drive.hasPrefix("file=/dev/fdset/3,format=raw") && drive.contains("readonly=on"))
+        #expect(values(a, "-device").contains("virtio-blk-device,drive=root,serial=\(GuestContract.rootImageSerial)"))
+        // Without one (an old spec), no root disk is attached.
+        #expect(!values(arguments(), "-drive").contains { $0.contains("id=root") })
     }
 
     @Test func filesPenOpenedReachQEMUAsFdSetsNotPaths() {
@@ -116,7 +135,8 @@ import Foundation
 
     @Test func kernelCommandLineCarriesNoSecrets() {
         let line = VMSpec.kernelArguments(accelerator: .tcg, tscKilohertz: 1000).joined(separator: " ")
-        #expect(line.contains("console=ttyS0") && line.contains("SWIFT_DETERMINISTIC_HASHING=1"))
+        #expect(line.contains("console=ttyS0") && line.contains("SWIFT_DETERMINISTIC_HASHING=1") && line.contains("cryptomgr.notests"))
+        #expect(line.contains("initcall_blacklist=crypto_kdf108_init"))
         #expect(!line.contains("PEN_") && !line.contains("TOKEN"))
     }
 }

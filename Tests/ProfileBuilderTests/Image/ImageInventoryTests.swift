@@ -20,8 +20,8 @@ import Testing
         let manifest = BaseImageManifest(
             builderVersion: builderVersion, suite: "bookworm", kernelPackage: "linux-image-x.deb",
             kernelPackageVersion: "1", kernelRelease: "6.1.0-test-amd64", kernelSHA256: "", kernelBytes: 1,
-            modules: [], rootfsSHA256: "", rootfsBytes: 1, unpackedBytes: 1, entryCount: 1, initSHA256: "",
-            initrdSHA256: "", initrdBytes: 40 << 20, buildSeconds: 1, createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+            modules: [], modulesSHA256: "", root: RootImageRecord(sha256: "r", bytes: 40 << 20, unpackedBytes: 1, entryCount: 1),
+            initSHA256: "", initrdSHA256: "", initrdBytes: 9 << 20, buildSeconds: 1, createdAt: Date(timeIntervalSince1970: 1_700_000_000))
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         try encoder.encode(manifest).write(to: URL(fileURLWithPath: BaseImage(paths: paths).manifestPath))
@@ -33,8 +33,8 @@ import Testing
         let record = ProfileImageRecord(
             profile: profile, hash: hash,
             inputs: .init(packages: ["jq"], build: nil, baseIdentity: "b", builderVersion: ImageHash.builderVersion),
-            rootfsSHA256: "", rootfsBytes: 1, unpackedBytes: 1, entryCount: 1, initSHA256: "", initrdSHA256: "",
-            initrdBytes: 41 << 20, buildSeconds: 1, phaseSeconds: [:], createdAt: Date(timeIntervalSince1970: 1_700_000_100))
+            root: RootImageRecord(sha256: "", bytes: 41 << 20, unpackedBytes: 1, entryCount: 1),
+            buildSeconds: 1, phaseSeconds: [:], createdAt: Date(timeIntervalSince1970: 1_700_000_100))
         try record.save(to: images.recordPath(profile, hash: hash))
     }
 

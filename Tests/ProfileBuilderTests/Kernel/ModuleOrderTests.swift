@@ -46,6 +46,12 @@ import Testing
         #expect(order == ["crc16", "jbd2", "mbcache", "ext4", "9pnet", "netfs", "fscache", "9p",
                           "virtio", "virtio_ring", "virtio_blk", "9pnet_virtio", "virtio_mmio"])
         #expect(!order.contains("unrelated") && !order.contains("crc32c_intel"))
+        // Each module carries what must be loaded before it: the guest loads the rest side by side.
+        let plan = try ModuleOrder.loadPlan(roots: ["ext4", "9p", "virtio_blk", "9pnet_virtio", "virtio_mmio"],
+                                            available: Self.kernel)
+        #expect(plan.map(\.name) == order)
+        let needs = Dictionary(uniqueKeysWithValues: plan.map { ($0.name, Set($0.needs)) })
+        for module in plan { #expect(needs[module.name] == Set(Self.kernel[module.name]!.depends)) }
     }
 
     @Test func orderIsDeterministic() throws {
