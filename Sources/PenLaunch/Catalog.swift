@@ -17,6 +17,12 @@ public struct Catalog {
         ImageInventory.list(paths: paths, store: profiles)
     }
 
+    /// `pen image prune`: what no profile uses any more, removed (or, for a dry run, listed).
+    public func pruneImages(dryRun: Bool) -> [PrunedItem] {
+        let pruner = ImagePruner(paths: paths, store: profiles)
+        return dryRun ? pruner.plan() : pruner.prune()
+    }
+
     /// `pen profile ls`: every profile, with its image's state (or why it does not parse).
     public func profileSummaries() -> [ProfileSummary] {
         let inspector = ProfileInspector(paths: paths)

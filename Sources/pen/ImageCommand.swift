@@ -6,7 +6,7 @@ import ProfileBuilder
 
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "image", abstract: "Manage images.", subcommands: [Base.self, List.self, Verify.self])
+        commandName: "image", abstract: "Manage images.", subcommands: [Base.self, List.self, Verify.self, Prune.self])
 
     struct Base: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -26,7 +26,8 @@ struct ImageCommand: ParsableCommand {
                 try output.print(manifest) {
                     print("base image: \(image.directory)")
                     print("  kernel   \(manifest.kernelPackage) (\(manifest.kernelRelease)), \(ByteSize.format(manifest.kernelBytes)) vmlinux")
-                    print("  initrd   \(ByteSize.format(manifest.initrdBytes)) compressed, \(ByteSize.format(manifest.unpackedBytes)) unpacked, \(manifest.entryCount) entries")
+                    print("  root     \(ByteSize.format(manifest.root.bytes)) EROFS image, \(ByteSize.format(manifest.root.unpackedBytes)) of files, \(manifest.root.entryCount) entries")
+                    print("  initrd   \(ByteSize.format(manifest.initrdBytes)) (the init and \(manifest.modules.count) modules)")
                     print("  modules  \(manifest.modules.joined(separator: " "))")
                     print("  identity \(try image.identity())")
                 }

@@ -22,5 +22,18 @@ public final class BuildLock {
         }
     }
 
+    private init(fd: Int32) { self.fd = fd }
+
+    /// The lock if nobody holds it now, else nil (never waits).
+    public static func attempt(path: String) -> BuildLock? {
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return BuildLock(fd: fd)
+    }
+
     deinit { close(fd) }
 }

@@ -27,12 +27,19 @@ public struct ScratchDirectory: Sendable {
 
     /// Deletes the entries of `parent` named `<prefix><pid>-…` whose pid no longer runs.
     public static func sweep(in parent: String, prefixes: [String]) {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
-        for entry in entries {
+        for entry in abandoned(in: parent, prefixes: prefixes) {
+            try? FileManager.default.removeItem(atPath: parent + "/" + entry)
+        }
+    }
+
+    /// The entries of `parent` named `<prefix><pid>-…` whose pid no longer runs.
+    public static func abandoned(in parent: String, prefixes: [String]) -> [String] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return [] }
+        return entries.sorted().filter { entry in
             guard let prefix = prefixes.first(where: { entry.hasPrefix($0) }),
                   let pid = pid_t(entry.dropFirst(prefix.count).prefix(while: { $0 != "-" })),
-                  pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(atPath: parent + "/" + entry)
+                  pid > 0, pid != getpid() else { return false }
+            return kill(pid, 0) != 0 && errno == ESRCH
         }
     }
 }
