@@ -49,7 +49,7 @@ let package = Package(
 
         // The CLI: parses flags, calls one library entry point, prints.
         .executableTarget(name: "pen",
-                          dependencies: ["PenCore", "PenLaunch", "ProfileBuilder",
+                          dependencies: ["PenCore", "PenLaunch", "ProfileBuilder", "CHostSys",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // The guest's PID 1: Glibc only, no Foundation; linked statically by `make build`.

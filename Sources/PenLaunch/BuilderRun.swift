@@ -12,8 +12,8 @@ struct BuilderRun {
     let qemu: QEMU
 
     func run() throws(PenError) -> SessionOutcome {
-        let plan = LaunchResolver.builder(request, accelerator: accelerator, qemu: qemu, host: launcher.host,
-                                          notice: launcher.say)
+        let plan = try LaunchResolver.builder(request, accelerator: accelerator, qemu: qemu, host: launcher.host,
+                                              notice: launcher.say)
         let run = RunDirectory(path: request.workDirectory + "/run")
         let deadline = Date().addingTimeInterval(request.timeout)
         let supervisor = try SupervisorProcess.start(plan, run: run, lock: nil,
@@ -22,9 +22,9 @@ struct BuilderRun {
         var outcome = SessionOutcome(exitStatus: 0)
         do {
             let build = SessionRequest(kind: .command, arguments: ["/bin/sh", "-c", request.script], directory: "/root")
-            outcome.exitStatus = try session(build, run: run, deadline: deadline).status
+            outcome.exitStatus = try session(build, plan: plan, run: run, deadline: deadline).status
             if outcome.exitStatus == 0 {
-                let archive = try session(SessionRequest(kind: .archive), run: run, deadline: deadline)
+                let archive = try session(SessionRequest(kind: .archive), plan: plan, run: run, deadline: deadline)
                 outcome.exitStatus = archive.status
                 outcome.archiveBytes = archive.bytes ?? 0
             }
@@ -36,7 +36,8 @@ struct BuilderRun {
         return outcome
     }
 
-    private func session(_ session: SessionRequest, run: RunDirectory, deadline: Date) throws(PenError) -> (status: Int32, bytes: UInt64?) {
+    private func session(_ session: SessionRequest, plan: SupervisorPlan, run: RunDirectory,
+                         deadline: Date) throws(PenError) -> (status: Int32, bytes: UInt64?) {
         guard let fd = try run.connect() else { throw PenError("the builder VM's supervisor is gone") }
         let connection = try SupervisorConnection.adopt(fd, vmName: plan.spec.name)
         try connection.open(session)
@@ -46,10 +47,6 @@ struct BuilderRun {
         client.deadline = deadline
         let status = try client.run(diskPath: nil)
         return (status, client.archiveBytes)
-    }
-
-    private var plan: SupervisorPlan {
-        LaunchResolver.builder(request, accelerator: accelerator, qemu: qemu, host: launcher.host, notice: { _ in })
     }
 
     /// The builder VM powers off; its supervisor exits with it.

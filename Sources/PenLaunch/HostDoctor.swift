@@ -32,8 +32,7 @@ public struct HostDoctor {
         var checks = [qemuCheck(), kvmCheck(), kernelCheck(baseBuilt: baseBuilt),
                       toolCheck("mmdebstrap", required: !baseBuilt, package: "mmdebstrap",
                                 why: "builds the base image's Debian root"),
-                      toolCheck("passt", required: false, package: "passt",
-                                why: "the guest's network, without access to the host's loopback; without it pen falls back to QEMU's slirp"),
+                      networkCheck(),
                       toolCheck("e2fsck", required: false, package: "e2fsprogs",
                                 why: "optional: checks a VM's overlay disk by hand")]
         checks += spaceChecks()
@@ -83,6 +82,20 @@ public struct HostDoctor {
             return HostCheck("kernel", severity, "apt has no candidate for \(package)", fix: fix)
         }
         return HostCheck("kernel", .ok, "\(package) \(candidate) is available from apt")
+    }
+
+    /// The network pen gives a guest that asks for the internet: passt, slirp only when asked
+    /// for, and without either only `--network none` boots.
+    func networkCheck() -> HostCheck {
+        if env["PEN_NETWORK"] == "slirp" {
+            return HostCheck("network", .warn, "QEMU's slirp (PEN_NETWORK=slirp): guests can reach this host's loopback services",
+                             fix: "unset PEN_NETWORK to use passt")
+        }
+        if let passt = Passt.locate(environment: env) {
+            return HostCheck("network", .ok, "passt (\(passt.executable)): the internet, not this host's loopback services")
+        }
+        return HostCheck("network", .fail, "passt not found: only VMs with --network none can boot",
+                         fix: "install it with `sudo apt-get install passt`")
     }
 
     func toolCheck(_ tool: String, required: Bool, package: String, why: String) -> HostCheck {

@@ -14,6 +14,8 @@ public struct LaunchHost: Sendable {
     /// Whether stdin is a terminal, and its size when it says (a new pty may report 0 × 0).
     public var stdinIsTerminal: Bool
     public var terminalSize: WindowSize?
+    /// pen (and so QEMU) runs as root.
+    public var runsAsRoot = false
 
     public init(environment: [String: String], cores: Int, tscKilohertz: Int?, kvm: KVMProbe, passt: Passt?,
                 currentDirectory: String, stdinIsTerminal: Bool = false, terminalSize: WindowSize? = nil) {
@@ -29,10 +31,12 @@ public struct LaunchHost: Sendable {
 
     /// This machine, now.
     public static func current(environment env: [String: String] = ProcessInfo.processInfo.environment) -> LaunchHost {
-        LaunchHost(environment: env, cores: ProcessInfo.processInfo.activeProcessorCount, tscKilohertz: hostTSCKilohertz(),
-                   kvm: KVMProbe.run(), passt: Passt.locate(environment: env),
-                   currentDirectory: FileManager.default.currentDirectoryPath, stdinIsTerminal: isatty(0) == 1,
-                   terminalSize: RawTerminal.windowSize(fd: 0))
+        var host = LaunchHost(environment: env, cores: ProcessInfo.processInfo.activeProcessorCount, tscKilohertz: hostTSCKilohertz(),
+                              kvm: KVMProbe.run(), passt: Passt.locate(environment: env),
+                              currentDirectory: FileManager.default.currentDirectoryPath, stdinIsTerminal: isatty(0) == 1,
+                              terminalSize: RawTerminal.windowSize(fd: 0))
+        host.runsAsRoot = geteuid() == 0
+        return host
     }
 
     /// The guest kernel's console log level in boot.log: PEN_BOOT_LOGLEVEL (0–8, for debugging a boot), else 4.

@@ -16,6 +16,9 @@ public struct LaunchPlan: Equatable, Sendable {
     public var kernelArguments: [String]
     public var network: NetworkBackend
     public var workspace: String?
+    /// The workspace keeps the guest's owners, modes and device nodes as metadata only (pen runs
+    /// as root, so QEMU does: see VMSpec.workspaceMapped).
+    public var workspaceMapped = false
     public var boot: BootConfig
     public var bootTimeout: Double
     /// Started with `pen vm start` (else it stops with its last session).
@@ -31,7 +34,7 @@ public struct LaunchPlan: Equatable, Sendable {
         case .none: ports = []
         }
         return BootFacts(profile: profile, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace, published: ports,
-                         accelerator: accelerator)
+                         accelerator: accelerator, network: network == .none ? NetworkMode.none : .internet)
     }
 }
 

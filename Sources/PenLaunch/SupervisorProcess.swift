@@ -25,12 +25,12 @@ enum SupervisorProcess {
             inherited.append(lock)
         }
         var child: ChildProcess?
+        let env = ChildEnvironment.supervisor(from: ProcessInfo.processInfo.environment)
         if attached {
-            child = try ChildProcess.start(argv, logPath: logPath, inheriting: inherited)
+            child = try ChildProcess.start(argv, logPath: logPath, inheriting: inherited, environment: env)
         } else {
             let log = try held.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
             let devNull = held.adopt(open("/dev/null", O_RDONLY | O_CLOEXEC))
-            let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
             let rc = withCStringArray(argv) { cargv in
                 withCStringArray(env) { cenv in
                     inherited.withUnsafeBufferPointer { pen_spawn_detached(cargv, cenv, devNull, log, log, $0.baseAddress, Int32($0.count)) }

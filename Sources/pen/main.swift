@@ -1,6 +1,11 @@
 // pen: disposable, persistent Linux sandboxes in micro-VMs.
 import ArgumentParser
+import CHostSys
 import Foundation
+
+// pen holds secrets (--env values, --env-from-host values it read) and the guest's data:
+// no core dump of it, and no other process of the user reads its memory or environment.
+_ = pen_set_undumpable()
 
 // Usage errors are one line (the parser's message and where to look), like every other error.
 do {

@@ -27,6 +27,11 @@ FAULT_REPORT = os.environ.get("PEN_FAULT_REPORT")
 class PenRunner:
     def __init__(self, home: pathlib.Path):
         self.home = home
+        # The directory pen runs in, so the default workspace: beside PEN_HOME, never holding it
+        # (pen refuses to share its own state, or the user's home, by default).
+        self.cwd = home.with_name(home.name + "-work")
+        if self.cwd.parent.exists():
+            self.cwd.mkdir(exist_ok=True)
         # The kernel's full log in boot.log: a failed test keeps it (test-logs/), so a boot that
         # hung says where.
         self.env = dict(os.environ, PEN_HOME=str(home), PEN_IMAGES=IMAGES, PEN_BOOT_LOGLEVEL="7")
@@ -35,8 +40,9 @@ class PenRunner:
     def run(self, *args, input=None, timeout=BOOT_TIMEOUT, env=None, check=None):
         """Runs pen; every call has a timeout (a hung boot fails the test, never the suite)."""
         full_env = dict(self.env, **(env or {}))
-        # The default workspace is the current directory: the test's own home, never the repo.
-        result = subprocess.run([PEN, *args], input=input, capture_output=True, timeout=timeout, cwd=self.home,
+        # The default workspace is the current directory: the test's own, never the repo.
+        self.cwd.mkdir(exist_ok=True)
+        result = subprocess.run([PEN, *args], input=input, capture_output=True, timeout=timeout, cwd=self.cwd,
                                 env=full_env, stdin=None if input is not None else subprocess.DEVNULL)
         if check is not None:
             assert result.returncode == check, describe(result)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import PEN, describe, fsck_clean
+from conftest import PEN, describe, fsck_clean, pids_where
 
 
 def test_workspace_is_shared_both_ways_and_is_the_working_directory(pen, tmp_path):
@@ -33,14 +33,34 @@ def test_bad_workspace_is_refused(pen, tmp_path, bad):
     assert not pen.vm_dir("bw").exists()
 
 
+def test_the_default_workspace_is_never_the_home_or_pens_state(pen, tmp_path):
+    home = tmp_path / "user-home"
+    (home / "project").mkdir(parents=True)
+    env = dict(pen.env, HOME=str(home))
+    for cwd in [home, tmp_path, pen.home, pen.home / "vms"]:
+        cwd.mkdir(exist_ok=True)
+        r = subprocess.run([PEN, "shell", "dw", "--", "true"], env=env, cwd=cwd, capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 125 and b"--dir" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (cwd, describe(r))
+        assert not pen.vm_dir("dw").exists()
+    # From a project it boots; named with --dir, the home itself may be shared.
+    r = subprocess.run([PEN, "shell", "dw", "--", "sh", "-c", "ls /workspace"], env=env, cwd=home / "project",
+                       capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, describe(r)
+    (home / "visible").write_text("x")
+    r = pen.run("shell", "dw2", "--dir", str(home), "--", "ls", "/workspace", env={"HOME": str(home)}, check=0)
+    assert b"visible" in r.stdout, describe(r)
+
+
 def test_secret_from_host_reaches_only_the_guest_environment(pen, tmp_path):
     secret = "pen-secret-" + os.urandom(8).hex()
+    unrelated = "pen-unrelated-" + os.urandom(8).hex()
     project = tmp_path / "proj"
     project.mkdir()
     proc = subprocess.Popen([PEN, "shell", "sec", "--dir", str(project), "--env-from-host", "API_TOKEN",
                              "--env", "PLAIN=visible-value", "--", "sh", "-c",
                              'echo "token=$API_TOKEN plain=$PLAIN"; cat /proc/cmdline; echo ready; sleep 5'],
-                            env=dict(pen.env, API_TOKEN=secret), cwd=pen.home, stdin=subprocess.DEVNULL,
+                            env=dict(pen.env, API_TOKEN=secret, UNRELATED_HOST_SECRET=unrelated), cwd=pen.cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = []
     deadline = time.time() + 240
@@ -53,11 +73,17 @@ def test_secret_from_host_reaches_only_the_guest_environment(pen, tmp_path):
             break
     # While the VM runs: nothing in the host's process list carries the secret or the --env value.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, timeout=30).stdout
+    # Nor any process's environment but the pen that read it: not QEMU's, passt's or the
+    # supervisor's (a helper's /proc/PID/environ stays readable for as long as the VM runs).
+    helpers = pids_where(lambda args: args and (b"qemu-system" in args[0] or b"passt" in args[0] or b"supervise" in args))
+    carriers = environ_carrying([secret.encode(), unrelated.encode()])
+    assert len(helpers) >= 3, helpers
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert lines[0] == f"token={secret} plain=visible-value\n".encode(), lines
     assert secret.encode() not in lines[1], "secret on the guest kernel command line"
     assert secret.encode() not in ps and b"visible-value" not in ps
+    assert carriers == [proc.pid], f"{carriers} carry a host secret (pen is {proc.pid}, helpers {helpers})"
     for path in project.rglob("*"):
         assert secret.encode() not in path.read_bytes()
     # After shutdown: not on the overlay disk, not in any image.
@@ -65,6 +91,19 @@ def test_secret_from_host_reaches_only_the_guest_environment(pen, tmp_path):
     for image in (pen.home / "images").rglob("*") if (pen.home / "images").exists() else []:
         if image.is_file():
             assert secret.encode() not in image.read_bytes()
+
+
+def environ_carrying(needles):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environ = open(f"/proc/{entry}/environ", "rb").read()
+            except OSError:
+                continue
+            if any(n in environ for n in needles):
+                found.append(int(entry))
+    return found
 
 
 def test_missing_host_variable_is_an_error(pen):
@@ -93,7 +132,7 @@ print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the gues
 def test_published_port_reaches_a_guest_server(pen):
     port = free_port()
     proc = subprocess.Popen([PEN, "shell", "pub", "--publish", f"{port}:8000", "--", "perl", "-e", GUEST_SERVER],
-                            env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"listening\n"
         body = b""
@@ -123,7 +162,7 @@ def in_fresh_netns(pen, script, timeout=300):
     """Runs a shell script in a new network namespace that has only its own loopback, so
     nothing it does can reach beyond this machine."""
     return subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up && " + script],
-                          env=pen.env, cwd=pen.home, capture_output=True, timeout=timeout)
+                          env=pen.env, cwd=pen.cwd, capture_output=True, timeout=timeout)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")

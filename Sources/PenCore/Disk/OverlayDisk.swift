@@ -101,13 +101,21 @@ public enum OverlayDisk {
             throw readFailure(path: path, code: code == 0 ? errcode_t(EINVAL) : code)
         }
         defer { ext2fs_free(fs) }
+        // Every number here was written by the guest: bounded by the disk file before any arithmetic.
         let sb = fs.pointee.super!
         let blockSize = UInt64(fs.pointee.blocksize)
         let blocks = ext2fs_blocks_count(sb)
+        var info = stat()
+        let fileSize = stat(path, &info) == 0 ? UInt64(max(info.st_size, 0)) : 0
+        let (total, overflow) = blocks.multipliedReportingOverflow(by: blockSize)
+        guard blockSize > 0, !overflow, total <= fileSize else {
+            throw diskError(path, "its superblock claims \(blocks) blocks of \(blockSize) bytes, more than the \(fileSize)-byte disk holds",
+                            fix: "check it with `pen vm fsck`")
+        }
         let free = min(ext2fs_free_blocks_count(sb), blocks)
         // Recorded by pen's formatter (and mke2fs); 0 when unknown, and then all use counts as data.
         let overhead = min(UInt64(sb.pointee.s_overhead_clusters), blocks)
-        return DiskUsage(used: (blocks - free) * blockSize, total: blocks * blockSize, overhead: overhead * blockSize)
+        return DiskUsage(used: (blocks - free) * blockSize, total: total, overhead: overhead * blockSize)
     }
 
     // MARK: - Errors

@@ -36,13 +36,13 @@ public final class ChildProcess: VMProcess {
 
     /// Starts argv with PR_SET_PDEATHSIG(SIGKILL) (see host_sys.c), stdin from /dev/null,
     /// stdout and stderr into logPath (opened without following a symlink), and the listed
-    /// descriptors inherited.
-    public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32]) throws(PenError) -> ChildProcess {
+    /// descriptors inherited, and `environment` (by default the helpers' minimal one).
+    public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32],
+                             environment env: [String] = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment)) throws(PenError) -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(devNull) }
         let log = try SafeFiles.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC)
         defer { close(log) }
-        let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let pid = withCStringArray(argv) { cargv in
             withCStringArray(env) { cenv in
                 fds.withUnsafeBufferPointer { keep in

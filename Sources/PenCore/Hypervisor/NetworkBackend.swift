@@ -4,6 +4,18 @@
 import Foundation
 import PenWire
 
+/// What the guest may reach: nothing (no network device at all), or the internet through passt.
+public enum NetworkMode: String, Codable, Equatable, Sendable, CaseIterable {
+    case none, internet
+
+    public static func parse(_ text: String, what: String) throws(PenError) -> NetworkMode {
+        guard let mode = NetworkMode(rawValue: text) else {
+            throw PenError("invalid \(what) '\(text)'", fix: "use none (no network device) or internet")
+        }
+        return mode
+    }
+}
+
 public enum NetworkBackend: Codable, Equatable, Sendable {
     /// passt on a socketpair; its log at `log`.
     case passt(Passt, ports: [PublishedPort], log: String)
@@ -12,14 +24,24 @@ public enum NetworkBackend: Codable, Equatable, Sendable {
     /// No network device at all.
     case none
 
-    /// passt when it is installed, unless PEN_NETWORK=slirp asks for QEMU's built-in network.
-    /// `notice` receives the one line saying that slirp is used and why.
-    public static func choose(passt: Passt?, environment env: [String: String], ports: [PublishedPort], passtLog: String,
-                              notice: (String) -> Void) -> NetworkBackend {
-        if env["PEN_NETWORK"] == "slirp" { return .slirp(ports: ports) }
+    /// No device for `.none`; else passt. Without passt pen refuses rather than fall back to
+    /// QEMU's slirp, which lets the guest reach the host's loopback services: PEN_NETWORK=slirp
+    /// accepts that explicitly (`notice` then says so in one line).
+    public static func choose(_ mode: NetworkMode = .internet, passt: Passt?, environment env: [String: String],
+                              ports: [PublishedPort], passtLog: String, notice: (String) -> Void) throws(PenError) -> NetworkBackend {
+        if mode == .none {
+            guard ports.isEmpty else {
+                throw PenError("--publish needs a network, and this VM has none", fix: "drop --publish, or use --network internet")
+            }
+            return .none
+        }
+        if env["PEN_NETWORK"] == "slirp" {
+            notice("pen: PEN_NETWORK=slirp: the guest uses QEMU's slirp and can reach the host's loopback services")
+            return .slirp(ports: ports)
+        }
         if let passt { return .passt(passt, ports: ports, log: passtLog) }
-        notice("pen: passt not found (install it with `sudo apt-get install passt`); using QEMU's slirp, which lets the guest reach the host's loopback services")
-        return .slirp(ports: ports)
+        throw PenError("passt is not installed, and pen gives a guest no network that reaches the host's loopback services",
+                       fix: "install it with `sudo apt-get install passt`, use --network none, or set PEN_NETWORK=slirp to accept QEMU's slirp")
     }
 }
 

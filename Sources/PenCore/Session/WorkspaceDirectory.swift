@@ -1,21 +1,66 @@
-// The host directory a VM shares at /workspace: an existing directory, never the whole host.
+// The host directory a VM shares at /workspace, read-write: an existing directory, never the
+// whole host, never inside pen's own state (other VMs' disks, the images, the profiles), and —
+// unless named with --dir — neither the user's home, a directory above it, nor one holding pen's
+// state, which pen would otherwise share just because `pen shell` ran there.
 import Foundation
 
 public enum WorkspaceDirectory {
-    /// The real path (symlinks and `..` resolved) of an existing directory other than `/`.
-    public static func resolve(_ path: String) throws(PenError) -> String {
+    /// What must never be shared, and what must not be shared by default.
+    public struct Guard: Sendable {
+        /// $HOME, resolved (nil: unknown).
+        public var home: String?
+        /// pen's directories: its profiles, image cache and VMs, resolved where they exist.
+        public var penDirectories: [String]
+
+        public init(home: String?, penDirectories: [String]) {
+            self.home = home.map(realPathOrSelf)
+            self.penDirectories = penDirectories.map(realPathOrSelf)
+        }
+
+        public init(paths: PenPaths, environment: [String: String]) {
+            self.init(home: environment["HOME"].flatMap { $0.isEmpty ? nil : $0 },
+                      penDirectories: [paths.profiles, paths.images, paths.vms])
+        }
+    }
+
+    /// The real path (symlinks and `..` resolved) of an existing directory that may be shared.
+    /// `explicit`: named with --dir (the user's home is allowed then); otherwise the current directory.
+    public static func resolve(_ path: String, explicit: Bool = true, guard rules: Guard? = nil) throws(PenError) -> String {
+        let flag = explicit ? "--dir \(path)" : "the current directory \(path)"
         guard let real = realpath(path, nil) else {
-            throw PenError("--dir \(path): \(String(cString: strerror(errno))); pass an existing directory")
+            throw PenError("\(flag): \(String(cString: strerror(errno))); pass an existing directory")
         }
         defer { free(real) }
         let resolved = String(cString: real)
         var st = stat()
         guard stat(resolved, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw PenError("--dir \(path): not a directory; pass the project directory to share")
+            throw PenError("\(flag): not a directory; pass the project directory to share")
         }
         guard resolved != "/" else {
-            throw PenError("--dir \(path): refusing to share the whole host filesystem; pass a project directory")
+            throw PenError("\(flag): refusing to share the whole host filesystem", fix: "pass a project directory with --dir")
+        }
+        guard let rules else { return resolved }
+        // Inside pen's state is never a project; containing it is refused unless named with --dir.
+        for own in rules.penDirectories where isWithin(resolved, own) || (!explicit && isWithin(own, resolved)) {
+            throw PenError("\(flag) \(isWithin(resolved, own) ? "is inside" : "contains") pen's own state (\(own)): a guest could change other VMs' disks and images",
+                           fix: "cd into a project, or pass --dir PATH")
+        }
+        if !explicit, let home = rules.home, isWithin(home, resolved) {
+            let what = home == resolved ? "is your home directory" : "contains your home directory"
+            throw PenError("\(flag) \(what): the guest would get read-write access to all of it (your shell's rc files, ~/.ssh)",
+                           fix: "cd into a project, or pass --dir PATH (--dir ~ if you really mean it)")
         }
         return resolved
+    }
+
+    /// Whether `path` is `ancestor` or lies below it.
+    static func isWithin(_ path: String, _ ancestor: String) -> Bool {
+        path == ancestor || path.hasPrefix(ancestor.hasSuffix("/") ? ancestor : ancestor + "/")
+    }
+
+    static func realPathOrSelf(_ path: String) -> String {
+        guard let real = realpath(path, nil) else { return path }
+        defer { free(real) }
+        return String(cString: real)
     }
 }

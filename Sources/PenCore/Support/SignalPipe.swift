@@ -8,7 +8,7 @@ public enum SignalPipe {
     /// The read end (non-blocking); the first call installs the handlers.
     public static func shared() throws(PenError) -> Int32 {
         if let fd = installed { return fd }
-        let fd = [SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH].withUnsafeBufferPointer {
+        let fd = handled.withUnsafeBufferPointer {
             pen_signal_pipe($0.baseAddress, Int32($0.count))
         }
         guard fd >= 0 else { throw PenError.system("cannot install signal handlers") }
@@ -35,5 +35,18 @@ public enum SignalPipe {
         for signal in signals { kill(getpid(), signal) }
     }
 
+    /// Gives the signals back their default actions (a stop then ends pen, as it would any
+    /// program): for work that is not a session, such as packing a built image. A stop that
+    /// arrived meanwhile is delivered again, now with its default action.
+    public static func release() {
+        guard let fd = installed else { return }
+        let pending = drainStops(fd)
+        _ = handled.withUnsafeBufferPointer { pen_signal_pipe_release($0.baseAddress, Int32($0.count)) }
+        close(fd)
+        installed = nil
+        redeliver(pending)
+    }
+
+    private static let handled = [SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGWINCH]
     nonisolated(unsafe) private static var installed: Int32?
 }

@@ -20,7 +20,15 @@ public struct VMDirectory: Sendable {
 
     public var exists: Bool { SafeFiles.exists(recordPath) }
 
+    /// A VM's directory (and the VMs directory above it) must be real directories: a link
+    /// there would have pen read and write a record and disk somewhere else entirely.
+    public func refuseLinks() throws(PenError) {
+        try SafeFiles.refuseSymlink((path as NSString).deletingLastPathComponent)
+        try SafeFiles.refuseSymlink(path)
+    }
+
     public func load() throws(PenError) -> VMRecord {
+        try refuseLinks()
         try SafeFiles.refuseSymlink(recordPath)
         guard let data = FileManager.default.contents(atPath: recordPath) else {
             throw PenError("cannot read \(recordPath): the VM '\(name)' is incomplete; remove \(path) to start over")

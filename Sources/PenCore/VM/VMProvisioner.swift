@@ -40,6 +40,7 @@ public enum VMProvisioner {
 
     private static func attemptOpenOrCreate(_ vm: VMDirectory, _ new: NewVM,
                                             notice: (String) -> Void) throws(PenError) -> (VMRecord, VMLock) {
+        try vm.refuseLinks()
         if vm.exists {
             let lock = try VMLock(path: vm.lockPath, vmName: vm.name)
             let record = try vm.load()

@@ -13,8 +13,9 @@ enum Network {
         guard Files.exists("/sys/class/net/eth0") else { return }  // a VM without a network device
         try sys(pen_if_up("eth0", net.guest, net.netmask), stage, "configure eth0")
         try sys(pen_add_default_route(net.gateway), stage, "default route")
-        try Files.write("/etc/resolv.conf", "nameserver \(net.resolver)\n")
-        try Files.write("/etc/hostname", hostname + "\n")
-        try Files.write("/etc/hosts", "127.0.0.1 localhost\n127.0.1.1 \(hostname)\n::1 localhost ip6-localhost ip6-loopback\n")
+        // Replaced, not written through: any of them may be a symlink the guest's packages made.
+        try Files.replace("/etc/resolv.conf", "nameserver \(net.resolver)\n")
+        try Files.replace("/etc/hostname", hostname + "\n")
+        try Files.replace("/etc/hosts", "127.0.0.1 localhost\n127.0.1.1 \(hostname)\n::1 localhost ip6-localhost ip6-loopback\n")
     }
 }

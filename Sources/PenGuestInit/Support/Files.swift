@@ -10,6 +10,20 @@ enum Files {
         if !writeAll(fd, Array(text.utf8)) { throw .sys("files", "write \(path)") }
     }
 
+    /// Replaces whatever is at `path` (a file, or a symlink a package left there: resolvconf and
+    /// systemd-resolved make /etc/resolv.conf one) by a new file: written beside it, then renamed
+    /// over it, so a link is replaced, never followed.
+    static func replace(_ path: String, _ text: String, mode: mode_t = 0o644) throws(InitFailure) {
+        let temporary = path + ".pen-new"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        if fd < 0 { throw .sys("files", "create \(temporary)") }
+        let written = writeAll(fd, Array(text.utf8))
+        close(fd)
+        guard written else { unlink(temporary); throw .sys("files", "write \(temporary)") }
+        if rename(temporary, path) != 0 { unlink(temporary); throw .sys("files", "replace \(path)") }
+    }
+
     /// The whole file, or nil when it cannot be opened.
     static func read(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -4,11 +4,19 @@ import Foundation
 import PenIO
 
 import PenCore
+
 final class BuildProgress {
+    /// The build's output comes from the guest: a line without end or a log without end must
+    /// cost the host a bounded amount of memory and disk.
+    static let maxLineBytes = 16 << 10
+    static let maxLogBytes = 64 << 20
+
     private let log: Int32
     private let profile: String
     private let terminal: Bool
-    private var partial: [UInt8] = []
+    private(set) var partial: [UInt8] = []
+    private(set) var loggedBytes = 0
+    private var logCut = false
     private(set) var lastLines: [String] = []
     private(set) var phase = "booting the builder VM"
     private(set) var phases: [(name: String, seconds: Double)] = []
@@ -25,12 +33,24 @@ final class BuildProgress {
     deinit { close(log) }
 
     func receive(_ bytes: [UInt8]) {
-        writeAll(log, bytes)
+        if !logCut {
+            let room = Self.maxLogBytes - loggedBytes
+            writeAll(log, Array(bytes.prefix(room)))
+            loggedBytes += min(room, bytes.count)
+            if bytes.count > room {
+                logCut = true
+                writeAll(log, Array("\n--- pen: the build log passed \(Self.maxLogBytes >> 20) MiB; the rest was dropped\n".utf8))
+            }
+        }
         partial += bytes
         while let newline = partial.firstIndex(of: 0x0a) {
-            let line = String(decoding: partial[..<newline], as: UTF8.self)
+            let line = String(decoding: partial[..<newline].prefix(Self.maxLineBytes), as: UTF8.self)
             partial.removeSubrange(...newline)
             handle(line.replacingOccurrences(of: "\r", with: ""))
+        }
+        if partial.count > Self.maxLineBytes {  // a line without end: what fits, as a line of its own
+            handle(String(decoding: partial.prefix(Self.maxLineBytes), as: UTF8.self))
+            partial.removeAll(keepingCapacity: false)
         }
     }
 

@@ -19,6 +19,7 @@ extension RootTree {
     }
 
     private static let readBlockSize = 1 << 20
+    static let maxReservedBytes = 64 << 20
 
     private static func read(source: String, open: (OpaquePointer) -> Int32) throws -> RootTree {
         guard let a = archive_read_new() else {
@@ -116,8 +117,10 @@ extension RootTree {
     private static func readData(_ a: OpaquePointer, _ entry: OpaquePointer, source: String,
                                  name: String, chunk: inout [UInt8]) throws -> [UInt8] {
         var data: [UInt8] = []
+        // The size is the archive's word (a guest's, for a profile's root): a hint, never more
+        // than a chunk of memory up front; a forged one runs into the end of the archive.
         if archive_entry_size_is_set(entry) != 0 {
-            data.reserveCapacity(Int(clamping: archive_entry_size(entry)))
+            data.reserveCapacity(Int(clamping: min(max(archive_entry_size(entry), 0), Int64(maxReservedBytes))))
         }
         while true {
             let n = chunk.withUnsafeMutableBytes { buf in

@@ -1,5 +1,7 @@
 // A profile: the TOML file that describes a VM image (what to install on top of the base
 // image) and how VMs made from it start (first-boot setup, disk and VM defaults).
+import PenCore
+
 // Values here are always validated: only ProfileParser makes them from files.
 
 public struct Profile: Equatable, Sendable {
@@ -21,10 +23,13 @@ public struct Profile: Equatable, Sendable {
     public var cpus: Int?
     /// `[vm] memory`, in MiB: 256 MiB ... 1 TiB.
     public var memoryMiB: Int?
+    /// `[vm] network`: "none" (no network device) or "internet" (the default).
+    public var network: NetworkMode?
 
     public init(name: String, sourcePath: String, description: String? = nil, packages: [String] = [],
                 build: String? = nil, setup: String? = nil, diskSize: UInt64? = nil,
-                cpus: Int? = nil, memoryMiB: Int? = nil) {
+                cpus: Int? = nil, memoryMiB: Int? = nil, network: NetworkMode? = nil) {
+        self.network = network
         self.name = name
         self.sourcePath = sourcePath
         self.description = description

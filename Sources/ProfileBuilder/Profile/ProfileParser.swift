@@ -6,7 +6,7 @@ import TOMLKit
 public enum ProfileParser {
     static let topLevelKeys = ["description", "packages", "build", "setup", "disk", "vm"]
     static let diskKeys = ["size"]
-    static let vmKeys = ["cpus", "memory"]
+    static let vmKeys = ["cpus", "memory", "network"]
 
     /// Parses and validates one profile. `name` is the profile's name (its file name without
     /// `.toml`), `path` the file it came from (for messages only).
@@ -67,6 +67,7 @@ public enum ProfileParser {
                     switch subkey {
                     case "cpus": profile.cpus = try reader.cpus(subvalue)
                     case "memory": profile.memoryMiB = try reader.memory(subvalue)
+                    case "network": profile.network = try reader.network(subvalue)
                     default: break  // `table` already rejected anything else
                     }
                 }
@@ -241,6 +242,14 @@ public enum ProfileParser {
                 throw fail(key, "\(Self.quoted(text)) is refused: \(problem)")
             }
             return bytes
+        }
+
+        func network(_ value: TOMLValueConvertible) throws(ProfileError) -> NetworkMode {
+            let choices = NetworkMode.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+            guard let text = value.string, let mode = NetworkMode(rawValue: text) else {
+                throw fail("vm.network", "expected \(choices), got \(describe(value))")
+            }
+            return mode
         }
 
         func cpus(_ value: TOMLValueConvertible) throws(ProfileError) -> Int {

@@ -139,6 +139,16 @@ struct OverlayDiskTests {
         #expect(used <= theirs.used, "ours \(used), mkfs \(theirs.used)")
     }
 
+    @Test("usage() bounds the superblock's numbers by the disk file: no total larger than the file")
+    func usageOfASuperblockClaimingMoreThanTheFile() throws {
+        let dir = try TempDir()
+        let image = dir.file("overlay.img")
+        try OverlayDisk.create(at: image, size: 1 << 30)
+        #expect(truncate(image, off_t(512 << 20)) == 0)  // the superblock still says 1 GiB
+        let error = try #require(throws: PenError.self) { try OverlayDisk.usage(of: image) }
+        #expect(error.description.contains("more than the") && error.description.contains("pen vm fsck"))
+    }
+
     @Test("usage() of something that is not ext4 fails naming the path")
     func usageOfGarbage() throws {
         let dir = try TempDir()

@@ -17,3 +17,46 @@ import Testing
         #expect(throws: PenError.self) { try WorkspaceDirectory.resolve(dir + "/file") }
     }
 }
+
+@Suite struct WorkspaceDefaultTests {
+    /// A home with a project and pen's state in it, as XDG lays them out.
+    func layout() throws -> (TemporaryDirectory, WorkspaceDirectory.Guard, String) {
+        let scratch = try TemporaryDirectory()
+        let home = scratch.path + "/home/me"
+        for dir in ["/src/app", "/.cache/pen/images", "/.local/share/pen/vms/a", "/.config/pen/profiles"] {
+            try FileManager.default.createDirectory(atPath: home + dir, withIntermediateDirectories: true)
+        }
+        let rules = WorkspaceDirectory.Guard(home: home, penDirectories: [home + "/.config/pen/profiles",
+                                                                          home + "/.cache/pen/images",
+                                                                          home + "/.local/share/pen/vms"])
+        return (scratch, rules, home)
+    }
+
+    func refusal(_ path: String, explicit: Bool, _ rules: WorkspaceDirectory.Guard) -> String? {
+        do {
+            _ = try WorkspaceDirectory.resolve(path, explicit: explicit, guard: rules)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func theDefaultIsNeverTheHomeAnAncestorOrPensState() throws {
+        let (scratch, rules, home) = try layout()
+        _ = scratch
+        for path in [home, home + "/..", home + "/.local", home + "/.local/share/pen/vms/a"] {
+            let why = try #require(refusal(path, explicit: false, rules), "\(path) was shared by default")
+            #expect(why.contains("--dir") && why.split(separator: "\n").count <= 2, "\(why)")
+        }
+        #expect(refusal(home + "/src/app", explicit: false, rules) == nil)  // a project is fine
+    }
+
+    @Test func anExplicitDirMayBeTheHomeButNeverInsidePensState() throws {
+        let (scratch, rules, home) = try layout()
+        _ = scratch
+        #expect(refusal(home, explicit: true, rules) == nil)  // --dir ~: the user said so
+        #expect(refusal(home + "/src", explicit: true, rules) == nil)
+        #expect(refusal(home + "/.local/share/pen/vms/a", explicit: true, rules) != nil)
+        #expect(refusal("/", explicit: true, rules) != nil)
+    }
+}

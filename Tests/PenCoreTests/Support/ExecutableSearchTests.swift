@@ -24,3 +24,29 @@ import Testing
         #expect(ExecutableSearch.find("plain", environment: ["PATH": dir], alsoIn: []) == nil)
     }
 }
+
+@Suite struct ExecutableSearchRelativePathTests {
+    @Test func relativeAndEmptyPATHEntriesAreNeverSearched() throws {
+        let dir = NSTemporaryDirectory() + "pen-path-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/pen-planted", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+        FileManager.default.createFile(atPath: dir + "/bin/pen-planted", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+        // A relative spelling of the planted directory from wherever the tests run (no chdir:
+        // tests share one process), and an empty entry, which a shell reads as ".".
+        let up = String(repeating: "../", count: FileManager.default.currentDirectoryPath.split(separator: "/").count)
+        let relative = up + dir.dropFirst()
+        for path in [relative, relative + "/bin", ":/nonexistent", "\(up)bin"] {
+            #expect(ExecutableSearch.find("pen-planted", environment: ["PATH": path], alsoIn: []) == nil, "PATH=\(path)")
+        }
+        #expect(ExecutableSearch.find("sh", environment: ["PATH": "\(up)bin"], alsoIn: []) == nil)
+        #expect(ExecutableSearch.find("pen-planted", environment: ["PATH": "\(relative):\(dir)/bin"], alsoIn: []) == dir + "/bin/pen-planted")
+    }
+
+    @Test func aDirectoryNamedLikeTheProgramIsNotFound() throws {
+        let dir = NSTemporaryDirectory() + "pen-path-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/qemu-like", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(ExecutableSearch.find("qemu-like", environment: ["PATH": dir], alsoIn: []) == nil)
+    }
+}
