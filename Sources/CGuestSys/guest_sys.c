@@ -166,3 +166,22 @@ int pen_open_pty(int *controller, int *terminal, uint16_t rows, uint16_t cols) {
     *terminal = t;
     return 0;
 }
+
+#include <linux/random.h>
+
+int pen_add_entropy(const uint8_t *bytes, int count) {
+    if (count <= 0 || count > 512) { errno = EINVAL; return -1; }
+    // rand_pool_info ends in a flexible array: give it room in a buffer of its own.
+    union { struct rand_pool_info info; uint8_t raw[sizeof(struct rand_pool_info) + 512]; } pool;
+    pool.info.entropy_count = count * 8;
+    pool.info.buf_size = count;
+    memcpy(pool.info.buf, bytes, (size_t)count);
+    int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = ioctl(fd, RNDADDENTROPY, &pool.info);
+    if (rc == 0) rc = ioctl(fd, RNDRESEEDCRNG);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}

@@ -64,6 +64,28 @@ int pen_signal_pipe(const int *signals, int count) {
     return fds[0];
 }
 
+#include <sys/prctl.h>
+
+int pen_set_undumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
+int pen_signal_pipe_release(const int *signals, int count) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < count; i++)
+        if (sigaction(signals[i], &sa, NULL) != 0) return -1;
+    if (signal_pipe_write >= 0) close(signal_pipe_write);
+    signal_pipe_write = -1;
+    return 0;
+}
+
+int pen_signal_is_default(int signo) {
+    struct sigaction sa;
+    if (sigaction(signo, NULL, &sa) != 0) return -1;
+    return sa.sa_handler == SIG_DFL ? 1 : 0;
+}
+
 int pen_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
 
 #include <sys/syscall.h>
@@ -122,3 +144,21 @@ int pen_spawn_detached(const char *const argv[], const char *const envp[],
 int pen_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 
 int pen_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+#include <sys/uio.h>
+
+long pen_send_with_fd(int socket, const void *buf, unsigned long len, int fd) {
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    union { char space[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                          .msg_controllen = sizeof control.space };
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(socket, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n;
+}

@@ -20,12 +20,22 @@ do throws(InitFailure) {
     timer.mark("early")
     try Modules.loadAll()
     timer.mark("modules")
+    try VirtioBus.bindShared()
+    try RootSwitch.mountLower()
+    timer.mark("root_image")
     let control = try ControlChannel()
     channel = control
-    control.send(timer.finished.map { Frame.stage($0) })  // the host's sign that the kernel got this far
-    let (config, pending) = try control.readConfig()
-    timer.mark("config")
-    try RootSwitch.mountRoot(config.rootMode)
+    // The snapshot point: nothing of this VM has been touched yet (its disk, network and
+    // workspace devices are not bound, its configuration not read). The host may save the
+    // machine here, and every VM of this image and shape then starts from this very moment.
+    control.send(timer.finished.map { Frame.stage($0) } + [Frame(.snapshotPoint)])
+    let (config, configured) = try control.readConfig()
+    timer = StageTimer()  // from here on, the stages of this VM (a restored one starts here)
+    let pending = configured + (try FreshStart.apply(over: control))
+    timer.mark("fresh")
+    try VirtioBus.bindTheRest()
+    timer.mark("vm_devices")
+    try RootSwitch.mountRoot(config.rootMode, vmName: config.hostname) { control.send(.notice, $0) }
     timer.mark("root")
     try Network.configure(hostname: config.hostname)
     timer.mark("network")

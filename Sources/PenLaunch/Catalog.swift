@@ -6,8 +6,10 @@ import ProfileBuilder
 public struct Catalog {
     public let paths: PenPaths
     let profiles: ProfileStore
+    let environment: [String: String]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
         paths = PenPaths(environment: environment)
         profiles = ProfileStore.standard(paths: paths, environment: environment)
     }
@@ -19,7 +21,8 @@ public struct Catalog {
 
     /// `pen image prune`: what no profile uses any more, removed (or, for a dry run, listed).
     public func pruneImages(dryRun: Bool) -> [PrunedItem] {
-        let pruner = ImagePruner(paths: paths, store: profiles)
+        let qemu = try? QEMU.locate(environment: environment)
+        let pruner = ImagePruner(paths: paths, store: profiles, qemuIdentity: qemu?.identity)
         return dryRun ? pruner.plan() : pruner.prune()
     }
 

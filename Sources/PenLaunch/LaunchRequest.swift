@@ -26,11 +26,18 @@ public struct LaunchRequest: Sendable {
     public var detached: Bool
     /// `pen vm start --idle-timeout`.
     public var idleTimeout: String?
+    /// `--cold`: boot the kernel, neither restoring nor saving a boot snapshot.
+    public var cold: Bool
+    /// `--network none|internet` (nil: the profile's, else internet).
+    public var network: String?
 
     public init(name: String, profile: String? = nil, diskSize: String? = nil, cpus: Int? = nil, memory: String? = nil,
                 accel: String? = nil, directory: String? = nil, environment: [String] = [],
                 environmentFromHost: [String] = [], publish: [String] = [], command: [String] = [],
-                terminal: Bool = false, workdir: String? = nil, detached: Bool = false, idleTimeout: String? = nil) {
+                terminal: Bool = false, workdir: String? = nil, detached: Bool = false, idleTimeout: String? = nil,
+                cold: Bool = false, network: String? = nil) {
+        self.cold = cold
+        self.network = network
         self.name = name
         self.profile = profile
         self.diskSize = diskSize

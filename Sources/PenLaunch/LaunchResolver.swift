@@ -32,8 +32,9 @@ public enum LaunchResolver {
         let flags = try BootFlags(request)
         var notices: [String] = []
         let accelerator = try Accelerator.resolve(flags.accelerator, probe: { host.kvm }, notice: { notices.append($0) })
-        let network = NetworkBackend.choose(passt: host.passt, environment: host.environment, ports: flags.ports,
-                                            passtLog: vmDirectory + "/passt.log", notice: { notices.append($0) })
+        let mode = flags.network ?? profile.network ?? .internet
+        let network = try NetworkBackend.choose(mode, passt: host.passt, environment: host.environment, ports: flags.ports,
+                                                passtLog: vmDirectory + "/passt.log", notice: { notices.append($0) })
         let setupHash = ImageHash.setupHash(profile)
         if let record, record.setupHash != setupHash {
             notices.append("pen: profile '\(profile.name)' has a different setup than when VM '\(name)' was created; this VM will not re-run it")
@@ -42,7 +43,7 @@ public enum LaunchResolver {
                           diskSizeGiven: flags.diskSize != nil, cpus: request.cpus ?? profile.cpus ?? host.cores,
                           memoryMiB: flags.memoryMiB ?? profile.memoryMiB ?? VMResources.defaultMemoryMiB,
                           profile: profile.name, setupHash: setupHash)
-        return LaunchPlan(
+        var plan = LaunchPlan(
             name: name, profile: profile.name, newVM: newVM,
             cpus: request.cpus ?? record?.cpus ?? newVM.cpus, memoryMiB: flags.memoryMiB ?? record?.memoryMiB ?? newVM.memoryMiB,
             accelerator: accelerator,
@@ -52,6 +53,8 @@ public enum LaunchResolver {
             boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag),
             bootTimeout: host.seconds("PEN_BOOT_TIMEOUT", default: defaultBootTimeout),
             detached: request.detached, idleTimeout: flags.idleTimeout, notices: notices)
+        plan.workspaceMapped = host.runsAsRoot
+        return plan
     }
 
     /// The flags that only apply at boot, given for a running VM that booted with other values:
@@ -73,6 +76,9 @@ public enum LaunchResolver {
             throw refuse("--publish", facts.published.isEmpty ? "no published ports" : "ports \(facts.published.map(\.description).joined(separator: ", "))")
         }
         if let workspace, workspace != facts.workspace { throw refuse("--dir", "\(facts.workspace ?? "no directory") shared") }
+        if let network = flags.network, let running = facts.network, network != running {
+            throw refuse("--network", running == .none ? "no network" : "the internet")
+        }
         if flags.accelerator != .auto, Accelerator(rawValue: flags.accelerator.rawValue) != facts.accelerator {
             throw refuse("--accel", facts.accelerator.rawValue.uppercased())
         }
@@ -81,8 +87,10 @@ public enum LaunchResolver {
     /// A builder VM: the base image with network and no disk, as many CPUs as the host has, kept
     /// until the builder stops it, streaming its root over an archive port.
     public static func builder(_ request: BuilderVMRequest, accelerator: Accelerator, qemu: QEMU, host: LaunchHost,
-                               notice: (String) -> Void) -> SupervisorPlan {
+                               notice: (String) -> Void) throws(PenError) -> SupervisorPlan {
         let work = request.workDirectory
+        let network = try NetworkBackend.choose(.internet, passt: host.passt, environment: host.environment, ports: [],
+                                                passtLog: work + "/passt.log", notice: notice)
         let spec = VMSpec(
             name: "build-\(request.profile)", kernelPath: request.kernelPath, initrdPath: request.initrdPath,
             rootImagePath: request.rootImagePath,
@@ -90,13 +98,16 @@ public enum LaunchResolver {
                                                     logLevel: host.bootLogLevel),
             diskPath: nil, cpus: host.cores, memoryMiB: request.memoryMiB, accelerator: accelerator,
             bootLogPath: work + "/boot.log", qemuLogPath: work + "/qemu.log",
-            network: NetworkBackend.choose(passt: host.passt, environment: host.environment, ports: [],
-                                           passtLog: work + "/passt.log", notice: notice),
+            network: network,
             archivePort: true)
-        return SupervisorPlan(spec: spec, qemu: qemu.executable, boot: BootConfig(rootMode: .image, hostname: "pen-builder"), detached: true,
-                              idleTimeout: nil, bootTimeout: builderBootTimeout, archivePath: request.archivePath,
-                              facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,
-                                               workspace: nil, published: [], accelerator: accelerator))
+        var plan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: BootConfig(rootMode: .image, hostname: "pen-builder"),
+                                  detached: true, idleTimeout: nil, bootTimeout: builderBootTimeout, archivePath: request.archivePath,
+                                  facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,
+                                                   workspace: nil, published: [], accelerator: accelerator))
+        if let text = host.environment["PEN_MAX_ROOT_SIZE"] {
+            plan.archiveLimit = try ByteSize.parse(text, what: "PEN_MAX_ROOT_SIZE")
+        }
+        return plan
     }
 
     public static func acceleratorChoice(_ text: String) throws(PenError) -> AcceleratorChoice {
@@ -114,8 +125,10 @@ struct BootFlags {
     var memoryMiB: Int?
     var accelerator: AcceleratorChoice
     var idleTimeout: Double?
+    var network: NetworkMode?
 
     init(_ request: LaunchRequest) throws(PenError) {
+        network = try request.network.map { text throws(PenError) in try NetworkMode.parse(text, what: "--network") }
         ports = try request.publish.map { text throws(PenError) in try PublishedPort(text) }
         diskSize = try request.diskSize.map { text throws(PenError) in try ByteSize.parse(text, what: "--disk-size") }
         if let diskSize { try OverlayDisk.validate(size: diskSize) }

@@ -31,7 +31,6 @@ public struct Launcher {
     /// (then it stops with its last session). Returns the session's exit status.
     public func shell(_ request: LaunchRequest) throws(PenError) -> Int32 {
         let started = Date()
-        _ = try SignalPipe.shared()  // a stop asked for while the VM boots reaches its session
         let vm = try vmDirectory(request.name)
         let session = try SessionResolver.resolve(request, host: host)
         var timings: [StageTiming] = []
@@ -74,7 +73,9 @@ public struct Launcher {
     func running(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> SupervisorConnection? {
         guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else { return nil }
         do {
-            let workspace = try request.directory.map { dir throws(PenError) in try WorkspaceDirectory.resolve(dir) }
+            let workspace = try request.directory.map { dir throws(PenError) in
+                try WorkspaceDirectory.resolve(dir, guard: .init(paths: paths, environment: host.environment))
+            }
             try LaunchResolver.conflict(request, running: connection.status.facts, workspace: workspace, vmName: vm.name.value)
         } catch {
             connection.close()
@@ -91,7 +92,8 @@ public struct Launcher {
         let opened = Date()
         let status = try client.run(diskPath: vm.diskPath)
         if host.environment["PEN_TIMINGS"] != nil {
-            let order = ["kernel_to_init", "early", "modules", "config", "root", "network", "workspace", "setup"]
+            let order = ["qemu_to_guest", "kernel_to_init", "early", "modules", "root_image", "fresh", "vm_devices", "root",
+                         "network", "workspace", "setup"]
             let guest = order.compactMap { name in stages[name].map { StageTiming(name, $0) } }
             let ended = client.endedAt ?? Date()
             let session = [StageTiming("session", UInt64(max(0, ended.timeIntervalSince(opened)) * 1e6)),
@@ -122,7 +124,9 @@ public struct Launcher {
 
     /// Boots the VM; returns pen's own timings (the image decision, the supervisor's start until ready).
     private func startSupervisor(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> [StageTiming] {
-        let workspace = try WorkspaceDirectory.resolve(request.directory ?? host.currentDirectory)
+        let workspace = try WorkspaceDirectory.resolve(request.directory ?? host.currentDirectory,
+                                                       explicit: request.directory != nil,
+                                                       guard: .init(paths: paths, environment: host.environment))
         let qemu = try QEMU.locate(environment: host.environment)
         let initBinary = try PenPaths.initBinary(environment: host.environment)
         let existing = vm.exists ? try vm.loadIfPresent() : nil
@@ -133,6 +137,9 @@ public struct Launcher {
         let decisionStarted = Date()
         let image = try imageBuilder(initBinary: initBinary, accelerator: plan.accelerator, qemu: qemu).ensure(profile)
         let decision = StageTiming("image_decision", micros(since: decisionStarted))
+        // From here a stop is caught: asked for while the VM boots, it reaches its session.
+        // (Building an image before this point stops like any program.)
+        _ = try SignalPipe.shared()
 
         try SafeFiles.makeDirectories(paths.vms)
         let (record, lock) = try VMProvisioner.openOrCreate(vm, plan.newVM, notice: say)
@@ -141,13 +148,18 @@ public struct Launcher {
             updated.directory = workspace
             try vm.save(updated)
         }
-        let spec = VMSpec(name: plan.name.value, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
+        var spec = VMSpec(name: plan.name.value, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
                           rootImagePath: image.rootImagePath,
                           kernelArguments: plan.kernelArguments, diskPath: vm.diskPath, cpus: plan.cpus,
                           memoryMiB: plan.memoryMiB, accelerator: plan.accelerator, bootLogPath: vm.bootLogPath,
                           qemuLogPath: vm.qemuLogPath, network: plan.network, workspace: plan.workspace)
+        spec.workspaceMapped = plan.workspaceMapped
+        let (snapshot, snapshotKey) = SnapshotChooser(paths: paths, say: say).choose(spec, image: image, qemu: qemu,
+                                                                                     cold: request.cold)
+        spec.snapshot = snapshot
         let supervisorPlan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: plan.boot, detached: plan.detached,
-                                            idleTimeout: plan.idleTimeout, bootTimeout: plan.bootTimeout, facts: plan.facts)
+                                            idleTimeout: plan.idleTimeout, bootTimeout: plan.bootTimeout, facts: plan.facts,
+                                            snapshotStore: paths.snapshotDirectory, snapshotKey: snapshotKey)
         let spawned = Date()
         _ = try SupervisorProcess.start(supervisorPlan, run: vm.run, lock: lock.fd, logPath: vm.supervisorLogPath,
                                         attached: false)
@@ -181,7 +193,9 @@ public struct Launcher {
         ProfileImageBuilder(paths: paths, initBinary: initBinary,
                             buildTimeout: host.seconds("PEN_BUILD_TIMEOUT", default: LaunchResolver.defaultBuildTimeout),
                             builderVM: { request throws(PenError) in
-                                try BuilderRun(launcher: self, request: request, accelerator: accelerator, qemu: qemu).run()
+                                // Its sessions catch stops; packing the image afterwards must not.
+                                defer { SignalPipe.release() }
+                                return try BuilderRun(launcher: self, request: request, accelerator: accelerator, qemu: qemu).run()
                             }, say: say)
     }
 }

@@ -25,7 +25,38 @@ public struct StageTiming: Equatable, Sendable {
     }
 }
 
+/// What makes a guest restored from a shared snapshot its own: the host's wall clock at the
+/// moment it answers, and entropy to reseed the kernel's RNG with.
+public struct Freshness: Equatable, Sendable {
+    public static let entropyBytes = 64
+    public var seconds: Int64
+    public var nanoseconds: Int32
+    public var entropy: [UInt8]
+
+    public init(seconds: Int64, nanoseconds: Int32, entropy: [UInt8]) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+        self.entropy = entropy
+    }
+}
+
 extension Frame {
+    /// `fresh`: seconds (8 bytes) and nanoseconds (4 bytes), big-endian, then the entropy.
+    public static func fresh(_ value: Freshness) -> Frame {
+        var bytes: [UInt8] = []
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value.seconds >> Int64(shift))) }
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value.nanoseconds >> Int32(shift))) }
+        return Frame(.fresh, bytes + value.entropy)
+    }
+
+    public func freshness() throws(WireError) -> Freshness {
+        guard payload.count == 12 + Freshness.entropyBytes else { throw .badValue(kind, "\(payload.count) bytes") }
+        let seconds = payload[0..<8].reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        let nanoseconds = payload[8..<12].reduce(Int32(0)) { $0 << 8 | Int32($1) }
+        guard seconds > 0, (0..<1_000_000_000).contains(nanoseconds) else { throw .badValue(kind, "\(seconds).\(nanoseconds)") }
+        return Freshness(seconds: seconds, nanoseconds: nanoseconds, entropy: Array(payload[12...]))
+    }
+
     /// `windowSize`: "ROWS COLS".
     public static func windowSize(_ size: WindowSize) -> Frame {
         Frame(.windowSize, text: "\(size.rows) \(size.cols)")

@@ -6,7 +6,7 @@
 
 /// Bumped whenever a frame's meaning changes; host and guest must agree.
 /// 3: many sessions per VM, each with its own id, flow control and exit status.
-public let wireVersion = 3
+public let wireVersion = 4
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.
 public let maxFramePayload = 1 << 20
@@ -24,6 +24,7 @@ public enum FrameKind: UInt8, Sendable {
     case hostname = 6
     case start = 8          // configuration complete
     case workspace = 13     // a host directory is shared over virtio-9p with this mount tag
+    case fresh = 14         // host → guest, asked for by `wantFresh`: the host's wall clock and 64 random bytes
 
     // Sessions, host → guest; the payload starts with the session id (4 bytes, big-endian).
     case windowSize = 7     // sid + "ROWS COLS"
@@ -53,6 +54,8 @@ public enum FrameKind: UInt8, Sendable {
     case stdinAck = 75      // sid + count: this much of the session's input was written to it
     case halted = 76        // every session has ended; the guest powers off after `goodbye`
     case openFailed = 77    // sid + why the session could not start
+    case snapshotPoint = 78 // nothing of this VM touched yet: the host may save the machine now
+    case wantFresh = 79     // after the configuration: the clock and entropy, please (see `fresh`)
 
     // Client ↔ supervisor only (the socket of a running VM).
     case status = 30        // client → supervisor: describe the VM

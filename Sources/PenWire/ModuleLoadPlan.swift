@@ -10,14 +10,15 @@ public struct ModuleLoadPlan: Sendable, Equatable {
     public let needs: [[Int]]
     public private(set) var states: [State]
 
-    /// Lines of "NAME [NEEDED…]"; a needed module not listed (built in) is no constraint.
-    public init(orderFile text: String) {
+    /// Lines of "NAME [NEEDED…]"; a needed module not listed (built in, or loaded in another
+    /// phase) is no constraint. Only the modules `including` accepts are planned.
+    public init(orderFile text: String, including: (String) -> Bool = { _ in true }) {
         var names: [String] = []
         var index: [String: Int] = [:]
         var needs: [[Int]] = []
         for line in text.split(separator: "\n") {
             let words = line.split(separator: " ").map(String.init)
-            guard let name = words.first, index[name] == nil else { continue }
+            guard let name = words.first, index[name] == nil, including(name) else { continue }
             needs.append(words.dropFirst().compactMap { index[$0] })
             index[name] = names.count
             names.append(name)

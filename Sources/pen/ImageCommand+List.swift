@@ -17,9 +17,12 @@ extension ImageCommand {
                 try output.print(rows) {
                     if rows.isEmpty { say("pen: no images in \(catalog.paths.images) yet: `pen image base` builds the base image") }
                     printTable(["NAME", "SIZE", "AGE", "HASH", "STATUS", "DETAIL"], rows.map { image in
-                        let detail = image.kind == .base
-                            ? "kernel \(image.kernel ?? "?"), builder v\(image.builderVersion)"
-                            : "profile image, builder v\(image.builderVersion)"
+                        let detail: String
+                        switch image.kind {
+                        case .base: detail = "kernel \(image.kernel ?? "?"), builder v\(image.builderVersion)"
+                        case .profile: detail = "profile image, builder v\(image.builderVersion)"
+                        case .snapshot: detail = "boot snapshot: \(image.machine ?? "?")"
+                        }
                         return [image.name, ByteSize.short(image.sizeBytes), Age.since(image.createdAt),
                                 String(image.hash.prefix(12)), image.status.rawValue, detail]
                     })

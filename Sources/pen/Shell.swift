@@ -44,6 +44,12 @@ struct Shell: ParsableCommand {
     @Option(name: .customLong("publish"), help: ArgumentHelp("Forward 127.0.0.1:HOST on the host to GUEST in the VM (repeatable).", valueName: "HOST:GUEST"))
     var publish: [String] = []
 
+    @Flag(help: "Boot the kernel instead of restoring the boot snapshot (when the VM is not running).")
+    var cold = false
+
+    @Option(help: "What the guest reaches: none (no network device) or internet (default: the profile's, else internet).")
+    var network: String?
+
     @Argument(parsing: .postTerminator, help: "The command to run instead of a shell.")
     var command: [String] = []
 
@@ -55,7 +61,7 @@ struct Shell: ParsableCommand {
         SessionEnvironment.scrubArgumentValues()
         let request = LaunchRequest(name: name, profile: profile, diskSize: diskSize, cpus: cpus, memory: memory,
                                     accel: accel, directory: dir, environment: envPairs, environmentFromHost: envFromHost,
-                                    publish: publish, command: command)
+                                    publish: publish, command: command, cold: cold, network: network)
         let status = try reportingErrors(exitCode: Self.penFailure) { try Launcher(say: say).shell(request) }
         throw ExitCode(status)
     }

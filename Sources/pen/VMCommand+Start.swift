@@ -35,10 +35,17 @@ extension VMCommand {
         @Option(help: ArgumentHelp("Stop the VM after this long without a session (e.g. 30m, 2h).", valueName: "DURATION"))
         var idleTimeout: String?
 
+        @Flag(help: "Boot the kernel instead of restoring the boot snapshot.")
+        var cold = false
+
+        @Option(help: "What the guest reaches: none (no network device) or internet (default: the profile's, else internet).")
+        var network: String?
+
         func run() throws {
             try reportingErrors {
                 let request = LaunchRequest(name: name, profile: profile, diskSize: diskSize, cpus: cpus, memory: memory,
-                                            accel: accel, directory: dir, publish: publish, detached: true, idleTimeout: idleTimeout)
+                                            accel: accel, directory: dir, publish: publish, detached: true, idleTimeout: idleTimeout,
+                                            cold: cold, network: network)
                 if try Launcher(say: say).start(request) {
                     say("pen: VM '\(name)' is running; reach it with `pen shell \(name)` or `pen exec \(name) -- CMD`")
                 } else {

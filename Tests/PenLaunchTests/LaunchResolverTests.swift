@@ -15,8 +15,10 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
 @Suite struct LaunchResolverTests {
     let passt = Passt(executable: "/usr/bin/passt")
 
-    func profile(cpus: Int? = nil, memoryMiB: Int? = nil, diskSize: UInt64? = nil, setup: String? = nil) -> Profile {
-        Profile(name: "dev", sourcePath: "/p/dev.toml", setup: setup, diskSize: diskSize, cpus: cpus, memoryMiB: memoryMiB)
+    func profile(cpus: Int? = nil, memoryMiB: Int? = nil, diskSize: UInt64? = nil, setup: String? = nil,
+                 network: NetworkMode? = nil) -> Profile {
+        Profile(name: "dev", sourcePath: "/p/dev.toml", setup: setup, diskSize: diskSize, cpus: cpus, memoryMiB: memoryMiB,
+                network: network)
     }
 
     func record(cpus: Int = 3, memoryMiB: Int = 3072, setupHash: String? = nil) -> VMRecord {
@@ -42,6 +44,13 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
                                     profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
         #expect(fromFlags.newVM.cpus == 1 && fromFlags.newVM.memoryMiB == 1024 && fromFlags.newVM.diskSize == 40 << 30)
         #expect(fromFlags.newVM.diskSizeGiven && fromFlags.cpus == 1 && fromFlags.memoryMiB == 1024)
+    }
+
+    @Test func aRootPensWorkspaceKeepsTheGuestsOwnersAndModesAsMetadataOnly() throws {
+        #expect(try resolve(LaunchRequest(name: "box")).workspaceMapped == false)
+        var root = testHost()
+        root.runsAsRoot = true
+        #expect(try resolve(LaunchRequest(name: "box"), host: root).workspaceMapped == true)
     }
 
     @Test func anExistingVMKeepsItsResourcesUnlessAFlagSaysOtherwise() throws {
@@ -75,10 +84,16 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
     }
 
     @Test func theAcceleratorAndNetworkFallBacksAreNotices() throws {
-        let tcg = try resolve(LaunchRequest(name: "box"), host: testHost(passt: false))
+        let tcg = try resolve(LaunchRequest(name: "box"), host: testHost(["PEN_NETWORK": "slirp"], passt: false))
         #expect(tcg.accelerator == .tcg && tcg.kernelArguments.contains("tsc_early_khz=2000000"))
         #expect(tcg.network == .slirp(ports: []))
         #expect(tcg.notices.count == 2 && tcg.notices[0].contains("TCG") && tcg.notices[1].contains("slirp"))
+        #expect(throws: PenError.self) { try resolve(LaunchRequest(name: "box"), host: testHost(passt: false)) }
+        // --network none, or the profile's [vm] network: no device, and no passt needed.
+        let offline = try resolve(LaunchRequest(name: "box", network: "none"), host: testHost(passt: false))
+        #expect(offline.network == .none && offline.facts.network == NetworkMode.none)
+        let profiled = try resolve(LaunchRequest(name: "box"), profile: profile(network: NetworkMode.none), host: testHost(passt: false))
+        #expect(profiled.network == .none)
 
         let kvm = try resolve(LaunchRequest(name: "box", publish: ["8080:80"]), host: testHost(kvm: true))
         #expect(kvm.accelerator == .kvm && kvm.notices.isEmpty)
@@ -133,14 +148,14 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         }
     }
 
-    @Test func aBuilderVMBootsTheBaseWithNetworkNoDiskAndAnArchivePort() {
+    @Test func aBuilderVMBootsTheBaseWithNetworkNoDiskAndAnArchivePort() throws {
         let request = BuilderVMRequest(profile: "jq", kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img",
                                        rootImagePath: "/img/root.erofs",
                                        script: "apt-get install jq", workDirectory: "/img/.build-1-x",
                                        archivePath: "/img/.build-1-x/root.tar", memoryMiB: 4096, timeout: 60,
                                        output: { _ in })
         var notices: [String] = []
-        let plan = LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu"),
+        let plan = try LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu"),
                                           host: testHost(), notice: { notices.append($0) })
         #expect(plan.spec.name == "build-jq" && plan.spec.diskPath == nil && plan.spec.archivePort && plan.spec.workspace == nil)
         #expect(plan.spec.cpus == 6 && plan.spec.memoryMiB == 4096 && plan.spec.bootLogPath == "/img/.build-1-x/boot.log")

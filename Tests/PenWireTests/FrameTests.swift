@@ -53,4 +53,14 @@ import Testing
         #expect(throws: WireError.badValue(.rootMode, "dance")) { try a.apply(Frame(.rootMode, text: "dance")) }
         #expect(throws: WireError.unexpected(.stdoutData)) { try a.apply(Frame(.stdoutData, text: "x")) }
     }
+
+    @Test func freshnessSurvivesTheWireAndMalformedOnesAreRefused() throws {
+        let entropy = (0..<Freshness.entropyBytes).map { UInt8($0 * 3 % 256) }
+        let value = Freshness(seconds: 1_795_900_000, nanoseconds: 123_456_789, entropy: entropy)
+        #expect(try Frame.fresh(value).freshness() == value)
+        #expect(throws: WireError.self) { try Frame(.fresh, Array(Frame.fresh(value).payload.dropLast())).freshness() }
+        #expect(throws: WireError.self) {
+            try Frame.fresh(Freshness(seconds: 1, nanoseconds: 1_000_000_000, entropy: entropy)).freshness()
+        }
+    }
 }

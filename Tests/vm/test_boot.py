@@ -83,7 +83,7 @@ exit 4
 
 def test_a_second_shell_joins_the_running_vm_which_stops_with_the_last(pen):
     first = subprocess.Popen([PEN, "shell", "c", "--", "sh", "-c", "echo $(cat /proc/sys/kernel/random/boot_id); sleep 20"],
-                             env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240

@@ -19,7 +19,7 @@ class Build:
     """`pen profile build` in the background, its stderr collected line by line."""
 
     def __init__(self, pen, profile):
-        self.proc = subprocess.Popen([PEN, "profile", "build", profile], env=pen.env, cwd=pen.home,
+        self.proc = subprocess.Popen([PEN, "profile", "build", profile], env=pen.env, cwd=pen.cwd,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = []
         self.reader = threading.Thread(target=self._read, daemon=True)

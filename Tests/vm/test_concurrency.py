@@ -13,7 +13,7 @@ def test_twenty_parallel_shells_over_five_names(pen):
                 procs.append((name, subprocess.Popen(
                     [PEN, "shell", name, "--memory", "512M", "--cpus", "1", "--", "sh", "-c",
                      "cat /proc/sys/kernel/random/boot_id; sleep 3"],
-                    env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
+                    env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
         results = {}
         for name, p in procs:
             out, err = p.communicate(timeout=900)

@@ -17,7 +17,7 @@ def test_synced_data_survives_sigkill_of_pen(pen):
     runs = 3 * FAULT_RUNS
     survivors = lost = 0
     for run in range(runs):
-        proc = subprocess.Popen([PEN, "shell", "w", "--", "sh", "-c", WRITER], env=pen.env, cwd=pen.home,
+        proc = subprocess.Popen([PEN, "shell", "w", "--", "sh", "-c", WRITER], env=pen.env, cwd=pen.cwd,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         acknowledged, buffered = 0, b""
         deadline = None

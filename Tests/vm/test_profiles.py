@@ -118,7 +118,7 @@ def test_changed_packages_make_the_image_stale_and_rebuild(ppen):
 
 def test_parallel_builds_of_one_profile_boot_one_builder_vm(ppen):
     ppen.profile("par", 'build = "echo parallel > /etc/par-marker"\n')
-    procs = [subprocess.Popen([PEN, "profile", "build", "par"], env=ppen.env, cwd=ppen.home, stdin=subprocess.DEVNULL,
+    procs = [subprocess.Popen([PEN, "profile", "build", "par"], env=ppen.env, cwd=ppen.cwd, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
     results = [p.communicate(timeout=BUILD_TIMEOUT) for p in procs]
     assert all(p.returncode == 0 for p in procs), results

@@ -85,7 +85,7 @@ def test_two_interactive_shells_at_once_each_on_its_own_pty(pen):
 def test_fifty_concurrent_execs_each_get_their_own_output_and_status(pen):
     start(pen, "many")
     procs = [subprocess.Popen([PEN, "exec", "many", "--", "sh", "-c", f"echo out-{i}; echo err-{i} >&2; exit {i % 8}"],
-                              env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for i in range(50)]
     for i, p in enumerate(procs):
         out, err = p.communicate(timeout=300)
@@ -204,7 +204,7 @@ def test_piped_scripts_end_with_their_input_and_never_spin(pen):
     assert r.returncode == 0 and r.stdout == b"first\nread: this line is read by read\nlast\n", describe(r)
     # After stdin's end nothing polls in a loop: pen, the supervisor and the guest's init stay idle.
     proc = subprocess.Popen([PEN, "exec", "pipe", "--", "sh", "-c", "cat >/dev/null; sleep 6; echo done"], env=pen.env,
-                            cwd=pen.home, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=pen.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdin.write(b"x\n")
     proc.stdin.close()
     time.sleep(1.5)
@@ -244,10 +244,10 @@ def test_a_command_that_writes_before_it_reads_never_deadlocks(pen):
 def test_a_sessions_client_killed_hangs_up_only_its_session(pen):
     start(pen, "hup")
     victim = subprocess.Popen([PEN, "exec", "hup", "--", "sh", "-c", "trap 'echo hup > /root/hup; exit 1' HUP; "
-                               "echo ready; while :; do sleep 0.2; done"], env=pen.env, cwd=pen.home,
+                               "echo ready; while :; do sleep 0.2; done"], env=pen.env, cwd=pen.cwd,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     other = subprocess.Popen([PEN, "exec", "hup", "--", "sh", "-c", "sleep 8; echo still-here"], env=pen.env,
-                             cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert victim.stdout.readline() == b"ready\n"  # its trap is set
     victim.kill()
     victim.wait()
@@ -260,10 +260,10 @@ def test_a_sessions_client_killed_hangs_up_only_its_session(pen):
 def test_vm_stop_ends_every_session_with_its_status(pen):
     start(pen, "stopme")
     plain = subprocess.Popen([PEN, "exec", "stopme", "--", "sh", "-c", "echo ready; exec sleep 300"], env=pen.env,
-                             cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert plain.stdout.readline() == b"ready\n"
     trapping = subprocess.Popen([PEN, "exec", "stopme", "--", "sh", "-c", "trap 'exit 5' TERM; echo ready; sleep 300 & wait"],
-                                env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
     assert trapping.stdout.readline() == b"ready\n"  # its trap is set
     deadline = time.time() + 60
@@ -281,7 +281,7 @@ def test_vm_stop_ends_every_session_with_its_status(pen):
 def test_the_supervisor_killed_takes_qemu_and_tells_every_client(pen):
     start(pen, "sk")
     pen.run("exec", "sk", "--", "sh", "-c", "echo synced > /root/s; sync", check=0)
-    clients = [subprocess.Popen([PEN, "exec", "sk", "--", "sleep", "300"], env=pen.env, cwd=pen.home,
+    clients = [subprocess.Popen([PEN, "exec", "sk", "--", "sleep", "300"], env=pen.env, cwd=pen.cwd,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for _ in range(2)]
     deadline = time.time() + 60
@@ -328,7 +328,7 @@ def test_another_user_is_refused_even_when_the_socket_is_opened_up(pen):
     # The supervisor may close before the probe has written (EPIPE) or read (ECONNRESET): either
     # way, not one byte may come back.
     probe = ("import socket, sys\ns = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)\n"
-             "try:\n    s.sendall(bytes([1, 0, 0, 0, 1]) + b'3' + bytes([30, 0, 0, 0, 0]))\n"
+             "try:\n    s.sendall(bytes([1, 0, 0, 0, 1]) + b'4' + bytes([30, 0, 0, 0, 0]))\n"
              "except (BrokenPipeError, ConnectionResetError):\n    pass\n"
              "try:\n    print(len(s.recv(65536)))\nexcept ConnectionResetError:\n    print(0)\n")
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c", probe,
@@ -352,7 +352,7 @@ def test_stdin_sent_during_the_first_boot_setup_reaches_the_command(pen):
 
 def test_a_stop_during_the_setup_still_stops_cleanly(pen):
     pen.profile("long", 'setup = """\nsleep 300\n"""\n')
-    proc = subprocess.Popen([PEN, "shell", "during", "--profile", "long", "--", "true"], env=pen.env, cwd=pen.home,
+    proc = subprocess.Popen([PEN, "shell", "during", "--profile", "long", "--", "true"], env=pen.env, cwd=pen.cwd,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and ls(pen).get("during", {}).get("status") != "running":

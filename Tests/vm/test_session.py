@@ -37,7 +37,7 @@ def shell_on_a_terminal(pen, name, size=None):
     if size:
         termios.tcsetwinsize(terminal, size)
     before = termios.tcgetattr(terminal)
-    proc = subprocess.Popen([PEN, "shell", name], env=dict(pen.env, TERM="xterm"), cwd=pen.home, stdin=terminal,
+    proc = subprocess.Popen([PEN, "shell", name], env=dict(pen.env, TERM="xterm"), cwd=pen.cwd, stdin=terminal,
                             stdout=terminal, stderr=terminal, start_new_session=True)
     try:
         yield proc, controller, terminal
@@ -70,7 +70,7 @@ def test_interactive_shell_on_a_terminal(pen):
 
 def start_sleeper(pen, name):
     proc = subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", "sync; echo started; exec sleep 300"],
-                            env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = b""
     ready, _, _ = select.select([proc.stdout], [], [], 240)
     if ready:
@@ -115,9 +115,9 @@ def test_a_signal_during_boot_still_shuts_the_guest_down_cleanly(pen):
     # Before the guest is ready it cannot take the request; pen holds it until it is, instead of
     # pulling the plug on a guest that may be mounting its disk (this is also `vm stop` mid-boot).
     pen.shell("early", "true", check=0)
-    proc = subprocess.Popen([PEN, "shell", "early", "--", "sh", "-c", "sleep 300; echo ran"], env=pen.env,
-                            cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.5)  # pen has started QEMU; the kernel is still booting (seconds under TCG)
+    proc = subprocess.Popen([PEN, "shell", "early", "--cold", "--", "sh", "-c", "sleep 300; echo ran"], env=pen.env,
+                            cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # pen has started QEMU; the kernel is still booting (seconds under TCG, booted cold)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM and out == b"", (proc.returncode, out, err)
@@ -129,9 +129,9 @@ def test_a_signal_during_boot_still_shuts_the_guest_down_cleanly(pen):
 def test_a_second_signal_during_boot_gives_up_on_the_boot(pen):
     # Ctrl-C twice: the user does not want to wait for this boot any more.
     pen.shell("early2", "sh", "-c", "echo kept > /root/f; sync", check=0)
-    proc = subprocess.Popen([PEN, "shell", "early2", "--", "sh", "-c", "sleep 300; echo ran"], env=pen.env,
-                            cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.5)  # the kernel is still booting (seconds under TCG)
+    proc = subprocess.Popen([PEN, "shell", "early2", "--cold", "--", "sh", "-c", "sleep 300; echo ran"], env=pen.env,
+                            cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # the kernel is still booting (seconds under TCG, booted cold)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)

@@ -15,7 +15,7 @@ GIB = 1 << 30
 def start_sleeper(pen, name):
     """A session that keeps VM `name` running; returns once the guest printed its start line."""
     proc = subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", "echo started; exec sleep 300"],
-                            env=pen.env, cwd=pen.home, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     ready, _, _ = select.select([proc.stdout], [], [], 240)
     line = proc.stdout.readline() if ready else b""
@@ -29,7 +29,7 @@ def start_sleeper(pen, name):
 def on_terminal(pen, args, typed):
     """Runs pen with a pseudo-terminal as stdin/stdout/stderr, types `typed`; returns (status, output)."""
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen([PEN, *args], env=pen.env, cwd=pen.home, stdin=terminal, stdout=terminal,
+    proc = subprocess.Popen([PEN, *args], env=pen.env, cwd=pen.cwd, stdin=terminal, stdout=terminal,
                             stderr=terminal, start_new_session=True)
     os.close(terminal)
     out = b""
@@ -70,10 +70,10 @@ def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
     assert list(listed) == ["a"]
     a = listed["a"]
     assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
-                      "directory", "created_at", "sessions", "uptime_seconds", "detached"}
-    assert a["sessions"] is None and a["uptime_seconds"] is None and a["detached"] is None  # stopped
+                      "directory", "created_at", "sessions", "uptime_seconds", "detached", "boot"}
+    assert a["sessions"] is None and a["uptime_seconds"] is None and a["detached"] is None and a["boot"] is None  # stopped
     # The recorded workspace: none, or the directory pen ran in (the test's home).
-    assert a["status"] == "stopped" and a["profile"] == "default" and a["directory"] in (None, str(pen.home))
+    assert a["status"] == "stopped" and a["profile"] == "default" and a["directory"] in (None, str(pen.cwd))
     assert a["disk_size_bytes"] == 10 * GIB
     assert 0 < a["disk_used_bytes"] < a["disk_size_bytes"]
     assert a["cpus"] >= 1 and a["memory_mib"] == 2048
@@ -81,7 +81,7 @@ def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
     assert table[0].split() == ["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"]
     row = table[1].split()
     assert row[0] == "a" and row[2] == "stopped" and row[3] == row[4] == "-", table
-    assert row[7].endswith("/10G") and row[8] in ("-", str(pen.home)), table
+    assert row[7].endswith("/10G") and row[8] in ("-", str(pen.cwd)), table
 
 
 def test_vm_stop_shuts_a_running_vm_down_cleanly(pen):
@@ -175,10 +175,16 @@ def test_doctor_explains_the_accelerator_and_passes_here(pen):
     if os.path.exists("/sys/module/kvm_pvm"):
         assert kvm[0].startswith("warn") and "PVM" in kvm[0] and "TCG" in kvm[0], out
     assert "qemu:" in out and "base image:" in out and IMAGES in out
+    network = [line for line in out.splitlines() if line.split()[1:2] == ["network:"]]
+    assert len(network) == 1 and network[0].startswith("ok") and "passt" in network[0], out
+    # Asked for slirp explicitly: doctor says what that means for the host's loopback.
+    r = pen.run("doctor", env={"PEN_NETWORK": "slirp"}, timeout=120, check=0)
+    assert any(line.startswith("warn") and "network:" in line and "loopback" in line
+               for line in r.stdout.decode().splitlines()), describe(r)
 
     r = pen.run("doctor", "--json", timeout=120, check=0)
     report = json.loads(r.stdout)
-    assert {c["name"] for c in report["checks"]} >= {"qemu", "kvm", "kernel", "mmdebstrap", "base image", "init"}
+    assert {c["name"] for c in report["checks"]} >= {"qemu", "kvm", "kernel", "mmdebstrap", "base image", "init", "network"}
     for check in report["checks"]:
         assert set(check) == {"name", "status", "detail", "fix"}
         assert check["status"] in ("ok", "warn", "fail")

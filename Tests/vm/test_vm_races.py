@@ -37,14 +37,14 @@ def test_vm_rm_racing_pen_shell_never_leaves_a_half_deleted_vm(pen):
             pen.shell("race", "sh", "-c", "echo data > /root/d; sync", check=0)
         rm_first = offset < 0
         if rm_first:
-            rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.home,
+            rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.cwd,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(-offset)
-        shell = subprocess.Popen([PEN, "shell", "race", "--", "cat", "/root/d"], env=pen.env, cwd=pen.home,
+        shell = subprocess.Popen([PEN, "shell", "race", "--", "cat", "/root/d"], env=pen.env, cwd=pen.cwd,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if not rm_first:
             time.sleep(offset)
-            rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.home,
+            rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.cwd,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         rm_out, rm_err = rm.communicate(timeout=300)
         out, err = shell.communicate(timeout=300)

@@ -35,3 +35,6 @@ int pen_pipe_cloexec(int fds[2]);
 /// A new pseudo-terminal of rows × cols: the controller (non-blocking, close-on-exec) in
 /// *controller, the terminal side (close-on-exec) in *terminal. -1 + errno on failure.
 int pen_open_pty(int *controller, int *terminal, uint16_t rows, uint16_t cols);
+/// Mixes `count` bytes into the kernel's entropy pool, credited as full entropy
+/// (RNDADDENTROPY), then forces the CRNG to reseed from it (RNDRESEEDCRNG). -1 + errno.
+int pen_add_entropy(const uint8_t *bytes, int count);

@@ -18,6 +18,13 @@ int pen_errno(void);
 /// Installs handlers for the given signals that write each signal number as one byte to a
 /// non-blocking pipe, and returns the pipe's read end (works whatever thread gets the signal).
 int pen_signal_pipe(const int *signals, int count);
+/// prctl(PR_SET_DUMPABLE, 0): no core dump of this process, and its /proc files (environ,
+/// mem) and ptrace closed to other processes of the same user. 0, or -1 + errno.
+int pen_set_undumpable(void);
+/// Puts the given signals back to their default action and closes the pipe's write end.
+int pen_signal_pipe_release(const int *signals, int count);
+/// 1 when `signo`'s action is the default one, 0 when it is handled or ignored, -1 on error.
+int pen_signal_is_default(int signo);
 /// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC).
 int pen_socketpair(int fds[2]);
 
@@ -37,3 +44,6 @@ int pen_spawn_detached(const char *const argv[], const char *const envp[],
 int pen_accept(int fd);
 /// pipe2(fds, O_CLOEXEC).
 int pen_pipe(int fds[2]);
+/// Sends `len` bytes of `buf` on a connected Unix socket with `fd` attached (SCM_RIGHTS), as
+/// QMP's getfd expects. Returns the bytes sent or -1 + errno.
+long pen_send_with_fd(int socket, const void *buf, unsigned long len, int fd);

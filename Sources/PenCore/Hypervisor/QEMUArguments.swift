@@ -19,6 +19,14 @@ public struct QEMU: Sendable {
         throw PenError("qemu-system-x86_64 not found", fix: "install it with `sudo apt-get install qemu-system-x86`")
     }
 
+    /// The executable as it is on disk now (path, size, modification time, inode): a new build
+    /// of QEMU changes it, and a boot snapshot made by another build is not used.
+    public var identity: String {
+        var st = stat()
+        guard stat(executable, &st) == 0 else { return executable }
+        return "\(executable) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ino)"
+    }
+
     public func command(_ spec: VMSpec, _ wiring: VMWiring) -> [String] {
         [executable] + Self.arguments(spec, wiring)
     }
@@ -29,7 +37,8 @@ public struct QEMU: Sendable {
 
     public static func arguments(_ spec: VMSpec, _ wiring: VMWiring) -> [String] {
         var a = ["-name", "pen-\(spec.name)",
-                 "-M", "microvm",
+                 // Guest RAM (and the secrets in it) stays out of a QEMU core dump.
+                 "-M", "microvm,dump-guest-core=off",
                  "-accel", spec.accelerator.rawValue]
         if spec.accelerator == .kvm { a += ["-cpu", "host"] }
         // QEMU's seccomp filter: no obsolete syscalls, no privilege changes, no new processes,
@@ -38,7 +47,7 @@ public struct QEMU: Sendable {
         // Kernel and init messages go to the boot log, never to the user's terminal. Files pen
         // opened itself reach QEMU as fd sets (/dev/fdset/N), so QEMU never follows a path there.
         a += ["-add-fd", "fd=\(wiring.bootLog),set=\(bootLogSet),opaque=boot-log",
-              "-chardev", "file,id=bootlog,path=/dev/fdset/\(bootLogSet)"]
+              "-chardev", "file,id=bootlog,path=/dev/fdset/\(bootLogSet),append=on"]
         a += ["-smp", String(spec.cpus), "-m", "\(spec.memoryMiB)M",
               "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
               "-kernel", spec.kernelPath, "-initrd", spec.initrdPath,
@@ -67,8 +76,11 @@ public struct QEMU: Sendable {
             a += ["-add-fd", "fd=\(disk.readWrite),set=\(diskSet),opaque=overlay-rw",
                   "-add-fd", "fd=\(disk.readOnly),set=\(diskSet),opaque=overlay-ro",
                   // Write errors (the host's filesystem full) go to the guest: QEMU's default pauses
-                  // the VM, and with no monitor nothing could resume it.
-                  "-drive", "file=/dev/fdset/\(diskSet),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report",
+                  // the VM, and with no monitor nothing could resume it. No image locking: the VM's
+                  // lock keeps every other QEMU off the disk, and QEMU's own byte-range locks on the
+                  // fd set's two descriptors conflict when it re-activates the disk after saving a
+                  // boot snapshot.
+                  "-drive", "file=/dev/fdset/\(diskSet),format=raw,if=none,id=overlay,cache=writeback,discard=unmap,werror=report,rerror=report,file.locking=off",
                   "-device", "virtio-blk-device,drive=overlay,serial=\(GuestContract.overlaySerial)"]
         }
         switch spec.network {
@@ -84,11 +96,34 @@ public struct QEMU: Sendable {
             break
         }
         if let dir = spec.workspace {
-            a += ["-fsdev", "local,id=workspace,path=\(qemuEscaped(dir)),security_model=none",
+            let model = spec.workspaceMapped ? "security_model=mapped-xattr,fmode=0644,dmode=0755" : "security_model=none"
+            a += ["-fsdev", "local,id=workspace,path=\(qemuEscaped(dir)),\(model)",
                   "-device", "virtio-9p-device,fsdev=workspace,mount_tag=\(GuestContract.workspaceTag)"]
+        }
+        if let state = wiring.snapshotState {
+            a += ["-incoming", "fd:\(state)"]  // the machine as saved; the guest resumes at its snapshot point
+        }
+        if let monitor = wiring.monitor {
+            // QMP for the supervisor alone, over a socketpair: it saves the boot snapshot through it.
+            a += ["-chardev", "socket,id=qmp,fd=\(monitor)", "-mon", "chardev=qmp,mode=control"]
         }
         return a
     }
+
+    /// What shapes the guest's machine (type, accelerator, CPU, vCPUs, memory, kernel command
+    /// line, every device in order) and nothing of the backends behind the devices: a boot
+    /// snapshot is keyed by it (plan 09).
+    public static func machineShape(_ spec: VMSpec) -> [String] {
+        var network: Int32?
+        if case .passt = spec.network { network = 0 }
+        let wiring = VMWiring(control: 0, archive: spec.archivePort ? 0 : nil, network: network, bootLog: 0,
+                              disk: spec.diskPath == nil ? nil : .init(readWrite: 0, readOnly: 0),
+                              rootImage: spec.rootImagePath == nil ? nil : 0)
+        let args = arguments(spec, wiring)
+        return args.indices.dropLast().filter { shapeFlags.contains(args[$0]) }.map { args[$0] + " " + args[$0 + 1] }
+    }
+
+    static let shapeFlags: Set<String> = ["-M", "-accel", "-cpu", "-smp", "-m", "-append", "-device"]
 }
 
 /// QEMU's option parser splits on ','; a literal comma in a value is written twice.

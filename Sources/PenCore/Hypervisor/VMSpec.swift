@@ -22,8 +22,15 @@ public struct VMSpec: Codable, Equatable, Sendable {
     public var network: NetworkBackend
     /// A host directory shared read-write at the guest contract's workspace mount point (resolved).
     public var workspace: String?
+    /// 9p's "mapped-xattr" model instead of "none": the guest's chown, chmod and mknod land in
+    /// extended attributes only, so files it creates on the host are plain files of QEMU's user
+    /// with fixed modes (0644/0755) — never setuid, setgid or device nodes. Needed when QEMU
+    /// runs as root, where "none" would apply them for real.
+    public var workspaceMapped = false
     /// A builder VM streams its root out over the archive port.
     public var archivePort: Bool
+    /// Cold, restored from a boot snapshot, or cold while saving one.
+    public var snapshot: SnapshotBoot = .cold
 
     public init(name: String, kernelPath: String, initrdPath: String, rootImagePath: String? = nil,
                 kernelArguments: [String], diskPath: String?, cpus: Int, memoryMiB: Int, accelerator: Accelerator,

@@ -15,6 +15,10 @@ public struct VMWiring: Sendable {
     public var disk: DiskDescriptors? = nil
     /// The root image, read-only.
     public var rootImage: Int32? = nil
+    /// A boot snapshot's state, read-only, for QEMU to start from (`-incoming fd:N`).
+    public var snapshotState: Int32? = nil
+    /// QEMU's end of a QMP monitor socketpair: only while a boot snapshot is to be saved.
+    public var monitor: Int32? = nil
 
     public struct DiskDescriptors: Equatable, Sendable {
         public var readWrite: Int32
@@ -23,6 +27,6 @@ public struct VMWiring: Sendable {
 
     /// Every descriptor QEMU must inherit.
     public var descriptors: [Int32] {
-        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly, rootImage].compactMap { $0 }
+        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly, rootImage, snapshotState, monitor].compactMap { $0 }
     }
 }

@@ -29,6 +29,11 @@ final class ClientSession {
     let guestID: UInt32
     let request: SessionRequest
     var openSent = false
+    /// What the client sent before its session was opened in the guest (a guest still booting
+    /// must see nothing but its configuration): sent right after the open. Bounded by the
+    /// input window, and by `pendingLimit` frames.
+    var pending: [Frame] = []
+    static let pendingLimit = 4096
     var ended = false
     /// An archive session's exit, held until every announced byte arrived on the archive port.
     var heldExit: Frame?
@@ -93,6 +98,10 @@ extension Supervisor {
             nextSession = nextSession == UInt32.max ? 1 : nextSession + 1
             client.session = session
             everHadSession = true
+            // What the boot had to say before any session existed (a repaired disk) goes to the
+            // first session (the `pen shell` that booted the VM; after `pen vm start`, the next one).
+            bootNotices.forEach(client.link.send)
+            bootNotices = []
             if ready { openInGuest(session) }
         case .hangup:
             // The client leaves its session now (Ctrl-] q) but waits for the VM if it stops with it.
@@ -104,7 +113,14 @@ extension Supervisor {
             sessionEnded()
         case .stdinData, .stdinClosed, .windowSize, .signal:
             guard let session = client.session, !session.ended, let body = try? frame.sessionBody() else { return }
-            guest.send(.session(frame.kind, session.guestID, body.body.payload))
+            let forGuest = Frame.session(frame.kind, session.guestID, body.body.payload)
+            if session.openSent {
+                guest.send(forGuest)
+            } else if session.pending.count < ClientSession.pendingLimit {
+                session.pending.append(forGuest)
+            } else {
+                refuse(client, "too much sent before the session started")
+            }
         default:
             refuse(client, "unexpected \(frame.kind)")
         }
@@ -114,6 +130,8 @@ extension Supervisor {
         guard !session.openSent else { return }
         session.openSent = true
         guest.send(.session(.open, session.guestID, session.request.encoded()))
+        session.pending.forEach(guest.send)
+        session.pending = []
         guest.flush()
     }
 

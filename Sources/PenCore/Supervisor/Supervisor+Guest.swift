@@ -14,7 +14,11 @@ extension Supervisor {
             return
         }
         guard let frames else { return }  // QEMU is going away; its exit comes on the pidfd
-        if !frames.isEmpty { guestHeard = true }
+        if !frames.isEmpty, !guestHeard {
+            guestHeard = true
+            // QEMU's start until the guest's first word: a cold kernel's boot, or a restore.
+            stages["qemu_to_guest"] = UInt64(max(0, Date().timeIntervalSince(vmStartedAt)) * 1_000_000)
+        }
         for frame in frames {
             do { try handleGuest(frame) } catch {
                 log("pen: VM '\(plan.spec.name)' sent a malformed frame (\(error.description)); stopping it")
@@ -40,12 +44,21 @@ extension Supervisor {
         case .setupStarted, .setupFinished, .notice, .diskError, .fatal:
             if frame.kind == .setupFinished { _ = try frame.status() }
             let clipped = Frame(frame.kind, Array(frame.payload.prefix(1000)))
-            for client in clients where client.session != nil { client.link.send(clipped) }
+            let listeners = clients.filter { $0.session != nil }
+            listeners.forEach { $0.link.send(clipped) }
+            if listeners.isEmpty, frame.kind == .notice || frame.kind == .diskError, bootNotices.count < 16 {
+                bootNotices.append(clipped)
+                log(clipped.text)
+            }
             if frame.kind == .fatal {
                 guestFatal = clipped.text
                 log("pen: guest init failed: \(clipped.text)")
                 guest.send(Frame(.goodbye))
             }
+        case .snapshotPoint:
+            reachedSnapshotPoint()
+        case .wantFresh:
+            sendFreshness()
         case .halted:
             guest.send(Frame(.goodbye))
         default:
@@ -111,8 +124,12 @@ extension Supervisor {
         guard let archive = vm.archive else { return }
         let n = read(archive.port, &buffer, buffer.count)
         guard n > 0 else { return }
-        if !buffer.withUnsafeBytes({ writeAll(archive.file, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
-            let error = PenError.system("cannot write the build's root archive")
+        let overLimit = plan.archiveLimit.map { archiveReceived + UInt64(n) > $0 } ?? false
+        if overLimit || !buffer.withUnsafeBytes({ writeAll(archive.file, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) {
+            let error = overLimit
+                ? PenError("the builder VM sent more than \(ByteSize.format(plan.archiveLimit ?? 0)) of root archive",
+                           fix: "set PEN_MAX_ROOT_SIZE (e.g. 16G) if the profile's root really is that big")
+                : PenError.system("cannot write the build's root archive")
             log("pen: \(error.message)")
             for client in clients where client.session?.request.kind == .archive {
                 client.link.send(Frame(.fatal, text: error.message))

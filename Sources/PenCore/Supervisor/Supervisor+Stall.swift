@@ -16,7 +16,7 @@ extension Supervisor {
     func checkForStall() {
         guard !halted, stopRequests == 0, let used = vm.process.cpuSeconds, used > Self.stallCPUSeconds else { return }
         let name = plan.spec.name
-        guard bootAttempts < Self.maxBootAttempts, let restartVM else {
+        guard bootAttempts < Self.maxBootAttempts, restartVM != nil else {
             bootFailed(PenError("VM '\(name)' stalled in its kernel before the init started (\(bootAttempts) attempts)",
                                 fix: "boot log: \(plan.spec.bootLogPath)"))
             vm.process.kill()
@@ -28,12 +28,22 @@ extension Supervisor {
         _ = vm.process.wait(seconds: 10)
         vm.held?.closeAll()  // the old control link closes as it is replaced below
         do {
-            vm = try restartVM()
+            try startAgain(bootMode)
         } catch {
             bootFailed(error)
             return  // the old QEMU's exit ends the loop
         }
+    }
+
+    /// A new QEMU in place of the one that is gone, and a new control link to it.
+    func startAgain(_ mode: SnapshotBoot) throws(PenError) {
+        guard let restartVM else { throw PenError("VM '\(plan.spec.name)' cannot be started again") }
+        vm = try restartVM(mode)
+        vmStartedAt = Date()
         bootAttempts += 1
-        guest = Self.link(to: vm, plan: plan)
+        bootMode = mode
+        configSent = false
+        guest = Self.link(to: vm)
+        if case .restore = mode { sendConfig() }
     }
 }

@@ -14,17 +14,20 @@ public struct SupervisedVM {
     public var process: VMProcess
     public var control: Int32
     public var archive: (port: Int32, file: Int32)?
+    /// pen's end of QEMU's QMP monitor, when a boot snapshot is to be saved.
+    public var monitor: Int32?
     /// Descriptors that must stay open while the VM runs (passt's, the wiring's leftovers).
     var held: Descriptors?
 
-    public init(process: VMProcess, control: Int32, archive: (port: Int32, file: Int32)? = nil) {
+    public init(process: VMProcess, control: Int32, archive: (port: Int32, file: Int32)? = nil, monitor: Int32? = nil) {
         self.process = process
         self.control = control
         self.archive = archive
+        self.monitor = monitor
     }
 
     init(_ booted: BootedVM) {
-        self.init(process: booted.process, control: booted.control, archive: booted.archive)
+        self.init(process: booted.process, control: booted.control, archive: booted.archive, monitor: booted.monitor)
         held = booted.held
     }
 }
@@ -34,11 +37,23 @@ public final class Supervisor {
     let log: (String) -> Void
     var vm: SupervisedVM
     var guest: FrameLink
-    /// Starts the VM again after a stalled boot (nil: never restarted).
-    let restartVM: (() throws(PenError) -> SupervisedVM)?
+    /// Starts the VM again (after a stalled boot, or cold after a failed restore); nil: never.
+    let restartVM: ((SnapshotBoot) throws(PenError) -> SupervisedVM)?
     /// Whether the guest's init has said anything yet (it greets as soon as its channel opens).
     var guestHeard = false
+    var bootLogCheckedAt = Date()
+    var bootLogCapped = false
+    /// Notices from a guest no session listened to yet (bounded), for the first session.
+    var bootNotices: [Frame] = []
     var bootAttempts = 1
+    /// How the running QEMU started (a failed restore falls back to a cold boot).
+    var bootMode: SnapshotBoot
+    /// The boot configuration went to the guest (a cold guest gets it at its snapshot point).
+    var configSent = false
+    /// The boot was declared failed (timed out, stalled for good): nothing is started again.
+    var bootGivenUp = false
+    /// When the running QEMU was started (a restart resets it).
+    var vmStartedAt = Date()
     let listener: Int32
     let run: RunDirectory
     let signals: Int32
@@ -82,33 +97,43 @@ public final class Supervisor {
             throw error
         }
         self.init(plan: plan, vm: SupervisedVM(booted), listener: listener, run: run, signals: signals, log: log,
-                  restart: { () throws(PenError) in
-                      SupervisedVM(try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen,
-                                                    restarted: true))
+                  restart: { (mode: SnapshotBoot) throws(PenError) in
+                      var spec = plan.spec
+                      spec.snapshot = mode
+                      let reason = mode == .cold && plan.spec.snapshot != .cold ? "the restore failed" : "the boot above stalled"
+                      return SupervisedVM(try VMBoot.start(spec, qemu: qemu, archivePath: plan.archivePath,
+                                                           keepOpen: keepOpen, restartReason: reason))
                   })
     }
 
     /// A supervisor of `vm`, already started: `listener` is its listening socket, `signals` a
     /// pipe carrying one byte per signal (a stop request).
     public init(plan: SupervisorPlan, vm: SupervisedVM, listener: Int32, run: RunDirectory, signals: Int32,
-                log: @escaping (String) -> Void, restart: (() throws(PenError) -> SupervisedVM)? = nil) {
+                log: @escaping (String) -> Void, restart: ((SnapshotBoot) throws(PenError) -> SupervisedVM)? = nil) {
         self.plan = plan
         self.vm = vm
         restartVM = restart
+        bootMode = plan.spec.snapshot
         self.listener = listener
         self.run = run
         self.signals = signals
         self.log = log
         setNonBlocking(listener)
-        guest = Self.link(to: vm, plan: plan)
+        guest = Self.link(to: vm)
+        if case .restore = bootMode { sendConfig() }  // the restored guest waits at its snapshot point
     }
 
-    /// pen's end of the control channel, with the boot configuration queued on it.
-    static func link(to vm: SupervisedVM, plan: SupervisorPlan) -> FrameLink {
-        let link = FrameLink(fd: vm.held.map { $0.release(vm.control) } ?? vm.control)
-        for frame in plan.boot.frames() { link.send(frame) }
-        link.flush()
-        return link
+    /// pen's end of the control channel.
+    static func link(to vm: SupervisedVM) -> FrameLink {
+        FrameLink(fd: vm.held.map { $0.release(vm.control) } ?? vm.control)
+    }
+
+    /// The boot configuration, once per boot: a cold guest asks for it at its snapshot point.
+    func sendConfig() {
+        guard !configSent else { return }
+        for frame in plan.boot.frames() { guest.send(frame) }
+        guest.flush()
+        configSent = true
     }
 
     /// Serves until QEMU has exited; returns its wait status.
@@ -150,7 +175,10 @@ public final class Supervisor {
             case .client(let client): serviceClient(client, events: fds[i].revents)
             case .archive: receiveArchive()
             case .qemu:
-                if let status = vm.process.exitStatus() { return status }
+                if let status = vm.process.exitStatus() {
+                    if bootColdAfterFailedRestore() { return nil }
+                    return status
+                }
             }
         }
         clients.removeAll { $0.isDone }
@@ -163,6 +191,7 @@ public final class Supervisor {
         let now = Date()
         if !ready { wait = min(wait, startedAt.addingTimeInterval(plan.bootTimeout).timeIntervalSince(now)) }
         if !guestHeard { wait = min(wait, Self.stallCheckInterval) }
+        wait = min(wait, bootLogCheckedAt.addingTimeInterval(Self.bootLogCheckInterval).timeIntervalSince(now))
         if let sent = shutdownSentAt { wait = min(wait, sent.addingTimeInterval(Self.shutdownGrace).timeIntervalSince(now)) }
         if let limit = idleLimit, sessionCount == 0 { wait = min(wait, idleSince.addingTimeInterval(limit).timeIntervalSince(now)) }
         return Int32(max(0, wait) * 1000) + 1
@@ -177,6 +206,7 @@ public final class Supervisor {
     private func checkTimers() {
         let now = Date()
         if !guestHeard { checkForStall() }
+        capBootLog(now: now)
         if !ready && now >= startedAt.addingTimeInterval(plan.bootTimeout) {
             bootFailed(PenError("VM '\(plan.spec.name)' did not boot within \(Int(plan.bootTimeout)) s",
                                 fix: "boot log: \(plan.spec.bootLogPath)"))
@@ -220,6 +250,7 @@ public final class Supervisor {
     }
 
     func bootFailed(_ error: PenError) {
+        bootGivenUp = true
         onBoot?(error)
         onBoot = nil
     }
@@ -244,7 +275,8 @@ public final class Supervisor {
     /// The status `pen vm ls` and a second session read.
     var status: SupervisorStatus {
         SupervisorStatus(pid: getpid(), startedAt: startedAt, ready: ready, stopping: stopRequests > 0,
-                         detached: plan.detached, sessions: sessionCount, facts: plan.facts, stages: stages)
+                         detached: plan.detached, sessions: sessionCount, facts: plan.facts, stages: stages,
+                         boot: bootMode.label)
     }
 
     var sessionCount: Int { clients.filter { $0.session != nil && !$0.session!.ended }.count }

@@ -16,11 +16,25 @@ public struct SupervisorPlan: Codable, Sendable {
     public var bootTimeout: Double
     /// A builder VM: where the root's tar from the archive port is written.
     public var archivePath: String?
+    /// The most archive bytes the guest may send (nil: no archive port).
+    public var archiveLimit: UInt64?
+    /// Past this, the supervisor empties the boot log (a guest can write its console forever).
+    public var bootLogLimit: UInt64 = SupervisorPlan.defaultBootLogLimit
+    public static let defaultBootLogLimit: UInt64 = 16 << 20
+    /// A profile's root as the builder VM sends it (PEN_MAX_ROOT_SIZE changes it): the host
+    /// reads it whole into memory to write the root image.
+    public static let defaultArchiveLimit: UInt64 = 8 << 30
     /// What the boot was made from, for `pen vm ls` and to refuse conflicting flags.
     public var facts: BootFacts
+    /// Where boot snapshots live (set when the spec restores or saves one).
+    public var snapshotStore: String?
+    /// What the snapshot to save depends on, recorded beside it.
+    public var snapshotKey: SnapshotKey?
 
     public init(spec: VMSpec, qemu: String, boot: BootConfig, detached: Bool, idleTimeout: Double?, bootTimeout: Double,
-                archivePath: String? = nil, facts: BootFacts) {
+                archivePath: String? = nil, facts: BootFacts, snapshotStore: String? = nil, snapshotKey: SnapshotKey? = nil) {
+        self.snapshotStore = snapshotStore
+        self.snapshotKey = snapshotKey
         self.spec = spec
         self.qemu = qemu
         self.boot = boot
@@ -28,6 +42,7 @@ public struct SupervisorPlan: Codable, Sendable {
         self.idleTimeout = idleTimeout
         self.bootTimeout = bootTimeout
         self.archivePath = archivePath
+        self.archiveLimit = archivePath == nil ? nil : Self.defaultArchiveLimit
         self.facts = facts
     }
 }
@@ -40,9 +55,12 @@ public struct BootFacts: Codable, Equatable, Sendable {
     public var workspace: String?
     public var published: [PublishedPort]
     public var accelerator: Accelerator
+    /// nil from a supervisor older than --network.
+    public var network: NetworkMode?
 
     public init(profile: String, cpus: Int, memoryMiB: Int, workspace: String?, published: [PublishedPort],
-                accelerator: Accelerator) {
+                accelerator: Accelerator, network: NetworkMode? = nil) {
+        self.network = network
         self.profile = profile
         self.cpus = cpus
         self.memoryMiB = memoryMiB
@@ -63,4 +81,6 @@ public struct SupervisorStatus: Codable, Equatable, Sendable {
     public var facts: BootFacts
     /// The guest's boot stages (name, microseconds), for PEN_TIMINGS.
     public var stages: [String: UInt64]
+    /// How it started: "cold", "restored", "cold, snapshot saved" (nil from an older supervisor).
+    public var boot: String?
 }

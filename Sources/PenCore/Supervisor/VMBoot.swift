@@ -12,21 +12,26 @@ final class BootedVM {
     let control: Int32
     /// A builder VM's archive port (pen's end) and the file it is copied to.
     let archive: (port: Int32, file: Int32)?
+    /// pen's end of QEMU's QMP monitor, while a boot snapshot is to be saved.
+    let monitor: Int32?
     let held: Descriptors
 
-    init(process: ChildProcess, control: Int32, archive: (port: Int32, file: Int32)?, held: Descriptors) {
+    init(process: ChildProcess, control: Int32, archive: (port: Int32, file: Int32)?, monitor: Int32?, held: Descriptors) {
         self.process = process
         self.control = control
         self.archive = archive
+        self.monitor = monitor
         self.held = held
     }
 }
 
 enum VMBoot {
     /// Wires and starts the VM; `keepOpen` (the VM's lock) is inherited by QEMU too. A restart
-    /// (after a stalled boot) keeps the first boot's log and replaces its empty archive.
+    /// (after a stalled boot or a failed restore, `restartReason` saying which) keeps the first
+    /// boot's log and replaces its empty archive.
     static func start(_ spec: VMSpec, qemu: QEMU, archivePath: String?, keepOpen: [Int32],
-                      restarted: Bool = false) throws(PenError) -> BootedVM {
+                      restartReason: String? = nil) throws(PenError) -> BootedVM {
+        let restarted = restartReason != nil
         signal(SIGPIPE, SIG_IGN)
         let held = Descriptors()
         let (control, qemuControl) = try held.socketPair("control")
@@ -37,17 +42,29 @@ enum VMBoot {
             archive = (pen, vm, try held.openNoFollow(path, O_WRONLY | O_CREAT | O_EXCL))
         }
         // The files QEMU writes are opened first: a planted link fails the boot before anything starts.
-        let bootLog = try held.openNoFollow(spec.bootLogPath, O_WRONLY | O_CREAT | (restarted ? O_APPEND : O_TRUNC))
-        if restarted { writeAll(bootLog, Array("\n--- pen: the boot above stalled; QEMU started again\n".utf8)) }
+        // Appending (also QEMU's writes: append=on), so the supervisor can cut it short when a
+        // guest floods its console (Supervisor.capBootLog).
+        let bootLog = try held.openNoFollow(spec.bootLogPath, O_WRONLY | O_CREAT | O_APPEND | (restarted ? 0 : O_TRUNC))
+        if let restartReason { writeAll(bootLog, Array("\n--- pen: \(restartReason); QEMU started again\n".utf8)) }
         let disk = try spec.diskPath.map { path throws(PenError) in try openDisk(path, held) }
         let rootImage = try spec.rootImagePath.map { path throws(PenError) in try held.openNoFollow(path, O_RDONLY) }
-        let network = try startNetwork(spec.network, held)
-        let wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: network, bootLog: bootLog, disk: disk,
+        var wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: nil, bootLog: bootLog, disk: disk,
                               rootImage: rootImage)
+        var monitor: Int32?
+        switch spec.snapshot {
+        case .cold: break
+        case .restore(let state, _): wiring.snapshotState = try held.openNoFollow(state, O_RDONLY)
+        case .save:
+            let (pen, qemu) = try held.socketPair("monitor")
+            monitor = pen
+            wiring.monitor = qemu
+        }
+        wiring.network = try startNetwork(spec.network, held)
         let process = try ChildProcess.start(qemu.command(spec, wiring), logPath: spec.qemuLogPath,
                                              inheriting: wiring.descriptors + keepOpen)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
-        return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, held: held)
+        return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
+                        held: held)
     }
 
     /// The overlay disk, opened read-write and read-only without following a link; it must be

@@ -32,6 +32,8 @@ public struct PenPaths: Sendable {
     public func vmDirectory(_ name: VMName) -> String { vms + "/" + name.value }
     public var baseImageDirectory: String { images + "/base" }
     public var kernelDirectory: String { images + "/kernel" }
+    /// Boot snapshots, one per kernel, initrd and machine shape (plan 09).
+    public var snapshotDirectory: String { images + "/snapshots" }
 
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path

@@ -19,9 +19,11 @@ public struct VMSummary: Encodable, Equatable, Sendable {
     @NullWhenAbsent public var sessions: Int?
     @NullWhenAbsent public var uptimeSeconds: Int?
     @NullWhenAbsent public var detached: Bool?
+    /// How a running VM started: "cold", "restored" (from its boot snapshot), "cold, snapshot saved".
+    @NullWhenAbsent public var boot: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, profile, status, cpus, directory, sessions, detached
+        case name, profile, status, cpus, directory, sessions, detached, boot
         case memoryMiB = "memory_mib", diskUsedBytes = "disk_used_bytes", diskSizeBytes = "disk_size_bytes"
         case createdAt = "created_at", uptimeSeconds = "uptime_seconds"
     }
@@ -46,6 +48,6 @@ public enum VMListing {
                          diskUsedBytes: usage?.data, diskSizeBytes: usage?.total ?? record.diskSize,
                          directory: record.directory, createdAt: record.createdAt, sessions: live?.status.sessions,
                          uptimeSeconds: live.map { Int(Date().timeIntervalSince($0.status.startedAt)) },
-                         detached: live?.status.detached)
+                         detached: live?.status.detached, boot: live?.status.boot)
     }
 }

@@ -8,7 +8,10 @@ import PenWire
 enum Modules {
     static let stage = "modules"
 
+    /// Loads every module; the virtio bus stops probing on its own as soon as it exists
+    /// (VirtioBus binds its devices in two steps around the snapshot point).
     static func loadAll() throws(InitFailure) {
+        try VirtioBus.disableAutoprobeOnce()  // a kernel with the virtio core built in
         // A kernel with everything built in ships no order file.
         guard let order = Files.read("/" + GuestContract.moduleOrderFile) else { return }
         let plan = ModuleLoadPlan(orderFile: String(decoding: order, as: UTF8.self))
@@ -53,23 +56,7 @@ final class ParallelLoader {
     }
 
     func run(threads: Int) throws(InitFailure) {
-        var started: [pthread_t] = []
-        for _ in 1..<threads {
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(self).toOpaque()
-            let rc = pthread_create(&thread, nil, { context in
-                let loader = Unmanaged<ParallelLoader>.fromOpaque(context!).takeRetainedValue()
-                loader.work()
-                return nil
-            }, context)
-            if rc == 0 {
-                started.append(thread)
-            } else {
-                Unmanaged<ParallelLoader>.fromOpaque(context).release()  // this thread does the work instead
-            }
-        }
-        work()
-        for thread in started { pthread_join(thread, nil) }
+        Threads.runAll(Array(repeating: { [self] in work() }, count: threads))
         if let failure { throw failure }
     }
 
@@ -82,8 +69,10 @@ final class ParallelLoader {
             }
             let name = plan.names[next]
             pthread_mutex_unlock(&mutex)
-            let error = Modules.load(name)
+            var error = Modules.load(name)
             pthread_mutex_lock(&mutex)
+            // Under the lock, before any module that needs the virtio core may start.
+            if error == nil { do { try VirtioBus.disableAutoprobeOnce() } catch let failure { error = failure } }
             plan.finish(next, loaded: error == nil)
             if let error, failure == nil { failure = error }
             pthread_cond_broadcast(&changed)

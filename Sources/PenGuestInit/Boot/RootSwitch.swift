@@ -13,19 +13,30 @@ enum RootSwitch {
     static let diskMount = "/run/pen-disk"
     static let newRoot = "/run/pen-root"
 
-    static func mountRoot(_ mode: RootMode) throws(InitFailure) {
+    /// Before the snapshot point: the image every VM of it shares, mounted read-only, and the
+    /// pages every session starts with read once (so a restored VM finds them in memory).
+    static func mountLower() throws(InitFailure) {
         guard let image = Devices.block(serial: GuestContract.rootImageSerial) else {
             throw InitFailure(stage, "no root image (no disk with serial \(GuestContract.rootImageSerial))")
         }
         try Files.makeDirectory(lowerMount)
         try sys(mount(image, lowerMount, "erofs", UInt(MS_RDONLY), nil), stage, "mount \(image) (the root image)")
+        for file in warmFiles { _ = Files.read(lowerMount + "/" + file) }
+    }
+
+    /// The loader, the C library and the shells: what every session's first command reads.
+    static let warmFiles = ["usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/libc.so.6",
+                            "usr/lib/x86_64-linux-gnu/libtinfo.so.6", "usr/bin/bash", "usr/bin/dash", "usr/bin/env"]
+
+    /// After it: this VM's own disk (or a builder's tmpfs) as the upper layer, the overlay, the pivot.
+    static func mountRoot(_ mode: RootMode, vmName: String, notice: (String) -> Void) throws(InitFailure) {
         try Files.makeDirectory(diskMount)
         switch mode {
         case .overlay:
             guard let disk = Devices.block(serial: GuestContract.overlaySerial) else {
                 throw InitFailure(stage, "no disk with serial \(GuestContract.overlaySerial)")
             }
-            try sys(mount(disk, diskMount, "ext4", UInt(MS_NOATIME), nil), stage, "mount \(disk) (ext4)")
+            try mountDisk(disk, vmName: vmName, notice: notice)
             DiskHealth.watch(diskMount)
         case .image:
             // A builder's changes live in RAM until they are streamed out.
@@ -37,6 +48,22 @@ enum RootSwitch {
         let options = "lowerdir=\(lowerMount),upperdir=\(diskMount)/upper,workdir=\(diskMount)/work"
         try sys(mount("overlay", newRoot, "overlay", 0, options), "overlay", "mount overlayfs on \(newRoot)")
         try pivot()
+    }
+
+    /// The VM's ext4 disk; one `e2fsck -p` when it does not mount, then one more try.
+    private static func mountDisk(_ disk: String, vmName: String, notice: (String) -> Void) throws(InitFailure) {
+        guard mount(disk, diskMount, "ext4", UInt(MS_NOATIME), nil) != 0 else { return }
+        let mountError = errno
+        Console.log("pen-init: \(disk) does not mount (errno \(mountError)); running e2fsck -p")
+        let repair = DiskRepair.preen(disk, root: lowerMount)
+        Console.log("pen-init: e2fsck -p \(disk): status \(repair.status): \(repair.summary)")
+        if repair.status < 4, mount(disk, diskMount, "ext4", UInt(MS_NOATIME), nil) == 0 {
+            notice("pen: VM '\(vmName)': its disk did not mount; e2fsck repaired it (\(repair.summary))")
+            return
+        }
+        throw InitFailure(stage, "the disk of VM '\(vmName)' does not mount (\(String(cString: strerror(mountError)))) and "
+            + "e2fsck -p could not repair it (status \(repair.status): \(repair.summary)); the disk was kept: "
+            + "check it with `pen vm fsck \(vmName)`")
     }
 
     static func pivot() throws(InitFailure) {

@@ -84,6 +84,23 @@ final class ControlChannel {
         }
     }
 
+    /// Sends `request` and waits (at most `timeoutMillis`) for a frame of kind `reply`; frames
+    /// that came first are returned with it, in order.
+    func ask(_ request: Frame, for reply: FrameKind, timeoutMillis: Int32) throws(InitFailure) -> (Frame, [Frame]) {
+        send(request)
+        var earlier: [Frame] = []
+        let deadline = monotonicMicroseconds() + UInt64(timeoutMillis) * 1000
+        while monotonicMicroseconds() < deadline {
+            wait(millis: Int32(max(1, (deadline - min(deadline, monotonicMicroseconds())) / 1000)))
+            guard let frames = try receive() else { throw InitFailure(Self.stage, "host closed the channel") }
+            for (i, frame) in frames.enumerated() where frame.kind == reply {
+                return (frame, earlier + frames[..<i] + frames[(i + 1)...])
+            }
+            earlier += frames
+        }
+        throw InitFailure(Self.stage, "no \(reply) from the host within \(timeoutMillis / 1000) s")
+    }
+
     /// Sends what is queued and waits (bounded) for the host's `goodbye`, so no frame is still
     /// inside QEMU when the machine powers off.
     func awaitGoodbye(timeoutMillis: Int32) {

@@ -38,10 +38,11 @@ enum Devices {
         }
     }
 
-    /// The /dev node of the virtio disk whose serial is `serial`, nil when none is attached.
-    /// virtio_blk probes its disks while it loads, so they are all listed by now.
-    static func block(serial: String) -> String? {
-        guard let dir = opendir("/sys/block") else { return nil }
+    /// The /dev node of the virtio disk whose serial is `serial`, nil when none is bound; with
+    /// `device`, only that virtio device's disk. Probing is synchronous, so bound disks are listed.
+    static func block(serial: String, under device: String? = nil) -> String? {
+        let listing = device.map { "/sys/bus/virtio/devices/\($0)/block" } ?? "/sys/block"
+        guard let dir = opendir(listing) else { return nil }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {

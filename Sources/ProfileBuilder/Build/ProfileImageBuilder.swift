@@ -31,11 +31,12 @@ public struct ProfileImageBuilder {
     }
 
     private func ensureImage(_ profile: Profile, force: Bool) throws -> BootImage {
-        try base.ensure(initBinary: initBinary, progress: say)
+        let manifest = try base.ensure(initBinary: initBinary, progress: say)
         let hash = ImageHash.compute(profile: profile, baseIdentity: try base.identity())
         if profile.usesBaseImage {
             return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, rootImagePath: base.rootImagePath,
-                             hash: hash, isBase: true)
+                             kernelSHA256: manifest.kernelSHA256, initrdSHA256: manifest.initrdSHA256,
+                             rootImageSHA256: manifest.root.sha256, hash: hash, isBase: true)
         }
         try SafeFiles.makeDirectories(images.directory(profile.name))
         let status = images.status(of: profile, hash: hash)
@@ -62,7 +63,8 @@ public struct ProfileImageBuilder {
         try ImageIntegrity.verifyOnce(rootImage, sha256: record.root.sha256, rebuild: "pen profile build \(profile.name) --force")
         // The profile adds nothing before its root is mounted: it boots the base kernel and initrd.
         return BootImage(kernelPath: base.kernelPath, initrdPath: base.initrdPath, rootImagePath: rootImage,
-                         hash: hash, isBase: false)
+                         kernelSHA256: manifest.kernelSHA256, initrdSHA256: manifest.initrdSHA256,
+                         rootImageSHA256: record.root.sha256, hash: hash, isBase: false)
     }
 
     private func build(_ profile: Profile, hash: String) throws {

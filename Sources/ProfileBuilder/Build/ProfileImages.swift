@@ -13,6 +13,10 @@ public struct BootImage: Sendable {
     public var kernelPath: String
     public var initrdPath: String
     public var rootImagePath: String
+    /// The kernel's and initrd's SHA-256 as the base manifest recorded them (a boot snapshot's key).
+    public var kernelSHA256: String
+    public var initrdSHA256: String
+    public var rootImageSHA256: String
     public var hash: String
     /// True when the profile adds nothing to the base image.
     public var isBase: Bool

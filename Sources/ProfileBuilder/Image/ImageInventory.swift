@@ -9,7 +9,7 @@ public enum ImageListingStatus: String, Codable, Sendable {
 }
 
 public struct ImageListing: Encodable, Equatable, Sendable {
-    public enum Kind: String, Codable, Sendable { case base, profile }
+    public enum Kind: String, Codable, Sendable { case base, profile, snapshot }
     public var name: String
     public var kind: Kind
     public var hash: String
@@ -20,9 +20,11 @@ public struct ImageListing: Encodable, Equatable, Sendable {
     /// Base image only: the kernel release and the base builder version.
     @NullWhenAbsent public var kernel: String?
     public var builderVersion: Int
+    /// Boot snapshots only: the machine it restores ("2 vCPUs, 2048 MiB, tcg").
+    @NullWhenAbsent public var machine: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, hash, status, kernel
+        case name, kind, hash, status, kernel, machine
         case sizeBytes = "size_bytes", createdAt = "created_at", builderVersion = "builder_version"
     }
 }
@@ -36,7 +38,7 @@ public enum ImageInventory {
             rows.append(ImageListing(name: "base", kind: .base, hash: identity, sizeBytes: manifest.root.bytes,
                                      createdAt: manifest.createdAt,
                                      status: manifest.builderVersion == BaseImage.builderVersion ? .fresh : .stale,
-                                     kernel: manifest.kernelRelease, builderVersion: manifest.builderVersion))
+                                     kernel: manifest.kernelRelease, builderVersion: manifest.builderVersion, machine: nil))
         }
         let profiles = Dictionary(store.list().map { ($0.name, $0.result) }, uniquingKeysWith: { first, _ in first })
         let images = ProfileImages(paths: paths)
@@ -55,9 +57,26 @@ public enum ImageInventory {
                 }
                 rows.append(ImageListing(name: name, kind: .profile, hash: hash, sizeBytes: record.root.bytes,
                                          createdAt: record.createdAt, status: status, kernel: nil,
-                                         builderVersion: record.inputs.builderVersion))
+                                         builderVersion: record.inputs.builderVersion, machine: nil))
             }
         }
-        return rows
+        return rows + snapshots(paths: paths, base: base.loadManifest())
+    }
+
+    /// Boot snapshots: fresh when made from the current base's kernel and initrd, else stale.
+    static func snapshots(paths: PenPaths, base: BaseImageManifest?) -> [ImageListing] {
+        let store = BootSnapshotStore(paths: paths)
+        return store.keys().compactMap { key in
+            guard let record = store.record(key) else { return nil }
+            let current = record.inputs.kernelSHA256 == base?.kernelSHA256 && record.inputs.initrdSHA256 == base?.initrdSHA256
+            let machine = record.inputs.machine
+            func value(_ flag: String) -> String? {
+                machine.first { $0.hasPrefix(flag + " ") }.map { String($0.dropFirst(flag.count + 1)) }
+            }
+            let shape = "\(value("-smp") ?? "?") vCPUs, \(value("-m") ?? "?"), \(value("-accel") ?? "?")"
+            return ImageListing(name: "snapshot", kind: .snapshot, hash: key, sizeBytes: record.bytes, createdAt: record.createdAt,
+                                status: current ? .fresh : .stale, kernel: nil, builderVersion: BootSnapshotRecord.currentFormat,
+                                machine: shape)
+        }
     }
 }

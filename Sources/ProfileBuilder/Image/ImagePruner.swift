@@ -15,10 +15,13 @@ public struct PrunedItem: Encodable, Equatable, Sendable {
 public struct ImagePruner {
     public let paths: PenPaths
     public let store: ProfileStore
+    /// The QEMU pen would start now (`QEMU.identity`): snapshots another build made go.
+    public let qemuIdentity: String?
 
-    public init(paths: PenPaths, store: ProfileStore) {
+    public init(paths: PenPaths, store: ProfileStore, qemuIdentity: String? = nil) {
         self.paths = paths
         self.store = store
+        self.qemuIdentity = qemuIdentity
     }
 
     /// Everything prune would remove (nothing is touched).
@@ -39,6 +42,7 @@ public struct ImagePruner {
             }
         }
 
+        snapshots(manifest, add)
         let images = ProfileImages(paths: paths)
         let profiles = Dictionary(store.list().map { ($0.name, $0.result) }, uniquingKeysWith: { first, _ in first })
         let baseIdentity = manifest?.identity
@@ -63,6 +67,26 @@ public struct ImagePruner {
             }
         }
         return items
+    }
+
+    /// Boot snapshots of another base image or QEMU build, incomplete ones, interrupted saves.
+    private func snapshots(_ manifest: BaseImageManifest?, _ add: (String, String) -> Void) {
+        let store = BootSnapshotStore(paths: paths)
+        for entry in ScratchDirectory.abandoned(in: store.root, prefixes: [".save-", ".old-"]) {
+            add(store.root + "/" + entry, "an interrupted boot snapshot save")
+        }
+        for key in store.keys() {
+            guard BuildLock.attempt(path: store.lockPath(key)) != nil else { continue }  // being saved now
+            guard let record = store.record(key) else {
+                add(store.directory(key), "an incomplete boot snapshot")
+                continue
+            }
+            if let manifest, record.inputs.kernelSHA256 != manifest.kernelSHA256 || record.inputs.initrdSHA256 != manifest.initrdSHA256 {
+                add(store.directory(key), "a boot snapshot of an older base image")
+            } else if let qemuIdentity, record.inputs.qemu != qemuIdentity {
+                add(store.directory(key), "a boot snapshot made by another QEMU build")
+            }
+        }
     }
 
     /// Removes what `plan` lists; returns what was removed.

@@ -27,6 +27,12 @@ public enum ImageVerifier {
                 checked.append(VerifiedFile(image: profile, file: file, ok: ImageIntegrity.rehash(file, sha256: record.root.sha256)))
             }
         }
+        let snapshots = BootSnapshotStore(paths: paths)
+        for key in snapshots.keys() {
+            guard let record = snapshots.record(key) else { continue }
+            let file = snapshots.statePath(key)
+            checked.append(VerifiedFile(image: "snapshot", file: file, ok: ImageIntegrity.rehash(file, sha256: record.sha256)))
+        }
         return checked
     }
 

@@ -30,7 +30,7 @@ import PenWire
     @Test func namesTheVMAndUsesMicrovm() {
         let a = arguments()
         #expect(values(a, "-name") == ["pen-t"])
-        #expect(values(a, "-M") == ["microvm"])
+        #expect(values(a, "-M") == ["microvm,dump-guest-core=off"])
         #expect(values(a, "-kernel") == ["/img/vmlinux"])
         #expect(values(a, "-initrd") == ["/img/initrd.img"])
         #expect(values(a, "-smp") == ["2"])
@@ -75,6 +75,52 @@ import PenWire
         #expect(!values(bare, "-device").contains { $0.hasPrefix("virtio-net") || $0.hasPrefix("virtio-blk") })
     }
 
+    @Test func aRestoreReadsTheStateFromADescriptorAndASaveGetsAPrivateMonitor() {
+        var w = wiring()
+        w.snapshotState = 11
+        let restore = arguments(spec(), w)
+        #expect(values(restore, "-incoming") == ["fd:11"] && !restore.contains("-mon"))
+        w.snapshotState = nil
+        w.monitor = 12
+        let save = arguments(spec(), w)
+        #expect(values(save, "-chardev").contains("socket,id=qmp,fd=12") && values(save, "-mon") == ["chardev=qmp,mode=control"])
+        #expect(!save.contains("-incoming") && !arguments().contains("-mon"))  // no monitor otherwise
+        #expect(w.descriptors.contains(12))
+    }
+
+    @Test func theMachineShapeHasEveryDeviceButNoBackend() {
+        var one = spec(disk: "/vms/a/overlay.img", network: .slirp(ports: [PublishedPort(host: 8080, guest: 80)]))
+        one.workspace = "/home/a/project"
+        var other = spec(disk: "/vms/b/overlay.img", network: .slirp(ports: []))
+        other.workspace = "/home/b/elsewhere"
+        let shape = QEMU.machineShape(one)
+        #expect(shape == QEMU.machineShape(other))  // another VM's disk, workspace and ports: same machine
+        #expect(shape.contains("-device virtio-blk-device,drive=overlay,serial=\(GuestContract.overlaySerial)"))
+        #expect(shape.contains("-device virtio-9p-device,fsdev=workspace,mount_tag=\(GuestContract.workspaceTag)"))
+        #expect(shape.contains("-m 2048M") && shape.contains("-smp 2") && shape.contains { $0.hasPrefix("-append ") })
+        #expect(!shape.joined().contains("/vms/") && !shape.joined().contains("/home/"))
+        var bigger = one
+        bigger.memoryMiB = 4096
+        #expect(QEMU.machineShape(bigger) != shape)
+        var noWorkspace = one
+        noWorkspace.workspace = nil
+        #expect(QEMU.machineShape(noWorkspace) != shape)
+    }
+
+    @Test func aSnapshotKeyChangesWithEachInput() {
+        let key = SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: "/usr/bin/qemu 1 2 3", hostCPU: "tcg", machine: ["-m 2048M"])
+        #expect(key.hash == SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: "/usr/bin/qemu 1 2 3", hostCPU: "tcg",
+                                        machine: ["-m 2048M"]).hash)
+        for changed in [SnapshotKey(kernelSHA256: "k2", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "tcg", machine: key.machine),
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i2", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "tcg", machine: key.machine),
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: "/usr/bin/qemu 1 2 4", hostCPU: "tcg", machine: key.machine),
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "cpu", machine: key.machine),
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r2", qemu: key.qemu, hostCPU: "tcg", machine: key.machine),
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "tcg", machine: ["-m 1024M"])] {
+            #expect(changed.hash != key.hash)
+        }
+    }
+
     @Test func freedGuestMemoryIsReportedBackToTheHost() {
         #expect(values(arguments(), "-device").contains("virtio-balloon-device,free-page-reporting=on"))
     }
@@ -97,12 +143,12 @@ import PenWire
         let a = arguments()
         #expect(values(a, "-add-fd") == ["fd=7,set=1,opaque=boot-log", "fd=8,set=2,opaque=overlay-rw",
                                          "fd=9,set=2,opaque=overlay-ro"])
-        #expect(values(a, "-chardev").contains("file,id=bootlog,path=/dev/fdset/1"))
+        #expect(values(a, "-chardev").contains("file,id=bootlog,path=/dev/fdset/1,append=on"))
         #expect(values(a, "-drive").first?.hasPrefix("file=/dev/fdset/2,format=raw") == true)
         // The paths themselves never reach QEMU, so it can never open them through a link.
         #expect(!a.contains { $0.contains("/vms/t/") })
         // A chardev must be defined before -serial refers to it.
-        #expect(a.firstIndex(of: "file,id=bootlog,path=/dev/fdset/1")! < a.firstIndex(of: "-serial")!)
+        #expect(a.firstIndex(of: "file,id=bootlog,path=/dev/fdset/1,append=on")! < a.firstIndex(of: "-serial")!)
         // Every descriptor named on the command line is one QEMU inherits.
         #expect(Set(wiring().descriptors) == [6, 7, 8, 9])
     }
@@ -122,6 +168,9 @@ import PenWire
         let a = arguments(s)
         #expect(a.contains("local,id=workspace,path=/home/u/my,,project,security_model=none"))
         #expect(a.contains("virtio-9p-device,fsdev=workspace,mount_tag=workspace"))
+        // QEMU as root: the guest's owners, modes and device nodes stay metadata.
+        s.workspaceMapped = true
+        #expect(arguments(s).contains("local,id=workspace,path=/home/u/my,,project,security_model=mapped-xattr,fmode=0644,dmode=0755"))
     }
 
     @Test func aBuilderVMGetsItsArchivePort() {

@@ -111,6 +111,7 @@ final class SupervisorHarness: @unchecked Sendable {
     let guestArchive: Int32
     let signalWrite: Int32
     let archiveFile: String
+    let bootLogPath: String
     let run: RunDirectory
     private let done = DispatchSemaphore(value: 0)
     private(set) var messages: [String] = []
@@ -125,7 +126,12 @@ final class SupervisorHarness: @unchecked Sendable {
         return (fds[0], fds[1])
     }
 
-    init(bootTimeout: Double = 30, detached: Bool = true, archive: Bool = false, restartable: Bool = false) throws {
+    /// The modes the VM was started again in.
+    nonisolated(unsafe) private(set) var restartModes: [SnapshotBoot] = []
+
+    init(bootTimeout: Double = 30, detached: Bool = true, archive: Bool = false, restartable: Bool = false,
+         snapshot: SnapshotBoot = .cold, snapshotStore: String? = nil, archiveLimit: UInt64? = nil,
+         bootLogLimit: UInt64? = nil) throws {
         let pair = Self.pair
         let (penControl, guestControl) = pair()
         guest = FrameReader(guestControl)
@@ -136,26 +142,32 @@ final class SupervisorHarness: @unchecked Sendable {
         signalWrite = fds[1]
         setNonBlocking(fds[0])
         archiveFile = scratch.file("root.tar")
+        bootLogPath = scratch.file("boot.log")
         run = RunDirectory(path: scratch.file("run"))
         let file = archive ? open(archiveFile, O_WRONLY | O_CREAT | O_EXCL, 0o600) : -1
-        let spec = VMSpec(name: "t", kernelPath: "/k", initrdPath: "/i", kernelArguments: [], diskPath: nil, cpus: 1,
-                          memoryMiB: 256, accelerator: .tcg, bootLogPath: "/vms/t/boot.log", qemuLogPath: "/nonexistent/qemu.log")
-        let plan = SupervisorPlan(spec: spec, qemu: "/bin/false", boot: BootConfig(hostname: "t"), detached: detached,
+        var spec = VMSpec(name: "t", kernelPath: "/k", initrdPath: "/i", kernelArguments: [], diskPath: nil, cpus: 1,
+                          memoryMiB: 256, accelerator: .tcg, bootLogPath: bootLogPath, qemuLogPath: "/nonexistent/qemu.log")
+        spec.snapshot = snapshot
+        var plan = SupervisorPlan(spec: spec, qemu: "/bin/false", boot: BootConfig(hostname: "t"), detached: detached,
                                   idleTimeout: nil, bootTimeout: bootTimeout, archivePath: archive ? archiveFile : nil,
                                   facts: BootFacts(profile: "default", cpus: 1, memoryMiB: 256, workspace: nil, published: [],
-                                                   accelerator: .tcg))
+                                                   accelerator: .tcg), snapshotStore: snapshotStore)
+        if let archiveLimit { plan.archiveLimit = archiveLimit }
+        if let bootLogLimit { plan.bootLogLimit = bootLogLimit }
+        let finalPlan = plan
         let listener = try run.listen()
         nonisolated(unsafe) let supervisedVM = SupervisedVM(process: vm, control: penControl, archive: archive ? (penArchive, file) : nil)
         let signals = fds[0]
         Thread {
-            let restart: (() throws(PenError) -> SupervisedVM)? = restartable ? {
+            let restart: ((SnapshotBoot) throws(PenError) -> SupervisedVM)? = restartable ? { mode in
+                self.restartModes.append(mode)
                 let (pen, guest) = Self.pair()
                 let vm = FakeVM()
                 self.restarts.append((vm, FrameReader(guest)))
                 self.restarted.signal()
                 return SupervisedVM(process: vm, control: pen)
             } : nil
-            let supervisor = Supervisor(plan: plan, vm: supervisedVM, listener: listener, run: self.run, signals: signals,
+            let supervisor = Supervisor(plan: finalPlan, vm: supervisedVM, listener: listener, run: self.run, signals: signals,
                                         log: { self.messages.append($0) }, restart: restart)
             supervisor.onBoot = { self.bootResult = .some($0) }
             _ = supervisor.serve()
@@ -176,7 +188,9 @@ final class SupervisorHarness: @unchecked Sendable {
     }
 
     /// The boot configuration the guest gets first, through `start`.
-    func readBootConfig(_ reader: FrameReader? = nil) -> [Frame] {
+    /// The guest reaches its snapshot point (a restored one skips this: it is past it).
+    func readBootConfig(_ reader: FrameReader? = nil, atSnapshotPoint: Bool = true) -> [Frame] {
+        if atSnapshotPoint { (reader ?? guest).send(Frame(.snapshotPoint)) }
         var frames: [Frame] = []
         while let frame = (reader ?? guest).next(), frame.kind != .start { frames.append(frame) }
         return frames
@@ -203,7 +217,7 @@ final class SupervisorHarness: @unchecked Sendable {
         #expect(h.finished())
         #expect(h.vm.killed)
         let error = try #require(h.bootResult ?? nil)
-        #expect(error.message.contains("did not boot within") && error.message.contains("boot log: /vms/t/boot.log"))
+        #expect(error.message.contains("did not boot within") && error.message.contains("boot log: \(h.bootLogPath)"))
     }
 
     @Test func aSessionsOutputAndStatusReachItsClientAndTheVMStopsWithItsLastSession() throws {
@@ -236,11 +250,11 @@ final class SupervisorHarness: @unchecked Sendable {
 
     @Test func aBootThatStallsInTheKernelIsStartedAgainWithItsConfiguration() throws {
         let h = try SupervisorHarness(detached: true, restartable: true)
-        let config = h.readBootConfig().map(\.kind)
         h.vm.cpuSeconds = Supervisor.stallCPUSeconds + 1  // spinning, and the init never spoke
         let second = try #require(h.awaitRestart())
         #expect(h.vm.killed)
-        #expect(h.readBootConfig(second.guest).map(\.kind) == config)
+        #expect(h.restartModes == [.cold])
+        #expect(h.readBootConfig(second.guest).map(\.kind) == [.hello, .rootMode, .hostname])
         second.guest.send(Frame(.ready))
         let client = try h.connect()
         client.send(Frame(.status))
@@ -266,7 +280,6 @@ final class SupervisorHarness: @unchecked Sendable {
 
     @Test func aBootThatStallsEveryTimeFailsWithTheBootLog() throws {
         let h = try SupervisorHarness(restartable: true)
-        _ = h.readBootConfig()
         h.vm.cpuSeconds = 100
         for _ in 1..<Supervisor.maxBootAttempts {
             let next = try #require(h.awaitRestart())
@@ -274,8 +287,71 @@ final class SupervisorHarness: @unchecked Sendable {
         }
         #expect(h.finished())
         let error = try #require(h.bootResult ?? nil)
-        #expect(error.message.contains("stalled in its kernel") && error.message.contains("boot log: /vms/t/boot.log"))
+        #expect(error.message.contains("stalled in its kernel") && error.message.contains("boot log: \(h.bootLogPath)"))
         #expect(h.restarts.count == Supervisor.maxBootAttempts - 1)
+    }
+
+    @Test func aColdGuestIsConfiguredAtItsSnapshotPointARestoredOneAtOnce() throws {
+        let cold = try SupervisorHarness()
+        #expect(cold.guest.next(within: 0.3) == nil)  // nothing before the snapshot point
+        #expect(cold.readBootConfig().map(\.kind) == [.hello, .rootMode, .hostname])
+        cold.vm.exit()
+        #expect(cold.finished())
+
+        let restored = try SupervisorHarness(snapshot: .restore(state: "/s/state", key: "k"))
+        #expect(restored.readBootConfig(atSnapshotPoint: false).map(\.kind) == [.hello, .rootMode, .hostname])
+        restored.vm.exit()
+        #expect(restored.finished())
+    }
+
+    @Test func eachRequestForFreshnessGetsTheClockAndNewEntropy() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        var answers: [Freshness] = []
+        for _ in 0..<2 {
+            h.guest.send(Frame(.wantFresh))
+            answers.append(try #require(h.guest.await(.fresh)).freshness())
+        }
+        #expect(abs(Double(answers[0].seconds) - Date().timeIntervalSince1970) < 5)
+        #expect(answers[0].entropy.count == Freshness.entropyBytes && answers[0].entropy != answers[1].entropy)
+        h.vm.exit()
+        #expect(h.finished())
+    }
+
+    @Test func aRestoreQEMUCannotLoadBootsColdAndDropsTheSnapshot() throws {
+        let store = TemporaryDirectory.fresh("pen-snapshots")
+        try FileManager.default.createDirectory(atPath: store.path + "/k", withIntermediateDirectories: true)
+        let h = try SupervisorHarness(restartable: true, snapshot: .restore(state: store.path + "/k/state", key: "k"),
+                                      snapshotStore: store.path)
+        _ = h.readBootConfig(atSnapshotPoint: false)
+        h.vm.exit(1 << 8)  // QEMU: "load of migration failed"
+        let cold = try #require(h.awaitRestart())
+        #expect(h.restartModes == [.cold])
+        #expect(!FileManager.default.fileExists(atPath: store.path + "/k"))
+        #expect(h.readBootConfig(cold.guest).map(\.kind) == [.hello, .rootMode, .hostname])  // at its snapshot point
+        cold.guest.send(Frame(.ready))
+        cold.vm.exit()
+        #expect(h.finished())
+        #expect(h.messages.contains { $0.contains("could not be restored") })
+    }
+
+    @Test func whatAClientSendsWhileTheGuestBootsWaitsForItsSessionToOpen() throws {
+        let h = try SupervisorHarness()
+        let client = try h.connect()
+        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["cat"]).encoded()),
+                    .session(.stdinData, 0, Array("early\n".utf8)), .session(.stdinClosed, 0, text: ""))
+        // A guest still booting sees nothing but its configuration, whenever the client came.
+        #expect(h.readBootConfig().map(\.kind) == [.hello, .rootMode, .hostname])
+        #expect(h.guest.next(within: 0.3) == nil)
+        h.guest.send(Frame(.ready))
+        let open = try #require(h.guest.await(.open))
+        let id = try open.sessionBody().0
+        let data = try #require(h.guest.next())
+        let (dataID, body) = try data.sessionBody()
+        #expect(data.kind == .stdinData && dataID == id && body.payload == Array("early\n".utf8))
+        #expect(h.guest.next()?.kind == .stdinClosed)
+        h.vm.exit()
+        #expect(h.finished())
     }
 
     @Test func aStopRequestedWhileBootingWaitsUntilTheGuestIsReady() throws {
@@ -355,6 +431,49 @@ final class SupervisorHarness: @unchecked Sendable {
         h.signal(SIGTERM)
         #expect(h.finished())
         #expect(FileManager.default.contents(atPath: h.archiveFile).map { Array($0) } == archive)
+    }
+
+    @Test func anArchiveOverItsLimitEndsTheBuildWithAClearError() throws {
+        let h = try SupervisorHarness(archive: true, archiveLimit: 100_000)
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        let client = try h.connect()
+        client.send(.session(.open, 0, SessionRequest(kind: .archive).encoded()))
+        _ = try #require(h.guest.await(.open)).sessionID()
+        // A guest that streams without end: the supervisor stops at the limit, not the host's disk.
+        let chunk = [UInt8](repeating: 7, count: 64 << 10)
+        Thread { for _ in 0..<4 { writeAll(h.guestArchive, chunk) } }.start()
+        let fatal = client.await(.fatal)
+        #expect(fatal?.text.contains("PEN_MAX_ROOT_SIZE") == true)
+        #expect(h.finished())
+        #expect(h.vm.killed)
+        let written = (try? FileManager.default.attributesOfItem(atPath: h.archiveFile)[.size] as? UInt64) ?? nil
+        #expect(written.map { $0 <= 100_000 } == true)
+    }
+
+    @Test func aConsoleFloodIsCutAtTheBootLogLimit() throws {
+        let h = try SupervisorHarness(bootLogLimit: 10_000)
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        // QEMU's side of the boot log, as QEMU opens it (appending).
+        let console = open(h.bootLogPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        defer { close(console) }
+        writeAll(console, [UInt8](repeating: 0x41, count: 50_000))
+        let deadline = Date().addingTimeInterval(Supervisor.bootLogCheckInterval + 10)
+        var size = UInt64.max
+        while Date() < deadline {
+            size = ((try? FileManager.default.attributesOfItem(atPath: h.bootLogPath)[.size]) as? UInt64) ?? .max
+            if size < 10_000 { break }
+            usleep(100_000)
+        }
+        #expect(size < 10_000)
+        writeAll(console, Array("after\n".utf8))
+        let text = (try? String(contentsOfFile: h.bootLogPath, encoding: .utf8)) ?? ""
+        #expect(text.hasPrefix("--- pen: the console passed") && text.hasSuffix("after\n"))
+        #expect(h.messages.contains { $0.contains("was emptied") })
+        h.signal(SIGTERM)
+        h.signal(SIGTERM)
+        #expect(h.finished())
     }
 
     @Test func aMalformedFrameFromTheGuestStopsTheVM() throws {

@@ -1,0 +1,47 @@
+// The supervisor's side of boot snapshots: at a cold guest's snapshot point it saves the
+// machine (when asked to), then sends the configuration; a restored guest gets it at once.
+// A restore QEMU could not load (a snapshot from another QEMU build, a damaged file that
+// slipped past its checksum) is not fatal: the snapshot goes, and the VM boots cold.
+import Foundation
+import PenWire
+
+extension Supervisor {
+    func reachedSnapshotPoint() {
+        guard !configSent else { return }
+        if case .save = bootMode, let monitor = vm.monitor, let store = plan.snapshotStore, let key = plan.snapshotKey {
+            if let seconds = SnapshotSaver.save(monitor: monitor, store: BootSnapshotStore(root: store), key: key, log: log) {
+                log("pen: saved the boot snapshot \(key.hash.prefix(12)) in \(String(format: "%.1f", seconds)) s")
+            }
+        }
+        sendConfig()
+    }
+
+    /// The wall clock and fresh entropy, as the guest asks for them after its configuration.
+    func sendFreshness() {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var generator = SystemRandomNumberGenerator()
+        let entropy = (0..<Freshness.entropyBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        guest.send(.fresh(Freshness(seconds: Int64(now.tv_sec), nanoseconds: Int32(now.tv_nsec), entropy: entropy)))
+        guest.flush()
+    }
+
+    /// QEMU exited while restoring (before the guest said a word): drop the snapshot and boot
+    /// cold. True when a new QEMU runs.
+    func bootColdAfterFailedRestore() -> Bool {
+        guard case .restore(_, let key) = bootMode, !guestHeard, !halted, !bootGivenUp, stopRequests == 0,
+              restartVM != nil else {
+            return false
+        }
+        let why = lastLines(of: plan.spec.qemuLogPath, count: 2)
+        log("pen: VM '\(plan.spec.name)' could not be restored from its boot snapshot\(why.isEmpty ? "" : " (\(why))"); booting it cold")
+        if let store = plan.snapshotStore { BootSnapshotStore(root: store).remove(key) }
+        do {
+            try startAgain(.cold)
+            return true
+        } catch {
+            bootFailed(error)
+            return false
+        }
+    }
+}

@@ -1,0 +1,34 @@
+// Running a few closures side by side on the guest's vCPUs (loading modules, probing devices):
+// the first on the calling thread, the others on threads of their own, all joined before
+// returning. A thread that cannot be created leaves its closure to the calling thread.
+import Glibc
+
+enum Threads {
+    final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    static func runAll(_ tasks: [() -> Void]) {
+        guard let first = tasks.first else { return }
+        var started: [pthread_t] = []
+        var leftover: [() -> Void] = []
+        for task in tasks.dropFirst() {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(Box(task)).toOpaque()
+            let rc = pthread_create(&thread, nil, { context in
+                Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, context)
+            if rc == 0 {
+                started.append(thread)
+            } else {
+                Unmanaged<Box>.fromOpaque(context).release()
+                leftover.append(task)
+            }
+        }
+        first()
+        leftover.forEach { $0() }
+        for thread in started { pthread_join(thread, nil) }
+    }
+}
