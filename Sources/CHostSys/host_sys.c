@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include "host_sys.h"
+#include <grp.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,11 +11,22 @@
 
 pid_t pen_spawn(const char *const argv[], const char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd,
-                const int *keep_fds, int keep_count) {
+                const int *keep_fds, int keep_count,
+                int uid, int gid, const unsigned *groups, int group_count) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0) return pid;
     // Child: only async-signal-safe calls from here to execve.
+    if (uid >= 0) {
+        // Groups, then the gid, then the uid (after which none of them could change any more).
+        // Raw syscalls: glibc's wrappers would signal the parent's other threads, which the
+        // forked child does not have.
+        if (syscall(SYS_setgroups, (size_t)group_count, groups) != 0) _exit(126);
+        if (syscall(SYS_setresgid, gid, gid, gid) != 0) _exit(126);
+        if (syscall(SYS_setresuid, uid, uid, uid) != 0) _exit(126);
+        if (getuid() != (uid_t)uid || geteuid() != (uid_t)uid) _exit(126);
+    }
+    // After any change of credentials, which clears it.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(127);
     if (getppid() != parent) _exit(127);  // parent already gone
     sigset_t none;

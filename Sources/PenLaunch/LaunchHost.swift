@@ -14,8 +14,10 @@ public struct LaunchHost: Sendable {
     /// Whether stdin is a terminal, and its size when it says (a new pty may report 0 × 0).
     public var stdinIsTerminal: Bool
     public var terminalSize: WindowSize?
-    /// pen (and so QEMU) runs as root.
+    /// pen runs as root (QEMU then drops to another uid: QEMUUser).
     public var runsAsRoot = false
+    /// The group that may open /dev/kvm, for a QEMU that drops its privileges.
+    public var kvmGroup: UInt32?
 
     public init(environment: [String: String], cores: Int, tscKilohertz: Int?, kvm: KVMProbe, passt: Passt?,
                 currentDirectory: String, stdinIsTerminal: Bool = false, terminalSize: WindowSize? = nil) {
@@ -36,6 +38,8 @@ public struct LaunchHost: Sendable {
                               currentDirectory: FileManager.default.currentDirectoryPath, stdinIsTerminal: isatty(0) == 1,
                               terminalSize: RawTerminal.windowSize(fd: 0))
         host.runsAsRoot = geteuid() == 0
+        var kvm = stat()
+        if stat("/dev/kvm", &kvm) == 0 { host.kvmGroup = kvm.st_gid }
         return host
     }
 

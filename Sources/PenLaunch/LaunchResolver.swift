@@ -91,7 +91,7 @@ public enum LaunchResolver {
         let work = request.workDirectory
         let network = try NetworkBackend.choose(.internet, passt: host.passt, environment: host.environment, ports: [],
                                                 passtLog: work + "/passt.log", notice: notice)
-        let spec = VMSpec(
+        var spec = VMSpec(
             name: "build-\(request.profile)", kernelPath: request.kernelPath, initrdPath: request.initrdPath,
             rootImagePath: request.rootImagePath,
             kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz,
@@ -100,6 +100,8 @@ public enum LaunchResolver {
             bootLogPath: work + "/boot.log", qemuLogPath: work + "/qemu.log",
             network: network,
             archivePort: true)
+        spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: nil, hasWorkspace: false,
+                                        accelerator: accelerator, kvmGroup: host.kvmGroup)
         var plan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: BootConfig(rootMode: .image, hostname: "pen-builder"),
                                   detached: true, idleTimeout: nil, bootTimeout: builderBootTimeout, archivePath: request.archivePath,
                                   facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,

@@ -154,7 +154,11 @@ public struct Launcher {
                           memoryMiB: plan.memoryMiB, accelerator: plan.accelerator, bootLogPath: vm.bootLogPath,
                           qemuLogPath: vm.qemuLogPath, network: plan.network, workspace: plan.workspace)
         spec.workspaceMapped = plan.workspaceMapped
-        let (snapshot, snapshotKey) = SnapshotChooser(paths: paths, say: say).choose(spec, image: image, qemu: qemu,
+        var owner = stat()
+        let workspaceOwner = stat(workspace, &owner) == 0 ? (uid: owner.st_uid, gid: owner.st_gid) : nil
+        spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: workspaceOwner, hasWorkspace: true,
+                                        accelerator: plan.accelerator, kvmGroup: host.kvmGroup)
+        let (snapshot, snapshotKey) = SnapshotChooser(paths: paths, environment: host.environment, say: say).choose(spec, image: image, qemu: qemu,
                                                                                      cold: request.cold)
         spec.snapshot = snapshot
         let supervisorPlan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: plan.boot, detached: plan.detached,

@@ -53,6 +53,35 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         #expect(try resolve(LaunchRequest(name: "box"), host: root).workspaceMapped == true)
     }
 
+    @Test func qemuDropsRootForTheWorkspacesOwnerOrNobody() {
+        let owner: (uid: UInt32, gid: UInt32) = (1000, 1000)
+        // pen as an ordinary user: QEMU is that user.
+        #expect(QEMUUser.choose(penIsRoot: false, workspaceOwner: owner, hasWorkspace: true, accelerator: .tcg, kvmGroup: 108) == nil)
+        // pen as root: the workspace's owner, with the KVM group only when it needs /dev/kvm.
+        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: owner, hasWorkspace: true, accelerator: .tcg, kvmGroup: 108)
+                == HostUser(uid: 1000, gid: 1000))
+        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: owner, hasWorkspace: true, accelerator: .kvm, kvmGroup: 108)
+                == HostUser(uid: 1000, gid: 1000, groups: [108]))
+        // No workspace (a builder VM): nobody.
+        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: nil, hasWorkspace: false, accelerator: .tcg, kvmGroup: nil) == .nobody)
+        // A root-owned workspace only root can write: QEMU stays root (the share is mapped-xattr).
+        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: (0, 0), hasWorkspace: true, accelerator: .tcg, kvmGroup: nil) == nil)
+    }
+
+    @Test func aRootPensBuilderVMRunsQEMUAsNobody() throws {
+        var root = testHost()
+        root.runsAsRoot = true
+        let request = BuilderVMRequest(profile: "p", kernelPath: "/k", initrdPath: "/i", rootImagePath: "/r", script: "true",
+                                       workDirectory: "/w", archivePath: "/w/root.tar", memoryMiB: 4096, timeout: 60,
+                                       output: { _ in })
+        let plan = try LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu-system-x86_64"),
+                                              host: root, notice: { _ in })
+        #expect(plan.spec.qemuUser == .nobody)
+        let asUser = try LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu-system-x86_64"),
+                                                host: testHost(), notice: { _ in })
+        #expect(asUser.spec.qemuUser == nil)
+    }
+
     @Test func anExistingVMKeepsItsResourcesUnlessAFlagSaysOtherwise() throws {
         let kept = try resolve(LaunchRequest(name: "box"), profile: profile(cpus: 2), record: record())
         #expect(kept.cpus == 3 && kept.memoryMiB == 3072)

@@ -102,6 +102,15 @@ def pids_where(matches):
     return found
 
 
+def uids_of(pid):
+    """The real, effective, saved and filesystem uids of a process."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(v) for v in line.split()[1:]]
+    return []
+
+
 def supervisors(home):
     """pids of the `pen supervise` processes of VMs under `home`."""
     return pids_where(lambda args: b"supervise" in args and any(a.startswith(str(home).encode()) for a in args))

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import PEN, describe, fsck_clean, pids_where, qemu_pids
+from conftest import PEN, describe, fsck_clean, pids_where, qemu_pids, uids_of
 
 NOBODY = 65534
 
@@ -185,3 +185,31 @@ def test_guest_made_setuid_files_and_device_nodes_are_plain_files_on_the_host(pe
         assert st.st_uid == 0, (name, st.st_uid)
     assert (ws / "suid").read_text() == "x\n"
     assert stat.S_IMODE(os.lstat(ws / "from-host").st_mode) == 0o750
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="QEMU drops privileges only when pen runs as root")
+def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, tmp_path):
+    ws = tmp_path / "owned"  # under pytest's 0700 root directories: QEMU gets it as a descriptor
+    ws.mkdir()
+    os.chown(ws, NOBODY, NOBODY)
+    proc, _ = start(pen, "owner", "--dir", str(ws), script="echo made > /workspace/made && sync")
+    try:
+        [qemu] = qemu_pids("owner")
+        assert uids_of(qemu) == [NOBODY] * 4
+        with open(f"/proc/{qemu}/status") as f:
+            groups = [line.split()[1:] for line in f if line.startswith("Groups:")]
+        assert groups == [[]], groups  # none of root's groups
+        passt = pids_where(lambda args: args and b"passt" in args[0])
+        assert passt and all(uids_of(p) == [NOBODY] * 4 for p in passt)
+    finally:
+        stop(proc)
+    made = ws / "made"
+    assert made.read_text() == "made\n" and made.stat().st_uid == NOBODY
+    # A root-owned workspace, which no other uid could write: QEMU stays root there (and the
+    # share is mapped-xattr: test_guest_made_setuid_files_and_device_nodes_are_plain_files_on_the_host).
+    proc, _ = start(pen, "rootws", script="true")
+    try:
+        [qemu] = qemu_pids("rootws")
+        assert uids_of(qemu)[0] == 0
+    finally:
+        stop(proc)

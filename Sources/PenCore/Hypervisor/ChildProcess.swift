@@ -36,9 +36,11 @@ public final class ChildProcess: VMProcess {
 
     /// Starts argv with PR_SET_PDEATHSIG(SIGKILL) (see host_sys.c), stdin from /dev/null,
     /// stdout and stderr into logPath (opened without following a symlink), and the listed
-    /// descriptors inherited, and `environment` (by default the helpers' minimal one).
+    /// descriptors inherited, and `environment` (by default the helpers' minimal one); as `user`
+    /// when given (pen is root).
     public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32],
-                             environment env: [String] = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment)) throws(PenError) -> ChildProcess {
+                             environment env: [String] = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment),
+                             as user: HostUser? = nil) throws(PenError) -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(devNull) }
         let log = try SafeFiles.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC)
@@ -46,7 +48,11 @@ public final class ChildProcess: VMProcess {
         let pid = withCStringArray(argv) { cargv in
             withCStringArray(env) { cenv in
                 fds.withUnsafeBufferPointer { keep in
-                    pen_spawn(cargv, cenv, devNull, log, log, keep.baseAddress, Int32(keep.count))
+                    (user?.groups ?? []).withUnsafeBufferPointer { groups in
+                        pen_spawn(cargv, cenv, devNull, log, log, keep.baseAddress, Int32(keep.count),
+                                  user.map { Int32(bitPattern: $0.uid) } ?? -1, user.map { Int32(bitPattern: $0.gid) } ?? -1,
+                                  groups.baseAddress, Int32(groups.count))
+                    }
                 }
             }
         }

@@ -31,6 +31,9 @@ public struct QEMU: Sendable {
         [executable] + Self.arguments(spec, wiring)
     }
 
+    /// A descriptor QEMU inherited, as a path it can open.
+    static func inherited(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
+
     static let bootLogSet = 1
     static let diskSet = 2
     static let rootImageSet = 3
@@ -50,7 +53,8 @@ public struct QEMU: Sendable {
               "-chardev", "file,id=bootlog,path=/dev/fdset/\(bootLogSet),append=on"]
         a += ["-smp", String(spec.cpus), "-m", "\(spec.memoryMiB)M",
               "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-              "-kernel", spec.kernelPath, "-initrd", spec.initrdPath,
+              "-kernel", wiring.kernel.map(Self.inherited) ?? spec.kernelPath,
+              "-initrd", wiring.initrd.map(Self.inherited) ?? spec.initrdPath,
               "-append", spec.kernelArguments.joined(separator: " "),
               "-serial", "chardev:bootlog",
               // The control channel (and a builder's archive port) on a virtio-serial device, over
@@ -97,7 +101,8 @@ public struct QEMU: Sendable {
         }
         if let dir = spec.workspace {
             let model = spec.workspaceMapped ? "security_model=mapped-xattr,fmode=0644,dmode=0755" : "security_model=none"
-            a += ["-fsdev", "local,id=workspace,path=\(qemuEscaped(dir)),\(model)",
+            let path = wiring.workspace.map(Self.inherited) ?? qemuEscaped(dir)
+            a += ["-fsdev", "local,id=workspace,path=\(path),\(model)",
                   "-device", "virtio-9p-device,fsdev=workspace,mount_tag=\(GuestContract.workspaceTag)"]
         }
         if let state = wiring.snapshotState {

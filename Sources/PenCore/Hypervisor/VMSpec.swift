@@ -27,6 +27,8 @@ public struct VMSpec: Codable, Equatable, Sendable {
     /// with fixed modes (0644/0755) — never setuid, setgid or device nodes. Needed when QEMU
     /// runs as root, where "none" would apply them for real.
     public var workspaceMapped = false
+    /// The user QEMU runs as when pen is root (QEMUUser); nil: as pen.
+    public var qemuUser: HostUser?
     /// A builder VM streams its root out over the archive port.
     public var archivePort: Bool
     /// Cold, restored from a boot snapshot, or cold while saving one.

@@ -19,6 +19,11 @@ public struct VMWiring: Sendable {
     public var snapshotState: Int32? = nil
     /// QEMU's end of a QMP monitor socketpair: only while a boot snapshot is to be saved.
     public var monitor: Int32? = nil
+    /// The kernel, the initrd and the workspace directory, opened by pen: QEMU opens them as
+    /// /proc/self/fd/N, so it needs no path to them (nor the right to walk one, as another uid).
+    public var kernel: Int32? = nil
+    public var initrd: Int32? = nil
+    public var workspace: Int32? = nil
 
     public struct DiskDescriptors: Equatable, Sendable {
         public var readWrite: Int32
@@ -27,6 +32,7 @@ public struct VMWiring: Sendable {
 
     /// Every descriptor QEMU must inherit.
     public var descriptors: [Int32] {
-        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly, rootImage, snapshotState, monitor].compactMap { $0 }
+        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly, rootImage, snapshotState, monitor,
+                              kernel, initrd, workspace].compactMap { $0 }
     }
 }

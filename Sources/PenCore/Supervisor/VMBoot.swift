@@ -50,6 +50,9 @@ enum VMBoot {
         let rootImage = try spec.rootImagePath.map { path throws(PenError) in try held.openNoFollow(path, O_RDONLY) }
         var wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: nil, bootLog: bootLog, disk: disk,
                               rootImage: rootImage)
+        wiring.kernel = try held.openNoFollow(spec.kernelPath, O_RDONLY)
+        wiring.initrd = try held.openNoFollow(spec.initrdPath, O_RDONLY)
+        if let dir = spec.workspace { wiring.workspace = try held.openNoFollow(dir, O_RDONLY | O_DIRECTORY) }
         var monitor: Int32?
         switch spec.snapshot {
         case .cold: break
@@ -61,7 +64,7 @@ enum VMBoot {
         }
         wiring.network = try startNetwork(spec.network, held)
         let process = try ChildProcess.start(qemu.command(spec, wiring), logPath: spec.qemuLogPath,
-                                             inheriting: wiring.descriptors + keepOpen)
+                                             inheriting: wiring.descriptors + keepOpen, as: spec.qemuUser)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
         return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
                         held: held)

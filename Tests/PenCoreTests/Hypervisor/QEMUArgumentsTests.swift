@@ -153,6 +153,20 @@ import PenWire
         #expect(Set(wiring().descriptors) == [6, 7, 8, 9])
     }
 
+    @Test func kernelInitrdAndWorkspaceReachQEMUAsInheritedDescriptors() {
+        var s = spec()
+        s.workspace = "/home/u/project"
+        var w = wiring()
+        w.kernel = 10
+        w.initrd = 11
+        w.workspace = 12
+        let a = arguments(s, w)
+        #expect(values(a, "-kernel") == ["/proc/self/fd/10"] && values(a, "-initrd") == ["/proc/self/fd/11"])
+        #expect(values(a, "-fsdev") == ["local,id=workspace,path=/proc/self/fd/12,security_model=none"])
+        #expect(!a.contains { $0.contains("/img/") || $0.contains("/home/u/") })
+        #expect(Set(w.descriptors).isSuperset(of: [10, 11, 12]))
+    }
+
     @Test func passtIsAStreamSocketAndSlirpForwardsToLoopback() {
         let passt = NetworkBackend.passt(Passt(executable: "/usr/bin/passt"), ports: [], log: "/v/passt.log")
         let a = arguments(spec(network: passt), wiring(network: 11))
