@@ -5,11 +5,13 @@ import ProfileBuilder
 
 struct SnapshotChooser {
     let paths: PenPaths
+    let environment: [String: String]
     let say: (String) -> Void
 
     /// The mode for `spec` (built with `.cold`) and, when saving, what the snapshot depends on.
+    /// `--cold` or PEN_SNAPSHOT=0: cold, nothing restored or saved.
     func choose(_ spec: VMSpec, image: BootImage, qemu: QEMU, cold: Bool) -> (SnapshotBoot, SnapshotKey?) {
-        if cold { return (.cold, nil) }
+        if cold || environment["PEN_SNAPSHOT"] == "0" { return (.cold, nil) }
         let key = SnapshotKey(kernelSHA256: image.kernelSHA256, initrdSHA256: image.initrdSHA256,
                               rootImageSHA256: image.rootImageSHA256, qemu: qemu.identity,
                               hostCPU: spec.accelerator == .kvm ? Self.hostCPU() : "tcg",

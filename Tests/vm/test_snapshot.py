@@ -98,6 +98,10 @@ def test_another_machine_shape_or_cold_boots_cold(pen, base_image):
     assert b"snapshot" not in r.stderr, describe(r)
     r = pen.run("shell", "cold", "--", "cat", "/root/f", check=0)
     assert r.stdout == b"made-cold\n" and b"snapshot" not in r.stderr, describe(r)
+    # PEN_SNAPSHOT=0 is --cold for every pen of an environment.
+    r = pen.run("vm", "start", "env-cold", env={"PEN_SNAPSHOT": "0"}, check=0)
+    assert b"snapshot" not in r.stderr and vm(pen, "env-cold")["boot"] == "cold", describe(r)
+    pen.run("vm", "stop", "env-cold", check=0)
     # Another memory size is another machine: booted cold once, then restored like the first.
     r = pen.run("shell", "small", "--memory", "1G", "--", "true", check=0)
     assert b"save a boot snapshot" in r.stderr, describe(r)

@@ -50,6 +50,10 @@ def test_the_default_workspace_is_never_the_home_or_pens_state(pen, tmp_path):
     (home / "visible").write_text("x")
     r = pen.run("shell", "dw2", "--dir", str(home), "--", "ls", "/workspace", env={"HOME": str(home)}, check=0)
     assert b"visible" in r.stdout, describe(r)
+    # Never, even named: a directory holding pen's state (every other VM's disk).
+    r = pen.run("shell", "dw3", "--dir", str(tmp_path), "--", "true", env={"HOME": str(home)})
+    assert r.returncode == 125 and b"contains pen's own state" in r.stderr, describe(r)
+    assert not pen.vm_dir("dw3").exists()
 
 
 def test_secret_from_host_reaches_only_the_guest_environment(pen, tmp_path):

@@ -1,7 +1,7 @@
 // The host directory a VM shares at /workspace, read-write: an existing directory, never the
-// whole host, never inside pen's own state (other VMs' disks, the images, the profiles), and —
-// unless named with --dir — neither the user's home, a directory above it, nor one holding pen's
-// state, which pen would otherwise share just because `pen shell` ran there.
+// whole host, never inside or above pen's own state (other VMs' disks, the images, the
+// profiles), and — unless named with --dir — neither the user's home nor a directory above it,
+// which pen would otherwise share just because `pen shell` ran there.
 import Foundation
 
 public enum WorkspaceDirectory {
@@ -40,15 +40,16 @@ public enum WorkspaceDirectory {
             throw PenError("\(flag): refusing to share the whole host filesystem", fix: "pass a project directory with --dir")
         }
         guard let rules else { return resolved }
-        // Inside pen's state is never a project; containing it is refused unless named with --dir.
-        for own in rules.penDirectories where isWithin(resolved, own) || (!explicit && isWithin(own, resolved)) {
+        // Inside pen's state is never a project, and a directory holding it would hand the guest
+        // every other VM's disk: refused even when named with --dir.
+        for own in rules.penDirectories where isWithin(resolved, own) || isWithin(own, resolved) {
             throw PenError("\(flag) \(isWithin(resolved, own) ? "is inside" : "contains") pen's own state (\(own)): a guest could change other VMs' disks and images",
-                           fix: "cd into a project, or pass --dir PATH")
+                           fix: explicit ? "pass a project directory" : "cd into a project, or pass --dir PATH")
         }
         if !explicit, let home = rules.home, isWithin(home, resolved) {
             let what = home == resolved ? "is your home directory" : "contains your home directory"
             throw PenError("\(flag) \(what): the guest would get read-write access to all of it (your shell's rc files, ~/.ssh)",
-                           fix: "cd into a project, or pass --dir PATH (--dir ~ if you really mean it)")
+                           fix: "cd into a project, or pass --dir PATH")
         }
         return resolved
     }

@@ -12,6 +12,15 @@ public struct BootSnapshotRecord: Codable, Equatable, Sendable {
     public var bytes: UInt64
     public var saveSeconds: Double
     public var createdAt: Date
+
+    public init(key: String, inputs: SnapshotKey, sha256: String, bytes: UInt64, saveSeconds: Double, createdAt: Date) {
+        self.key = key
+        self.inputs = inputs
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.saveSeconds = saveSeconds
+        self.createdAt = createdAt
+    }
 }
 
 public struct BootSnapshotStore: Sendable {

@@ -6,8 +6,9 @@ import Foundation
 import Glibc
 
 enum SnapshotSaver {
-    /// The whole migration may take this long (a 2 GiB guest's used pages, written locally).
-    static let migrationTimeout = 120.0
+    /// The whole migration may take this long (a 2 GiB guest's used pages, written locally,
+    /// take about a second here).
+    static let migrationTimeout = 30.0
 
     /// Saves; returns how long the migration took, or nil when nothing was saved (and why, logged).
     static func save(monitor: Int32, store: BootSnapshotStore, key: SnapshotKey,
@@ -39,7 +40,7 @@ enum SnapshotSaver {
         do throws(PenError) {
             try migrate(qmp, into: file, deadline: started.addingTimeInterval(migrationTimeout))
         } catch {
-            try? qmp.execute("cont", deadline: Date().addingTimeInterval(10))
+            abandon(qmp)
             log("pen: the boot snapshot was not saved: \(error.message)")
             scratch.remove()
             return nil
@@ -84,6 +85,20 @@ enum SnapshotSaver {
                 usleep(20_000)
             }
         }
+    }
+
+    /// A migration that failed or ran out of time: cancelled (a `cont` during an active one does
+    /// nothing, and a completing one would leave the machine paused), then the machine runs on.
+    private static func abandon(_ qmp: QMPClient) {
+        let deadline = Date().addingTimeInterval(10)
+        _ = try? qmp.execute("migrate_cancel", deadline: deadline)
+        while Date() < deadline {
+            let state = (try? qmp.execute("query-migrate", deadline: deadline)) as? [String: Any]
+            let status = state?["status"] as? String ?? "none"
+            if !["active", "setup", "cancelling", "pre-switchover", "device"].contains(status) { break }
+            usleep(20_000)
+        }
+        _ = try? qmp.execute("cont", deadline: deadline)
     }
 
     static func fileSize(_ path: String) -> UInt64 {

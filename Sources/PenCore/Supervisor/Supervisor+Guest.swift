@@ -58,8 +58,12 @@ extension Supervisor {
         case .snapshotPoint:
             reachedSnapshotPoint()
         case .wantFresh:
+            guard !freshnessSent else { return }
+            freshnessSent = true
             sendFreshness()
         case .halted:
+            guard !halted else { return }
+            halted = true
             guest.send(Frame(.goodbye))
         default:
             try handleSessionFrame(frame)

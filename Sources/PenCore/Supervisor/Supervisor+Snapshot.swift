@@ -9,9 +9,19 @@ extension Supervisor {
     func reachedSnapshotPoint() {
         guard !configSent else { return }
         if case .save = bootMode, let monitor = vm.monitor, let store = plan.snapshotStore, let key = plan.snapshotKey {
+            let started = Date()
             if let seconds = SnapshotSaver.save(monitor: monitor, store: BootSnapshotStore(root: store), key: key, log: log) {
                 log("pen: saved the boot snapshot \(key.hash.prefix(12)) in \(String(format: "%.1f", seconds)) s")
+            } else {
+                bootMode = .cold  // nothing saved (another VM saves it, or it failed): a plain cold boot
             }
+            // The save is not the guest's boot time: its deadline moves by what the save took.
+            bootClockStart = bootClockStart.addingTimeInterval(Date().timeIntervalSince(started))
+        }
+        // QEMU's monitor is for the save only: closed now, nothing of it stays for the VM's life.
+        if let monitor = vm.monitor {
+            if let held = vm.held { held.close(monitor) } else { close(monitor) }
+            vm.monitor = nil
         }
         sendConfig()
     }

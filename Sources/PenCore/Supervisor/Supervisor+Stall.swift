@@ -43,6 +43,7 @@ extension Supervisor {
         bootAttempts += 1
         bootMode = mode
         configSent = false
+        freshnessSent = false
         guest = Self.link(to: vm)
         if case .restore = mode { sendConfig() }
     }

@@ -58,6 +58,8 @@ public final class Supervisor {
     let run: RunDirectory
     let signals: Int32
     let startedAt = Date()
+    /// Where the boot timeout counts from: the start, moved on by a boot snapshot's save.
+    var bootClockStart = Date()
     /// Told once: nil when the guest is ready, else why the boot failed.
     public var onBoot: ((PenError?) -> Void)?
 
@@ -68,7 +70,11 @@ public final class Supervisor {
     /// Shutdown asked for (by a signal, a client, the last session's end, the idle timer).
     var stopRequests = 0
     var shutdownSentAt: Date?
+    /// The guest said it halted (answered with one goodbye).
     var halted = false
+    /// This boot's guest got its clock and entropy (answered once: a guest asking again and again
+    /// would otherwise have the host queue 16 bytes for each 1 it sends).
+    var freshnessSent = false
     /// No session since then (for the idle timeout).
     var idleSince = Date()
     var everHadSession = false
@@ -189,7 +195,7 @@ public final class Supervisor {
     private func timeoutMillis() -> Int32 {
         var wait = 60.0
         let now = Date()
-        if !ready { wait = min(wait, startedAt.addingTimeInterval(plan.bootTimeout).timeIntervalSince(now)) }
+        if !ready { wait = min(wait, bootClockStart.addingTimeInterval(plan.bootTimeout).timeIntervalSince(now)) }
         if !guestHeard { wait = min(wait, Self.stallCheckInterval) }
         wait = min(wait, bootLogCheckedAt.addingTimeInterval(Self.bootLogCheckInterval).timeIntervalSince(now))
         if let sent = shutdownSentAt { wait = min(wait, sent.addingTimeInterval(Self.shutdownGrace).timeIntervalSince(now)) }
@@ -207,7 +213,7 @@ public final class Supervisor {
         let now = Date()
         if !guestHeard { checkForStall() }
         capBootLog(now: now)
-        if !ready && now >= startedAt.addingTimeInterval(plan.bootTimeout) {
+        if !ready && now >= bootClockStart.addingTimeInterval(plan.bootTimeout) {
             bootFailed(PenError("VM '\(plan.spec.name)' did not boot within \(Int(plan.bootTimeout)) s",
                                 fix: "boot log: \(plan.spec.bootLogPath)"))
             vm.process.kill()

@@ -28,8 +28,13 @@ public enum Subprocess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        // Never the user's current directory (by default the workspace the guest writes) and
+        // never a relative PATH entry: the tool's own children (apt's dpkg, mmdebstrap's apt) are
+        // searched on system directories only.
+        process.currentDirectoryURL = URL(fileURLWithPath: directory ?? "/")
+        process.environment = ProcessInfo.processInfo.environment
+            .merging(["PATH": ChildEnvironment.path]) { _, new in new }
+            .merging(extra) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         let name = (executable as NSString).lastPathComponent
         if let log {

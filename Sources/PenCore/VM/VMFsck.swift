@@ -44,6 +44,10 @@ public enum VMFsck {
         process.standardError = FileHandle.standardError
         do { try process.run() } catch { throw PenError("cannot start e2fsck", cause: "\(error)") }
         process.waitUntilExit()
+        guard process.terminationReason == .exit else {  // killed: it decided nothing
+            throw PenError("e2fsck was stopped by signal \(process.terminationStatus) before it finished",
+                           fix: "run `pen vm fsck \(vm.name)` again")
+        }
         return Outcome(status: process.terminationStatus)
     }
 }

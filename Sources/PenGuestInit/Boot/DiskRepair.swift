@@ -16,6 +16,8 @@ enum DiskRepair {
     }
 
     static let maxOutputBytes = 64 << 10
+    /// Well inside the host's boot timeout: a repair that needs longer is for `pen vm fsck`.
+    static let timeoutMillis: UInt64 = 60_000
 
     static func preen(_ device: String, root: String) -> Outcome {
         let libraries = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"].map { root + $0 }.joined(separator: ":")
@@ -30,9 +32,18 @@ enum DiskRepair {
         close(devNull)
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {  // ends when e2fsck exits (the pipe's only writer)
+        let deadline = monotonicMicroseconds() + timeoutMillis * 1000
+        var timedOut = false
+        while pid > 0 {  // ends when e2fsck exits (the pipe's only writer), or at the deadline
+            let left = deadline > monotonicMicroseconds() ? (deadline - monotonicMicroseconds()) / 1000 : 0
+            var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            if left == 0 || (poll(&p, 1, Int32(min(left, 1000))) == 0 && monotonicMicroseconds() >= deadline) {
+                timedOut = true
+                kill(pid, SIGKILL)
+                break
+            }
             let n = read(fds[0], &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             if n <= 0 { break }
             if output.count < maxOutputBytes { output += chunk[0..<min(n, maxOutputBytes - output.count)] }
         }
@@ -40,6 +51,7 @@ enum DiskRepair {
         guard pid > 0 else { return Outcome(status: 8, summary: "cannot start e2fsck") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if timedOut { return Outcome(status: 8, summary: "e2fsck -p did not finish within \(timeoutMillis / 1000) s") }
         let lines = String(decoding: output, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(3)
         return Outcome(status: Processes.exitCode(fromWaitStatus: status), summary: lines.joined(separator: "; "))
     }

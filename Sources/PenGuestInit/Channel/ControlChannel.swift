@@ -74,6 +74,7 @@ final class ControlChannel {
     func readConfig() throws(InitFailure) -> (BootConfig, [Frame]) {
         var assembler = BootConfigAssembler()
         while true {
+            flush()  // what the port did not take yet (the snapshot point, above all)
             wait(millis: 1000)
             guard let frames = try receive() else { throw InitFailure(Self.stage, "host closed the channel") }
             for (i, frame) in frames.enumerated() {
@@ -91,6 +92,7 @@ final class ControlChannel {
         var earlier: [Frame] = []
         let deadline = monotonicMicroseconds() + UInt64(timeoutMillis) * 1000
         while monotonicMicroseconds() < deadline {
+            flush()
             wait(millis: Int32(max(1, (deadline - min(deadline, monotonicMicroseconds())) / 1000)))
             guard let frames = try receive() else { throw InitFailure(Self.stage, "host closed the channel") }
             for (i, frame) in frames.enumerated() where frame.kind == reply {

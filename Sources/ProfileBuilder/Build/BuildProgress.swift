@@ -10,6 +10,10 @@ final class BuildProgress {
     /// cost the host a bounded amount of memory and disk.
     static let maxLineBytes = 16 << 10
     static let maxLogBytes = 64 << 20
+    /// Phases are named by the builder script's lines (the guest's output, so bounded too: they
+    /// end up in the image's record).
+    static let maxPhases = 32
+    static let maxPhaseNameBytes = 80
 
     private let log: Int32
     private let profile: String
@@ -43,11 +47,13 @@ final class BuildProgress {
             }
         }
         partial += bytes
-        while let newline = partial.firstIndex(of: 0x0a) {
-            let line = String(decoding: partial[..<newline].prefix(Self.maxLineBytes), as: UTF8.self)
-            partial.removeSubrange(...newline)
+        var start = partial.startIndex  // one pass over the chunk, however many lines it holds
+        while let newline = partial[start...].firstIndex(of: 0x0a) {
+            let line = String(decoding: partial[start..<newline].prefix(Self.maxLineBytes), as: UTF8.self)
+            start = newline + 1
             handle(line.replacingOccurrences(of: "\r", with: ""))
         }
+        partial.removeSubrange(..<start)
         if partial.count > Self.maxLineBytes {  // a line without end: what fits, as a line of its own
             handle(String(decoding: partial.prefix(Self.maxLineBytes), as: UTF8.self))
             partial.removeAll(keepingCapacity: false)
@@ -69,8 +75,10 @@ final class BuildProgress {
     private func handle(_ line: String) {
         lastLines.append(line)
         if lastLines.count > 12 { lastLines.removeFirst() }
-        if line.hasPrefix(BuilderScript.phasePrefix) && !line.hasPrefix(BuilderScript.buildFailedPrefix) {
-            enter(String(line.dropFirst(BuilderScript.phasePrefix.count)))
+        let name = line.dropFirst(BuilderScript.phasePrefix.count)
+        if line.hasPrefix(BuilderScript.phasePrefix) && !line.hasPrefix(BuilderScript.buildFailedPrefix),
+           phases.count < Self.maxPhases, name.utf8.count <= Self.maxPhaseNameBytes {
+            enter(String(name))
         } else if terminal {
             show("pen: building profile '\(profile)': \(phase): \(line)")
         } else {

@@ -42,7 +42,6 @@ public struct ImagePruner {
             }
         }
 
-        snapshots(manifest, add)
         let images = ProfileImages(paths: paths)
         let profiles = Dictionary(store.list().map { ($0.name, $0.result) }, uniquingKeysWith: { first, _ in first })
         let baseIdentity = manifest?.identity
@@ -66,11 +65,22 @@ public struct ImagePruner {
                 add(directory + "/" + entry, entry.hasPrefix(".build-") ? "an interrupted build" : "a replaced image")
             }
         }
+        // The root images that stay: the base's and every profile image not pruned above.
+        let pruned = Set(items.map(\.path))
+        var liveRoots = Set(manifest.map { [$0.root.sha256] } ?? [])
+        for name in images.profileNames() {
+            for hash in images.imageHashes(name) where !pruned.contains(images.imageDirectory(name, hash: hash))
+                && !pruned.contains(images.directory(name)) {
+                if let record = images.record(name, hash: hash) { liveRoots.insert(record.root.sha256) }
+            }
+        }
+        snapshots(manifest, liveRoots: liveRoots, add)
         return items
     }
 
-    /// Boot snapshots of another base image or QEMU build, incomplete ones, interrupted saves.
-    private func snapshots(_ manifest: BaseImageManifest?, _ add: (String, String) -> Void) {
+    /// Boot snapshots of another base image or QEMU build or of an image that goes, incomplete
+    /// ones, interrupted saves.
+    private func snapshots(_ manifest: BaseImageManifest?, liveRoots: Set<String>, _ add: (String, String) -> Void) {
         let store = BootSnapshotStore(paths: paths)
         for entry in ScratchDirectory.abandoned(in: store.root, prefixes: [".save-", ".old-"]) {
             add(store.root + "/" + entry, "an interrupted boot snapshot save")
@@ -85,6 +95,8 @@ public struct ImagePruner {
                 add(store.directory(key), "a boot snapshot of an older base image")
             } else if let qemuIdentity, record.inputs.qemu != qemuIdentity {
                 add(store.directory(key), "a boot snapshot made by another QEMU build")
+            } else if manifest != nil, !liveRoots.contains(record.inputs.rootImageSHA256) {
+                add(store.directory(key), "a boot snapshot of an image no profile uses")
             }
         }
     }

@@ -51,11 +51,15 @@ import Testing
         #expect(refusal(home + "/src/app", explicit: false, rules) == nil)  // a project is fine
     }
 
-    @Test func anExplicitDirMayBeTheHomeButNeverInsidePensState() throws {
+    @Test func anExplicitDirMayBeInTheHomeButNeverInOrAbovePensState() throws {
         let (scratch, rules, home) = try layout()
         _ = scratch
-        #expect(refusal(home, explicit: true, rules) == nil)  // --dir ~: the user said so
+        // --dir ~ with pen's state under it would share every other VM's disk: refused.
+        #expect(refusal(home, explicit: true, rules)?.contains("contains pen's own state") == true)
         #expect(refusal(home + "/src", explicit: true, rules) == nil)
+        // A home that does not hold pen's state (PEN_HOME elsewhere) may be named.
+        let elsewhere = WorkspaceDirectory.Guard(home: home, penDirectories: [scratch.path + "/pen-home/vms"])
+        #expect(refusal(home, explicit: true, elsewhere) == nil)
         #expect(refusal(home + "/.local/share/pen/vms/a", explicit: true, rules) != nil)
         #expect(refusal("/", explicit: true, rules) != nil)
     }

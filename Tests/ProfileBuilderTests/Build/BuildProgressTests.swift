@@ -28,3 +28,18 @@ import Testing
         #expect(tail.contains("the rest was dropped"))
     }
 }
+
+@Suite struct BuildProgressPhaseTests {
+    @Test func phaseLinesAreBoundedInNumberAndLength() throws {
+        let scratch = TemporaryDirectory.fresh("pen-progress")
+        let progress = try BuildProgress(logPath: scratch.file("build.log"), profile: "p")
+        var text = ""
+        for i in 0..<1000 { text += BuilderScript.phasePrefix + "phase \(i)\n" }
+        text += BuilderScript.phasePrefix + String(repeating: "x", count: 4000) + "\n"
+        progress.receive(Array(text.utf8))
+        progress.finish()
+        #expect(progress.phases.count <= BuildProgress.maxPhases + 1)
+        #expect(progress.phases.allSatisfy { $0.name.utf8.count <= BuildProgress.maxPhaseNameBytes })
+        #expect(progress.partial.isEmpty)
+    }
+}

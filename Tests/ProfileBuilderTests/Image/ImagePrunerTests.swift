@@ -34,11 +34,11 @@ import Testing
         try text.write(toFile: path, atomically: false, encoding: .utf8)
     }
 
-    func image(_ profile: String, _ hash: String, bootable: Bool = true) throws {
+    func image(_ profile: String, _ hash: String, bootable: Bool = true, rootSHA256: String = "") throws {
         let record = ProfileImageRecord(
             profile: profile, hash: hash,
             inputs: .init(packages: [], build: nil, baseIdentity: "b", builderVersion: ImageHash.builderVersion),
-            root: RootImageRecord(sha256: "", bytes: 1, unpackedBytes: 1, entryCount: 1),
+            root: RootImageRecord(sha256: rootSHA256, bytes: 1, unpackedBytes: 1, entryCount: 1),
             buildSeconds: 1, phaseSeconds: [:], createdAt: Date())
         try write(images.rootImagePath(profile, hash: hash))
         if bootable {
@@ -95,6 +95,34 @@ import Testing
             #expect(SafeFiles.exists(kept), "\(kept) was removed")
         }
         #expect(pruner.plan().isEmpty)
+    }
+
+    /// A published boot snapshot of the given root image (and kernel).
+    func snapshot(_ key: String, root: String, kernel: String = "k") throws {
+        let store = BootSnapshotStore(paths: paths)
+        let inputs = SnapshotKey(kernelSHA256: kernel, initrdSHA256: "", rootImageSHA256: root, qemu: "q", hostCPU: "tcg",
+                                 machine: [])
+        let record = BootSnapshotRecord(key: key, inputs: inputs, sha256: "s", bytes: 1, saveSeconds: 1, createdAt: Date())
+        try write(store.statePath(key))
+        try PenJSON.encode(record).write(to: URL(fileURLWithPath: store.directory(key) + "/" + BootSnapshotStore.recordName))
+    }
+
+    @Test func snapshotsGoWithTheImagesTheyBoot() throws {
+        try write(paths.profiles + "/tools.toml", "packages = [\"jq\"]\n")
+        let current = try currentHash("tools")
+        try image("tools", current, rootSHA256: "tools-root")
+        try image("tools", String(repeating: "a", count: 64), rootSHA256: "stale-root")
+        try snapshot("base-snap", root: "r")
+        try snapshot("tools-snap", root: "tools-root")
+        try snapshot("stale-snap", root: "stale-root")
+        try snapshot("gone-snap", root: "no-such-root")
+        try snapshot("old-kernel-snap", root: "r", kernel: "old")
+        let store = BootSnapshotStore(paths: paths)
+        let reasons = Dictionary(uniqueKeysWithValues: ImagePruner(paths: paths, store: self.store, qemuIdentity: "q").plan()
+            .filter { $0.path.hasPrefix(store.root) }.map { ($0.path, $0.reason) })
+        #expect(reasons == [store.directory("stale-snap"): "a boot snapshot of an image no profile uses",
+                            store.directory("gone-snap"): "a boot snapshot of an image no profile uses",
+                            store.directory("old-kernel-snap"): "a boot snapshot of an older base image"])
     }
 
     @Test func aProfileBeingBuiltIsLeftAlone() throws {
