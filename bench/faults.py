@@ -14,7 +14,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TESTS = ["test_crash_faults.py", "test_session.py::test_a_signal_to_pen_shuts_the_guest_down_cleanly",
          "test_session.py::test_qemu_dies_with_pen_even_on_sigkill", "test_build_faults.py",
-         "test_concurrency.py", "test_vm_races.py", "test_symlinks.py", "test_disk_full.py"]
+         "test_concurrency.py", "test_vm_races.py", "test_symlinks.py", "test_disk_full.py",
+         "test_snapshot.py::test_racing_first_boots_save_one_snapshot_and_a_damaged_one_is_replaced"]
 
 
 def main():

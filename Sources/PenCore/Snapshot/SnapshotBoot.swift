@@ -9,6 +9,11 @@ public enum SnapshotBoot: Codable, Equatable, Sendable {
     /// The kernel boots, and the machine is saved at the guest's snapshot point under `key`.
     case save(key: String)
 
+    public var isRestore: Bool {
+        if case .restore = self { return true }
+        return false
+    }
+
     public var key: String? {
         switch self {
         case .cold: return nil

@@ -94,20 +94,30 @@ public final class Supervisor {
                             log: @escaping (String) -> Void) throws(PenError) {
         let signals = try SignalPipe.shared()
         let listener = try run.listen()
+        var plan = plan
         let booted: BootedVM
         do {
-            booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
+            do {
+                booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
+            } catch where plan.spec.snapshot.isRestore {
+                // The snapshot went between the choice and now (a racing prune, another VM's failed
+                // restore): a cold boot, not a failed one.
+                log("pen: the boot snapshot could not be opened (\(error.message)); booting cold")
+                plan.spec.snapshot = .cold
+                booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
+            }
         } catch {
             close(listener)
             run.removeSocket()
             throw error
         }
-        self.init(plan: plan, vm: SupervisedVM(booted), listener: listener, run: run, signals: signals, log: log,
+        let booting = plan  // as booted (a vanished snapshot made it cold)
+        self.init(plan: booting, vm: SupervisedVM(booted), listener: listener, run: run, signals: signals, log: log,
                   restart: { (mode: SnapshotBoot) throws(PenError) in
-                      var spec = plan.spec
+                      var spec = booting.spec
                       spec.snapshot = mode
-                      let reason = mode == .cold && plan.spec.snapshot != .cold ? "the restore failed" : "the boot above stalled"
-                      return SupervisedVM(try VMBoot.start(spec, qemu: qemu, archivePath: plan.archivePath,
+                      let reason = mode == .cold && booting.spec.snapshot != .cold ? "the restore failed" : "the boot above stalled"
+                      return SupervisedVM(try VMBoot.start(spec, qemu: qemu, archivePath: booting.archivePath,
                                                            keepOpen: keepOpen, restartReason: reason))
                   })
     }
