@@ -9,6 +9,25 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+// The last steps of every child pen starts: no blocked signals (and, for a daemon, every
+// disposition back to its default), the three standard descriptors, the kept ones inherited,
+// exec. Async-signal-safe calls only.
+static void exec_child(const char *const argv[], const char *const envp[], int stdin_fd, int stdout_fd,
+                       int stderr_fd, const int *keep_fds, int keep_count, int reset_dispositions) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (reset_dispositions)
+        for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
+    if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+    for (int i = 0; i < keep_count; i++) {
+        int flags = fcntl(keep_fds[i], F_GETFD);
+        if (flags < 0 || fcntl(keep_fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
+    }
+    execve(argv[0], (char *const *)argv, (char *const *)envp);
+    _exit(127);
+}
+
 pid_t pen_spawn(const char *const argv[], const char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd,
                 const int *keep_fds, int keep_count,
@@ -29,16 +48,8 @@ pid_t pen_spawn(const char *const argv[], const char *const envp[],
     // After any change of credentials, which clears it.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(127);
     if (getppid() != parent) _exit(127);  // parent already gone
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
-    for (int i = 0; i < keep_count; i++) {
-        int flags = fcntl(keep_fds[i], F_GETFD);
-        if (flags < 0 || fcntl(keep_fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
-    }
-    execve(argv[0], (char *const *)argv, (char *const *)envp);
-    _exit(127);
+    exec_child(argv, envp, stdin_fd, stdout_fd, stderr_fd, keep_fds, keep_count, 0);
+    return -1;  // not reached
 }
 
 int pen_get_winsize(int fd, uint16_t *rows, uint16_t *cols) {
@@ -134,17 +145,7 @@ int pen_spawn_detached(const char *const argv[], const char *const envp[],
         if (setsid() < 0) _exit(127);
         pid_t grandchild = fork();
         if (grandchild != 0) _exit(grandchild < 0 ? 127 : 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
-        if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
-        for (int i = 0; i < keep_count; i++) {
-            int flags = fcntl(keep_fds[i], F_GETFD);
-            if (flags < 0 || fcntl(keep_fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
-        }
-        execve(argv[0], (char *const *)argv, (char *const *)envp);
-        _exit(127);
+        exec_child(argv, envp, stdin_fd, stdout_fd, stderr_fd, keep_fds, keep_count, 1);
     }
     int status;
     while (waitpid(child, &status, 0) < 0) {

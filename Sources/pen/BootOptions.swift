@@ -1,0 +1,39 @@
+import ArgumentParser
+import PenLaunch
+
+/// The flags that decide how a VM boots, shared by `pen shell` and `pen vm start` (a running
+/// VM refuses them when they differ from its boot's).
+struct BootOptions: ParsableArguments {
+    @Option(help: "The profile to create the VM from (default: the VM's own, or 'default').")
+    var profile: String?
+
+    @Option(help: "Host directory shared read-write at /workspace (default: the current directory).")
+    var dir: String?
+
+    @Option(help: "Virtual CPUs (default: the profile's, else the host's cores).")
+    var cpus: Int?
+
+    @Option(help: "Memory, e.g. 2G or 4096M (default: the profile's, else 2G).")
+    var memory: String?
+
+    @Option(help: "Size of the VM's overlay disk when it is created (e.g. 10G).")
+    var diskSize: String?
+
+    @Option(name: .customLong("publish"), help: ArgumentHelp("Forward 127.0.0.1:HOST on the host to GUEST in the VM (repeatable).", valueName: "HOST:GUEST"))
+    var publish: [String] = []
+
+    @Option(help: "Accelerator: auto, kvm or tcg (default: auto).")
+    var accel: String?
+
+    @Flag(help: "Boot the kernel instead of restoring the boot snapshot (when the VM is not running).")
+    var cold = false
+
+    @Option(help: "What the guest reaches: none (no network device) or internet (default: the profile's, else internet).")
+    var network: String?
+
+    /// A request for VM `name` with these boot flags.
+    func request(_ name: String) -> LaunchRequest {
+        LaunchRequest(name: name, profile: profile, diskSize: diskSize, cpus: cpus, memory: memory, accel: accel,
+                      directory: dir, publish: publish, cold: cold, network: network)
+    }
+}
