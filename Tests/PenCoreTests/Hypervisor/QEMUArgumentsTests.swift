@@ -135,6 +135,13 @@ import PenWire
         let drive = values(a, "-drive").first { $0.contains("id=root") } ?? ""
         #expect(drive.hasPrefix("file=/dev/fdset/3,format=raw") && drive.contains("readonly=on"))
         #expect(values(a, "-device").contains("virtio-blk-device,drive=root,serial=\(GuestContract.rootImageSerial)"))
+        // The root disk is the first virtio disk the guest enumerates: the init binds disks in
+        // order before the snapshot point and stops at the root, so the VM's own disk is never
+        // probed into a snapshot.
+        let devices = values(a, "-device")
+        let root = devices.firstIndex { $0.contains("drive=root") }
+        let overlay = devices.firstIndex { $0.contains("drive=overlay") }
+        #expect(root != nil && overlay != nil && root! < overlay!)
         // Without one (an old spec), no root disk is attached.
         #expect(!values(arguments(), "-drive").contains { $0.contains("id=root") })
     }
