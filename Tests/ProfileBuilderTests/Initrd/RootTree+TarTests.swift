@@ -134,6 +134,24 @@ import PenCore
         try #require(try shell("head -c 1300 \(tar) > \(dir)/cut.tar").status == 0)
         #expect(throws: InitrdError.self) { try RootTree.readTar(path: "\(dir)/cut.tar") }
     }
+
+    /// A member whose (pax) header claims a terabyte but whose body is five bytes: an error
+    /// naming the archive, never a terabyte reserved up front.
+    @Test func aForgedMemberSizeIsAnErrorNotAnAllocation() throws {
+        let scratch = try TemporaryDirectory()
+        let tar = scratch.path + "/forged.tar"
+        let script = """
+            import io, sys, tarfile
+            with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+                info = tarfile.TarInfo("big")
+                info.size = 5
+                info.pax_headers = {"size": str(1 << 40)}
+                t.addfile(info, io.BytesIO(b"hello"))
+            """
+        try script.write(toFile: scratch.path + "/forge.py", atomically: false, encoding: .utf8)
+        try #require(try shell("python3 \(scratch.path)/forge.py \(tar)").status == 0)
+        #expect(throws: InitrdError.self) { try RootTree.readTar(path: tar) }
+    }
 }
 
 // MARK: - Real root filesystem
