@@ -7,23 +7,26 @@ public enum ChildEnvironment {
     /// The PATH every child gets: system directories only (never a relative entry).
     public static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// For QEMU and passt: a PATH and the locale, nothing else.
-    public static func helpers(from env: [String: String]) -> [String] {
-        var kept = ["PATH=\(path)"]
-        for key in ["LANG", "LC_ALL", "TZ", "TMPDIR"] {
-            if let value = env[key] { kept.append("\(key)=\(value)") }
-        }
+    /// For QEMU, passt and e2fsck: a PATH and the locale, nothing else.
+    public static func helperVariables(from env: [String: String]) -> [String: String] {
+        var kept = ["PATH": path]
+        for key in ["LANG", "LC_ALL", "TZ", "TMPDIR"] { kept[key] = env[key] }
         return kept
+    }
+
+    /// The helpers' environment as execve takes it.
+    public static func helpers(from env: [String: String]) -> [String] {
+        entries(helperVariables(from: env))
     }
 
     /// For `pen supervise`: the helpers' environment, plus HOME and XDG_* (where pen's state
     /// lives) and PEN_* (pen's own settings: PEN_HOME, PEN_TIMINGS, …).
     public static func supervisor(from env: [String: String]) -> [String] {
-        var kept = helpers(from: env)
-        for (key, value) in env.sorted(by: { $0.key < $1.key })
-        where key == "HOME" || key.hasPrefix("XDG_") || key.hasPrefix("PEN_") {
-            kept.append("\(key)=\(value)")
-        }
-        return kept
+        let own = env.filter { $0.key == "HOME" || $0.key.hasPrefix("XDG_") || $0.key.hasPrefix("PEN_") }
+        return entries(helperVariables(from: env).merging(own) { kept, _ in kept })
+    }
+
+    static func entries(_ variables: [String: String]) -> [String] {
+        variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 }

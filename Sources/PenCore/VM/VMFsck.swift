@@ -17,15 +17,7 @@ public enum VMFsck {
     public static func run(_ vm: VMDirectory, repair: Bool) throws(PenError) -> Outcome {
         try vm.refuseLinks()
         guard vm.exists else { throw PenError("no VM named '\(vm.name)'", fix: "see `pen vm ls`") }
-        let lock: VMLock
-        do {
-            lock = try VMLock(path: vm.lockPath, vmName: vm.name)
-        } catch {
-            if VMLock.isHeld(path: vm.lockPath) {
-                throw PenError("VM '\(vm.name)' is running", fix: "stop it first with `pen vm stop \(vm.name)`")
-            }
-            throw error
-        }
+        let lock = try VMLock.stopped(vm)
         defer { withExtendedLifetime(lock) {} }
         try SafeFiles.refuseSymlink(vm.diskPath)
         guard let e2fsck = ExecutableSearch.find("e2fsck", environment: ["PATH": ChildEnvironment.path]) else {
@@ -34,11 +26,7 @@ public enum VMFsck {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: e2fsck)
         process.arguments = ["-f", repair ? "-y" : "-n", vm.diskPath]
-        process.environment = Dictionary(uniqueKeysWithValues: ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment)
-            .map { entry -> (String, String) in
-                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-                return (parts[0], parts.count > 1 ? parts[1] : "")
-            })
+        process.environment = ChildEnvironment.helperVariables(from: ProcessInfo.processInfo.environment)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.standardError
         process.standardError = FileHandle.standardError

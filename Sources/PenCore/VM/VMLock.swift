@@ -44,6 +44,20 @@ public final class VMLock {
     }
 
     /// The error for a VM that was removed while pen was opening it (callers may retry).
+    /// For what needs the VM stopped (`vm rm`, `vm fsck`): its lock, or the error naming `pen vm stop`.
+    public static func stopped(_ vm: VMDirectory) throws(PenError) -> VMLock {
+        do {
+            return try VMLock(path: vm.lockPath, vmName: vm.name)
+        } catch {
+            if isHeld(path: vm.lockPath) { throw running(vm.name) }
+            throw error
+        }
+    }
+
+    public static func running(_ vmName: VMName) -> PenError {
+        PenError("VM '\(vmName)' is running: stop it first with `pen vm stop \(vmName)`")
+    }
+
     public static func vanished(_ vmName: VMName) -> PenError {
         PenError("VM '\(vmName)' was removed while pen was opening it; run the command again")
     }

@@ -18,19 +18,13 @@ public enum VMRemover {
         case S_IFLNK: throw PenError("\(vm.path) is a symlink, not a VM directory; pen does not delete through symlinks: remove the link yourself")
         default: throw PenError("\(vm.path) is not a VM directory: remove it yourself")
         }
-        if VMLock.isHeld(path: vm.lockPath) { throw running(vm) }
+        if VMLock.isHeld(path: vm.lockPath) { throw VMLock.running(vm.name) }
     }
 
     /// Removes the VM's directory and everything in it.
     public static func remove(_ vm: VMDirectory) throws(PenError) {
         try checkRemovable(vm)
-        let lock: VMLock
-        do {
-            lock = try VMLock(path: vm.lockPath, vmName: vm.name)
-        } catch {
-            if VMLock.isHeld(path: vm.lockPath) { throw running(vm) }
-            throw error
-        }
+        let lock = try VMLock.stopped(vm)
         let parent = (vm.path as NSString).deletingLastPathComponent
         ScratchDirectory.sweep(in: parent, prefixes: [trashPrefix])
         let trash = parent + "/" + ScratchDirectory.name(prefix: trashPrefix, rest: vm.name.value)
@@ -54,9 +48,5 @@ public enum VMRemover {
         var st = stat()
         guard lstat(vm.diskPath, &st) == 0 else { return 0 }
         return UInt64(st.st_blocks) * 512
-    }
-
-    static func running(_ vm: VMDirectory) -> PenError {
-        PenError("VM '\(vm.name)' is running: stop it first with `pen vm stop \(vm.name)`")
     }
 }

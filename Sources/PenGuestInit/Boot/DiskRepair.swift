@@ -35,13 +35,15 @@ enum DiskRepair {
         let deadline = monotonicMicroseconds() + timeoutMillis * 1000
         var timedOut = false
         while pid > 0 {  // ends when e2fsck exits (the pipe's only writer), or at the deadline
-            let left = deadline > monotonicMicroseconds() ? (deadline - monotonicMicroseconds()) / 1000 : 0
-            var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-            if left == 0 || (poll(&p, 1, Int32(min(left, 1000))) == 0 && monotonicMicroseconds() >= deadline) {
+            let now = monotonicMicroseconds()
+            guard now < deadline else {
                 timedOut = true
                 kill(pid, SIGKILL)
                 break
             }
+            var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            // Nothing (or a signal) yet: look at the clock again; a read only when there is data.
+            if poll(&p, 1, Int32(min((deadline - now) / 1000 + 1, 1000))) <= 0 { continue }
             let n = read(fds[0], &chunk, chunk.count)
             if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             if n <= 0 { break }
