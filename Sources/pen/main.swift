@@ -2,6 +2,7 @@
 import ArgumentParser
 import CHostSys
 import Foundation
+import PenCore
 
 // pen holds secrets (--env values, --env-from-host values it read) and the guest's data:
 // no core dump of it, and no other process of the user reads its memory or environment.
@@ -10,6 +11,13 @@ _ = pen_set_undumpable()
 // Usage errors are one line (the parser's message and where to look), like every other error.
 do {
     var command = try Pen.parseAsRoot()
+    // Before anything reads or writes pen's state: it must be this user's (or root's) alone.
+    if !(command is VersionCommand || command is Doctor || command is Supervise) {
+        do { try StateOwnership.check(PenPaths()) } catch {
+            say("pen: " + error.message)
+            exit(125)
+        }
+    }
     try command.run()
 } catch let code as ExitCode {
     exit(code.rawValue)

@@ -1,7 +1,8 @@
 // The host directory a VM shares at /workspace, read-write: an existing directory, never the
 // whole host, never inside or above pen's own state (other VMs' disks, the images, the
 // profiles), and — unless named with --dir — neither the user's home nor a directory above it,
-// which pen would otherwise share just because `pen shell` ran there.
+// which pen would otherwise share just because `pen shell` ran there, nor a system directory
+// (/etc, /usr, …) or a dot-directory of the home (~/.ssh, ~/.config).
 import Foundation
 
 public enum WorkspaceDirectory {
@@ -51,7 +52,28 @@ public enum WorkspaceDirectory {
             throw PenError("\(flag) \(what): the guest would get read-write access to all of it (your shell's rc files, ~/.ssh)",
                            fix: "cd into a project, or pass --dir PATH")
         }
+        if !explicit, let sensitive = sensitiveDirectory(holding: resolved, home: rules.home) {
+            throw PenError("\(flag) is in \(sensitive), which is no project: the guest would get read-write access to it",
+                           fix: "cd into a project, or pass --dir \(resolved) to share it on purpose")
+        }
         return resolved
+    }
+
+    /// System directories: a shell that happens to be in /etc must not hand it to a guest.
+    /// (/tmp and /var/tmp hold scratch projects and stay allowed.)
+    /// (Homes are not here: `sudo pen` in /home/alice/project is how root runs a user's project.)
+    static let systemDirectories = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+                                    "/dev", "/proc", "/sys", "/run", "/var"]
+
+    /// The sensitive directory `path` lies in, if any: a system directory, or a dot-directory of
+    /// the user's home (~/.ssh, ~/.config, ~/.gnupg, ~/.local: keys, tokens, rc files).
+    static func sensitiveDirectory(holding path: String, home: String?) -> String? {
+        if let home, isWithin(path, home), path != home {
+            let first = path.dropFirst(home.hasSuffix("/") ? home.count : home.count + 1).split(separator: "/").first
+            if let first, first.hasPrefix(".") { return (home.hasSuffix("/") ? home : home + "/") + first }
+        }
+        if isWithin(path, "/var/tmp") { return nil }
+        return systemDirectories.first { isWithin(path, $0) }
     }
 
     /// Whether `path` is `ancestor` or lies below it.

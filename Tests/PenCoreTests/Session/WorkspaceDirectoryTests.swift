@@ -64,3 +64,24 @@ import Testing
         #expect(refusal("/", explicit: true, rules) != nil)
     }
 }
+
+@Suite struct WorkspaceSensitiveDirectoryTests {
+    @Test func theDefaultIsNeverADotDirectoryOfTheHomeNorASystemDirectory() throws {
+        let scratch = try TemporaryDirectory()
+        let home = scratch.path + "/home/me"
+        for dir in ["/.ssh", "/.gnupg/private", "/.config/gh", "/src/.hidden-ok"] {
+            try FileManager.default.createDirectory(atPath: home + dir, withIntermediateDirectories: true)
+        }
+        let rules = WorkspaceDirectory.Guard(home: home, penDirectories: [scratch.path + "/pen"])
+        for path in [home + "/.ssh", home + "/.gnupg/private", home + "/.config/gh", "/etc", "/usr/share", "/var/lib"] {
+            let why = try #require(WorkspaceDefaultTests().refusal(path, explicit: false, rules), "\(path) was shared by default")
+            #expect(why.contains("--dir") && why.contains("on purpose"), "\(why)")
+        }
+        // A dot-directory inside a project is the project's; scratch space stays usable.
+        #expect(WorkspaceDefaultTests().refusal(home + "/src/.hidden-ok", explicit: false, rules) == nil)
+        #expect(WorkspaceDefaultTests().refusal("/var/tmp", explicit: false, rules) == nil)
+        // Named with --dir, the user meant it.
+        #expect(WorkspaceDefaultTests().refusal(home + "/.ssh", explicit: true, rules) == nil)
+        #expect(WorkspaceDefaultTests().refusal("/etc", explicit: true, rules) == nil)
+    }
+}
