@@ -8,6 +8,10 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include <linux/close_range.h>
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 // The last steps of every child pen starts: no blocked signals (and, for a daemon, every
 // disposition back to its default), the three standard descriptors, the kept ones inherited,
@@ -20,6 +24,10 @@ static void exec_child(const char *const argv[], const char *const envp[], int s
     if (reset_dispositions)
         for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
     if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+    // Nothing pen itself inherited, nor any other descriptor it holds, reaches the child: every
+    // descriptor above 2 closes on exec, then the kept ones are let through by name.
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
     for (int i = 0; i < keep_count; i++) {
         int flags = fcntl(keep_fds[i], F_GETFD);
         if (flags < 0 || fcntl(keep_fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
@@ -28,10 +36,90 @@ static void exec_child(const char *const argv[], const char *const envp[], int s
     _exit(127);
 }
 
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/stat.h>
+
+// QEMU's 9p share with security_model=none makes the guest's chmod, open(O_CREAT) and mknod
+// the host's. This seccomp filter, installed in QEMU before it starts, refuses (EPERM) the
+// setuid and setgid bits in any mode QEMU passes, and every mknod but a regular file's (device
+// nodes, FIFOs and sockets); the guest sees its call fail and the host's files stay plain.
+// x86_64 only (pen's only host architecture); other ABIs (i386, x32) are refused outright.
+static int confine_file_modes(void) {
+#if defined(__x86_64__)
+    struct sock_filter f[96];
+    int n = 0, denies[48], nd = 0;
+#define STMT(code, k) (f[n++] = (struct sock_filter)BPF_STMT(code, k))
+#define JUMP(code, k, jt, jf) (f[n++] = (struct sock_filter)BPF_JUMP(code, k, jt, jf))
+#define TO_DENY() (denies[nd++] = n - 1)
+#define ARG(i) (unsigned)(offsetof(struct seccomp_data, args) + (i) * 8)  // the low 32 bits
+    STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 0); f[n - 1].jf = 0; denies[nd++] = -(n);  // patched below
+    STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 0); TO_DENY();  // x32
+    static const struct { int nr, arg; } modes[] = {
+        { SYS_chmod, 1 }, { SYS_fchmod, 1 }, { SYS_fchmodat, 2 }, { SYS_open, 2 }, { SYS_openat, 3 },
+        { SYS_creat, 1 }, { SYS_mkdir, 1 }, { SYS_mkdirat, 2 } };
+    for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        JUMP(BPF_JMP | BPF_JEQ | BPF_K, modes[i].nr, 0, 3);
+        STMT(BPF_LD | BPF_W | BPF_ABS, ARG(modes[i].arg));
+        JUMP(BPF_JMP | BPF_JSET | BPF_K, S_ISUID | S_ISGID, 0, 0); TO_DENY();
+        STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
+    static const struct { int nr, arg; } nodes[] = { { SYS_mknod, 1 }, { SYS_mknodat, 2 } };
+    for (unsigned i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        JUMP(BPF_JMP | BPF_JEQ | BPF_K, nodes[i].nr, 0, 6);
+        STMT(BPF_LD | BPF_W | BPF_ABS, ARG(nodes[i].arg));
+        JUMP(BPF_JMP | BPF_JSET | BPF_K, S_ISUID | S_ISGID, 0, 0); TO_DENY();
+        STMT(BPF_ALU | BPF_AND | BPF_K, S_IFMT);
+        JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFREG, 1, 0);
+        JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0); f[n - 1].jt = 0; TO_DENY();  // jf → deny
+        STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
+#ifdef SYS_fchmodat2
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fchmodat2, 0, 0); TO_DENY();
+#else
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 452, 0, 0); TO_DENY();
+#endif
+#ifdef SYS_openat2
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 0); TO_DENY();  // its mode is behind a pointer
+#else
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 437, 0, 0); TO_DENY();
+#endif
+    STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    int deny = n;
+    STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+    for (int i = 0; i < nd; i++) {
+        if (denies[i] < 0) {  // the architecture check: anything but x86_64 is denied
+            int at = -denies[i] - 1;
+            f[at].jt = 0;
+            f[at].jf = (unsigned char)(deny - at - 1);
+        } else {
+            int at = denies[i];
+            unsigned char offset = (unsigned char)(deny - at - 1);
+            // The nodes' type check denies on "not zero" (its false branch); everything else on true.
+            if (BPF_OP(f[at].code) == BPF_JEQ && f[at].k == 0 && BPF_CLASS(f[at].code) == BPF_JMP) f[at].jf = offset;
+            else f[at].jt = offset;
+        }
+    }
+#undef STMT
+#undef JUMP
+#undef TO_DENY
+#undef ARG
+    struct sock_fprog program = { .len = (unsigned short)n, .filter = f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program);
+#else
+    return 0;
+#endif
+}
+
 pid_t pen_spawn(const char *const argv[], const char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd,
                 const int *keep_fds, int keep_count,
-                int uid, int gid, const unsigned *groups, int group_count) {
+                int uid, int gid, const unsigned *groups, int group_count, int confine_modes) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0) return pid;
@@ -48,6 +136,7 @@ pid_t pen_spawn(const char *const argv[], const char *const envp[],
     // After any change of credentials, which clears it.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(127);
     if (getppid() != parent) _exit(127);  // parent already gone
+    if (confine_modes && confine_file_modes() != 0) _exit(126);
     exec_child(argv, envp, stdin_fd, stdout_fd, stderr_fd, keep_fds, keep_count, 0);
     return -1;  // not reached
 }

@@ -155,18 +155,21 @@ public struct Launcher {
                           qemuLogPath: vm.qemuLogPath, network: plan.network, workspace: plan.workspace)
         spec.workspaceMapped = plan.workspaceMapped
         var owner = stat()
-        let workspaceOwner = stat(workspace, &owner) == 0 ? (uid: owner.st_uid, gid: owner.st_gid) : nil
+        let workspaceOwner = stat(workspace, &owner) == 0 ? (uid: owner.st_uid, gid: HostUser.primaryGroup(of: owner.st_uid)) : nil
         spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: workspaceOwner, hasWorkspace: true,
                                         accelerator: plan.accelerator, kvmGroup: host.kvmGroup)
-        let (snapshot, snapshotKey) = SnapshotChooser(paths: paths, environment: host.environment, say: say).choose(spec, image: image, qemu: qemu,
-                                                                                     cold: request.cold)
+        spec.qemuCopyDirectory = paths.qemuCopyDirectory
+        let (snapshot, verifiedState, snapshotKey) = SnapshotChooser(paths: paths, environment: host.environment, say: say)
+            .choose(spec, image: image, qemu: qemu, cold: request.cold)
+        defer { if let verifiedState { close(verifiedState) } }
         spec.snapshot = snapshot
+        spec.snapshotDescriptor = verifiedState
         let supervisorPlan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: plan.boot, detached: plan.detached,
                                             idleTimeout: plan.idleTimeout, bootTimeout: plan.bootTimeout, facts: plan.facts,
                                             snapshotStore: paths.snapshotDirectory, snapshotKey: snapshotKey)
         let spawned = Date()
         _ = try SupervisorProcess.start(supervisorPlan, run: vm.run, lock: lock.fd, logPath: vm.supervisorLogPath,
-                                        attached: false)
+                                        attached: false, inheriting: verifiedState.map { [$0] } ?? [])
         withExtendedLifetime(lock) {}  // the supervisor holds the lock now (and QEMU with it)
         return [decision, StageTiming("supervisor_to_ready", micros(since: spawned))]
     }

@@ -9,8 +9,9 @@ import PenIO
 
 enum SupervisorProcess {
     /// Starts the supervisor for `plan` and waits until its guest is ready (or its boot failed).
+    /// `inheriting`: descriptors the plan names (a verified snapshot's state), kept open in it.
     static func start(_ plan: SupervisorPlan, run: RunDirectory, lock: Int32?, logPath: String,
-                      attached: Bool) throws(PenError) -> ChildProcess? {
+                      attached: Bool, inheriting extra: [Int32] = []) throws(PenError) -> ChildProcess? {
         let held = Descriptors()
         var planPipe: [Int32] = [-1, -1], readyPipe: [Int32] = [-1, -1]
         guard pen_pipe(&planPipe) == 0, pen_pipe(&readyPipe) == 0 else {
@@ -19,7 +20,7 @@ enum SupervisorProcess {
         [planPipe[0], planPipe[1], readyPipe[0], readyPipe[1]].forEach { held.adopt($0) }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var argv = [exe, "supervise", "--plan-fd", String(planPipe[0]), "--ready-fd", String(readyPipe[1]), "--run", run.path]
-        var inherited = [planPipe[0], readyPipe[1]]
+        var inherited = [planPipe[0], readyPipe[1]] + extra
         if let lock {
             argv += ["--lock-fd", String(lock)]
             inherited.append(lock)
@@ -122,6 +123,7 @@ public enum SupervisorMain {
             report(PenError("the supervisor got no usable plan"))
             return 1
         }
+        if let state = plan.spec.snapshotDescriptor { _ = fcntl(state, F_SETFD, FD_CLOEXEC) }  // QEMU gets its own copy
         let lock = lockFD.map { VMLock(adopting: $0) }
         let supervisor: Supervisor
         do {

@@ -60,12 +60,25 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         // pen as root: the workspace's owner, with the KVM group only when it needs /dev/kvm.
         #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: owner, hasWorkspace: true, accelerator: .tcg, kvmGroup: 108)
                 == HostUser(uid: 1000, gid: 1000))
-        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: owner, hasWorkspace: true, accelerator: .kvm, kvmGroup: 108)
+        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: owner, hasWorkspace: true, accelerator: .kvm, kvmGroup: 108,
+                                isMember: { $0 == 1000 && $1 == 108 })
                 == HostUser(uid: 1000, gid: 1000, groups: [108]))
+        // …and never a group the user is not in.
+        #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: owner, hasWorkspace: true, accelerator: .kvm, kvmGroup: 108,
+                                isMember: { _, _ in false })
+                == HostUser(uid: 1000, gid: 1000))
         // No workspace (a builder VM): nobody.
         #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: nil, hasWorkspace: false, accelerator: .tcg, kvmGroup: nil) == .nobody)
         // A root-owned workspace only root can write: QEMU stays root (the share is mapped-xattr).
         #expect(QEMUUser.choose(penIsRoot: true, workspaceOwner: (0, 0), hasWorkspace: true, accelerator: .tcg, kvmGroup: nil) == nil)
+    }
+
+    @Test func qemusGroupIsItsUsersOwnNeverTheWorkspaceDirectorysGroup() {
+        // The user database's answer, not a directory's group (which can be one the owner lacks).
+        #expect(HostUser.primaryGroup(of: 0) == 0)
+        #expect(HostUser.primaryGroup(of: 4_000_000) == HostUser.nobody.gid)  // no such user
+        #expect(HostUser.isMember(0, of: 0))
+        #expect(!HostUser.isMember(4_000_000, of: 0))
     }
 
     @Test func aRootPensBuilderVMRunsQEMUAsNobody() throws {

@@ -3,14 +3,16 @@ real binary: no NIC under --network none, guest RAM out of QEMU's core dumps, pe
 and environment closed to its user's other processes, a guest's resolv.conf symlink."""
 import hashlib
 import os
+import pathlib
 import select
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
 
-from conftest import PEN, describe, fsck_clean, pids_where, qemu_pids, uids_of
+from conftest import PEN, PenRunner, describe, fsck_clean, own_image_cache, pids_where, qemu_pids, uids_of
 
 NOBODY = 65534
 
@@ -201,6 +203,10 @@ def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, t
         assert groups == [[]], groups  # none of root's groups
         passt = pids_where(lambda args: args and b"passt" in args[0])
         assert passt and all(uids_of(p) == [NOBODY] * 4 for p in passt)
+        # QEMU is not dumpable: the workspace's owner cannot read its memory or environment
+        # (the values root's pen sent), nor ptrace it.
+        peek = subprocess.run(["cat", f"/proc/{qemu}/environ"], preexec_fn=as_nobody, capture_output=True, timeout=30)
+        assert peek.returncode != 0 and b"Permission denied" in peek.stderr, peek
     finally:
         stop(proc)
     made = ws / "made"
@@ -213,3 +219,41 @@ def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, t
         assert uids_of(qemu)[0] == 0
     finally:
         stop(proc)
+
+
+def test_a_non_root_pen_keeps_setuid_bits_fifos_and_device_nodes_off_the_host(base_image):
+    """pen as an ordinary user shares the workspace with security_model=none: the guest's chmod,
+    mkfifo and mknod would be the host's. QEMU's seccomp filter refuses setuid/setgid bits and
+    every node but a regular file, so the host's files stay plain. (As root, the test runs pen as
+    nobody; as a normal user, as that user.)"""
+    top = pathlib.Path(tempfile.mkdtemp(prefix="pen-user-"))  # /tmp: a user other than root can reach it
+    try:
+        runner = PenRunner(top / "home")
+        (top / "home").mkdir()
+        own_image_cache(runner, base_image)
+        ws = top / "ws"
+        ws.mkdir()
+        user = NOBODY if os.geteuid() == 0 else os.geteuid()
+        for path in [top, *top.rglob("*")]:
+            os.lchown(path, user, user)
+        script = ("cd /workspace && echo x > suid && chmod 755 suid; "
+                  "chmod 4755 suid 2>&1 | grep -q 'not permitted' && echo setuid-refused; "
+                  "chmod 2755 suid 2>&1 | grep -q 'not permitted' && echo setgid-refused; "
+                  "mkfifo fifo 2>&1 | grep -q 'not permitted' && echo fifo-refused; "
+                  "mknod blk b 8 0 2>&1 | grep -q 'not permitted' && echo node-refused; "
+                  "mkdir -m 2775 gdir 2>&1 | grep -q 'not permitted' && echo setgid-dir-refused; "
+                  "stat -c '%a' suid")
+        r = subprocess.run([PEN, "shell", "nonroot", "--dir", str(ws), "--", "sh", "-c", script],
+                           preexec_fn=as_nobody if os.geteuid() == 0 else None, env=runner.env, cwd=ws,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+        assert r.returncode == 0, describe(r)
+        assert r.stdout.decode().split() == ["setuid-refused", "setgid-refused", "fifo-refused", "node-refused",
+                                             "setgid-dir-refused", "755"], describe(r)
+        st = os.lstat(ws / "suid")
+        assert stat.S_ISREG(st.st_mode) and not st.st_mode & (stat.S_ISUID | stat.S_ISGID), oct(st.st_mode)
+        for made in ws.iterdir():  # no FIFO or node was made; a directory (if made) is not setgid
+            st = os.lstat(made)
+            assert made.name in ("suid", "gdir") and not st.st_mode & (stat.S_ISUID | stat.S_ISGID), (made, oct(st.st_mode))
+            assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), (made, oct(st.st_mode))
+    finally:
+        subprocess.run(["rm", "-rf", str(top)], timeout=60)

@@ -9,11 +9,13 @@
 /// stdin_fd/stdout_fd/stderr_fd become 0/1/2; each fd in keep_fds[0..keep_count) is
 /// inherited (its close-on-exec flag cleared in the child only). Returns the pid or -1.
 /// With uid >= 0 the child first becomes uid:gid with exactly the given supplementary groups
-/// (exit status 126 when it cannot).
+/// (exit status 126 when it cannot). With confine_modes the child runs under a seccomp
+/// filter that refuses setuid/setgid mode bits and every mknod but a regular file's (QEMU,
+/// whose 9p share would otherwise make the guest's modes and nodes the host's).
 pid_t pen_spawn(const char *const argv[], const char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd,
                 const int *keep_fds, int keep_count,
-                int uid, int gid, const unsigned *groups, int group_count);
+                int uid, int gid, const unsigned *groups, int group_count, int confine_modes);
 
 int pen_get_winsize(int fd, uint16_t *rows, uint16_t *cols);
 int pen_errno(void);

@@ -32,15 +32,25 @@ public final class ChildProcess: VMProcess {
         }
     }
 
-    deinit { close(exitDescriptor) }
+    /// Dropped while it runs (a restarted boot's passt, a supervisor's helpers at its end): it is
+    /// killed and reaped, so no zombie stays behind.
+    deinit {
+        if exitStatus() == nil {
+            _ = pen_pidfd_send_signal(exitDescriptor, SIGKILL)
+            var s: Int32 = 0
+            while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+        }
+        close(exitDescriptor)
+    }
 
     /// Starts argv with PR_SET_PDEATHSIG(SIGKILL) (see host_sys.c), stdin from /dev/null,
     /// stdout and stderr into logPath (opened without following a symlink), and the listed
     /// descriptors inherited, and `environment` (by default the helpers' minimal one); as `user`
-    /// when given (pen is root).
+    /// when given (pen is root). `confiningFileModes`: no setuid/setgid bits, no device nodes or
+    /// FIFOs (host_sys.c), for a QEMU that shares a workspace.
     public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32],
                              environment env: [String] = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment),
-                             as user: HostUser? = nil) throws(PenError) -> ChildProcess {
+                             as user: HostUser? = nil, confiningFileModes: Bool = false) throws(PenError) -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(devNull) }
         let log = try SafeFiles.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC)
@@ -51,7 +61,7 @@ public final class ChildProcess: VMProcess {
                     (user?.groups ?? []).withUnsafeBufferPointer { groups in
                         pen_spawn(cargv, cenv, devNull, log, log, keep.baseAddress, Int32(keep.count),
                                   user.map { Int32(bitPattern: $0.uid) } ?? -1, user.map { Int32(bitPattern: $0.gid) } ?? -1,
-                                  groups.baseAddress, Int32(groups.count))
+                                  groups.baseAddress, Int32(groups.count), confiningFileModes ? 1 : 0)
                     }
                 }
             }

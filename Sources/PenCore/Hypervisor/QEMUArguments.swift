@@ -28,7 +28,34 @@ public struct QEMU: Sendable {
     }
 
     public func command(_ spec: VMSpec, _ wiring: VMWiring) -> [String] {
-        [executable] + Self.arguments(spec, wiring)
+        var argv = [executable] + Self.arguments(spec, wiring)
+        // As another user QEMU runs from an execute-only copy (ExecuteOnlyQEMU), which would look
+        // for its firmware beside the copy: it is told where the real one keeps it.
+        if spec.qemuUser != nil { argv += ["-L", dataDirectory] }
+        return argv
+    }
+
+    /// Where this QEMU's firmware lives: PREFIX/share/qemu beside PREFIX/bin/qemu-system-x86_64.
+    public var dataDirectory: String { prefix + "/share/qemu" }
+
+    /// Where this QEMU's loadable modules (its TCG accelerator among them) live, if it has any:
+    /// PREFIX/lib/ARCH/qemu (Debian) or PREFIX/lib/qemu. An execute-only copy is told with
+    /// QEMU_MODULE_DIR.
+    public var moduleDirectory: String? {
+        let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: prefix + "/lib")) ?? []).sorted()
+            .map { prefix + "/lib/" + $0 + "/qemu" } + [prefix + "/lib/qemu"]
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/accel-tcg-x86_64.so") }
+    }
+
+    /// PREFIX of PREFIX/bin/qemu-system-x86_64 (links resolved), "" for /.
+    private var prefix: String {
+        var real = executable
+        if let resolved = realpath(executable, nil) {
+            real = String(cString: resolved)
+            free(resolved)
+        }
+        let prefix = ((real as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        return prefix == "/" ? "" : prefix
     }
 
     /// A descriptor QEMU inherited, as a path it can open.

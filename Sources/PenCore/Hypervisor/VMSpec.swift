@@ -29,10 +29,15 @@ public struct VMSpec: Codable, Equatable, Sendable {
     public var workspaceMapped = false
     /// The user QEMU runs as when pen is root (QEMUUser); nil: as pen.
     public var qemuUser: HostUser?
+    /// Where the execute-only copy of QEMU is kept when it runs as `qemuUser` (ExecuteOnlyQEMU).
+    public var qemuCopyDirectory: String?
     /// A builder VM streams its root out over the archive port.
     public var archivePort: Bool
     /// Cold, restored from a boot snapshot, or cold while saving one.
     public var snapshot: SnapshotBoot = .cold
+    /// A restore's state as the pen that chose it opened and verified it: a descriptor the
+    /// supervisor inherited. QEMU reads that file, never what the path leads to later.
+    public var snapshotDescriptor: Int32?
 
     public init(name: String, kernelPath: String, initrdPath: String, rootImagePath: String? = nil,
                 kernelArguments: [String], diskPath: String?, cpus: Int, memoryMiB: Int, accelerator: Accelerator,

@@ -46,9 +46,14 @@ public struct SnapshotKey: Codable, Equatable, Sendable {
     public var hostCPU: String
     /// The machine: type, accelerator, vCPUs, memory, kernel command line and every device.
     public var machine: [String]
+    /// The uid QEMU runs as. A snapshot is only restored by QEMUs of the uid that saved it: that
+    /// uid could tamper with the saving QEMU (ptrace, /proc/PID/mem), so its snapshot must never
+    /// become another user's machine (nil in records of older pens).
+    public var qemuUID: UInt32?
 
     public init(kernelSHA256: String, initrdSHA256: String, rootImageSHA256: String, qemu: String, hostCPU: String,
-                machine: [String]) {
+                machine: [String], qemuUID: UInt32 = 0) {
+        self.qemuUID = qemuUID
         self.kernelSHA256 = kernelSHA256
         self.initrdSHA256 = initrdSHA256
         self.rootImageSHA256 = rootImageSHA256
@@ -60,7 +65,7 @@ public struct SnapshotKey: Codable, Equatable, Sendable {
     /// The canonical text the key's hash is taken of (one field per line).
     public var canonical: String {
         ([Self.format, "kernel \(kernelSHA256)", "initrd \(initrdSHA256)", "root \(rootImageSHA256)", "qemu \(qemu)",
-          "cpu \(hostCPU)"]
+          "cpu \(hostCPU)", "uid \(qemuUID ?? 0)"]
             + machine.map { "machine \($0)" }).joined(separator: "\n") + "\n"
     }
 

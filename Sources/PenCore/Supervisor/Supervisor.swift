@@ -18,6 +18,8 @@ public struct SupervisedVM {
     public var monitor: Int32?
     /// Descriptors that must stay open while the VM runs (passt's, the wiring's leftovers).
     var held: Descriptors?
+    /// passt, reaped when this VM is dropped.
+    var passt: ChildProcess?
 
     public init(process: VMProcess, control: Int32, archive: (port: Int32, file: Int32)? = nil, monitor: Int32? = nil) {
         self.process = process
@@ -29,6 +31,7 @@ public struct SupervisedVM {
     init(_ booted: BootedVM) {
         self.init(process: booted.process, control: booted.control, archive: booted.archive, monitor: booted.monitor)
         held = booted.held
+        passt = booted.passt
     }
 }
 
@@ -94,24 +97,17 @@ public final class Supervisor {
                             log: @escaping (String) -> Void) throws(PenError) {
         let signals = try SignalPipe.shared()
         let listener = try run.listen()
-        var plan = plan
         let booted: BootedVM
         do {
-            do {
-                booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
-            } catch where plan.spec.snapshot.isRestore {
-                // The snapshot went between the choice and now (a racing prune, another VM's failed
-                // restore): a cold boot, not a failed one.
-                log("pen: the boot snapshot could not be opened (\(error.message)); booting cold")
-                plan.spec.snapshot = .cold
-                booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
-            }
+            // No fallback here: a restore reads the snapshot through the descriptor the choosing pen
+            // verified (a racing prune cannot take it away), so any failure to start is the boot's.
+            booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
         } catch {
             close(listener)
             run.removeSocket()
             throw error
         }
-        let booting = plan  // as booted (a vanished snapshot made it cold)
+        let booting = plan
         self.init(plan: booting, vm: SupervisedVM(booted), listener: listener, run: run, signals: signals, log: log,
                   restart: { (mode: SnapshotBoot) throws(PenError) in
                       var spec = booting.spec

@@ -15,8 +15,12 @@ final class BootedVM {
     /// pen's end of QEMU's QMP monitor, while a boot snapshot is to be saved.
     let monitor: Int32?
     let held: Descriptors
+    /// passt, when the VM has a network (reaped when this boot is dropped).
+    let passt: ChildProcess?
 
-    init(process: ChildProcess, control: Int32, archive: (port: Int32, file: Int32)?, monitor: Int32?, held: Descriptors) {
+    init(process: ChildProcess, control: Int32, archive: (port: Int32, file: Int32)?, monitor: Int32?, held: Descriptors,
+         passt: ChildProcess? = nil) {
+        self.passt = passt
         self.process = process
         self.control = control
         self.archive = archive
@@ -56,18 +60,34 @@ enum VMBoot {
         var monitor: Int32?
         switch spec.snapshot {
         case .cold: break
-        case .restore(let state, _): wiring.snapshotState = try held.openNoFollow(state, O_RDONLY)
+        case .restore(let state, _):
+            // The state the choosing pen verified, through the descriptor it opened then: a file
+            // swapped in at the path since is never read. (A fresh description, so a restarted
+            // boot's QEMU reads it from its start.) By path only where no pen chose it (tests).
+            if let verified = spec.snapshotDescriptor {
+                wiring.snapshotState = try held.reopen(verified, O_RDONLY, what: state)
+            } else {
+                wiring.snapshotState = try held.openNoFollow(state, O_RDONLY)
+            }
         case .save:
             let (pen, qemu) = try held.socketPair("monitor")
             monitor = pen
             wiring.monitor = qemu
         }
-        wiring.network = try startNetwork(spec.network, held)
-        let process = try ChildProcess.start(qemu.command(spec, wiring), logPath: spec.qemuLogPath,
-                                             inheriting: wiring.descriptors + keepOpen, as: spec.qemuUser)
+        let network = try startNetwork(spec.network, held)
+        wiring.network = network?.0
+        var argv = qemu.command(spec, wiring)
+        var environment = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment)
+        if spec.qemuUser != nil, let directory = spec.qemuCopyDirectory {
+            argv[0] = try ExecuteOnlyQEMU.copy(of: qemu.executable, in: directory)  // so it is not dumpable
+            if let modules = qemu.moduleDirectory { environment.append("QEMU_MODULE_DIR=" + modules) }
+        }
+        let process = try ChildProcess.start(argv, logPath: spec.qemuLogPath,
+                                             inheriting: wiring.descriptors + keepOpen, environment: environment,
+                                             as: spec.qemuUser, confiningFileModes: spec.workspace != nil)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
         return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
-                        held: held)
+                        held: held, passt: network?.1)
     }
 
     /// The overlay disk, opened read-write and read-only without following a link; it must be
@@ -81,15 +101,20 @@ enum VMBoot {
         return VMWiring.DiskDescriptors(readWrite: readWrite, readOnly: try held.openNoFollow(path, O_RDONLY))
     }
 
-    /// passt gets one end of a socketpair and QEMU's network device the other; both die with
-    /// the supervisor. Returns QEMU's end (nil for slirp or no network).
-    static func startNetwork(_ network: NetworkBackend, _ held: Descriptors) throws(PenError) -> Int32? {
+    /// passt gets one end of a socketpair and QEMU's network device the other. passt ends when
+    /// that socket closes (`--fd` implies `--one-off`), so once QEMU is gone; the returned process
+    /// is reaped with the boot (a restarted boot's passt leaves no zombie). Returns QEMU's end and
+    /// passt (nil for slirp or no network).
+    static func startNetwork(_ network: NetworkBackend, _ held: Descriptors) throws(PenError) -> (Int32, ChildProcess)? {
         guard case .passt(let passt, let ports, let log) = network else { return nil }
-        try SafeFiles.refuseSymlink(log)  // passt opens its log by path
+        // passt opens its log itself: it gets /proc/self/fd/N of a file pen opened without
+        // following a link, never a path in the VM's directory it would resolve on its own.
+        let logFile = try held.openNoFollow(log, O_WRONLY | O_CREAT | O_TRUNC)
         let (passtEnd, qemuEnd) = try held.socketPair("network")
-        _ = try ChildProcess.start(passt.command(fd: passtEnd, publish: ports, logPath: log), logPath: log + ".out",
-                                   inheriting: [passtEnd])
+        let passtProcess = try ChildProcess.start(passt.command(fd: passtEnd, publish: ports, logPath: "/proc/self/fd/\(logFile)"),
+                                                  logPath: log + ".out", inheriting: [passtEnd, logFile])
         held.close(passtEnd)
-        return qemuEnd
+        held.close(logFile)
+        return (qemuEnd, passtProcess)
     }
 }

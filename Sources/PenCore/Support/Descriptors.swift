@@ -29,6 +29,14 @@ public final class Descriptors {
         adopt(try SafeFiles.openNoFollow(path, flags, mode: mode))
     }
 
+    /// A new open file description of what `fd` is open on (through /proc/self/fd, which names
+    /// that file itself, whatever its path now leads to), owned. `what` names it in errors.
+    public func reopen(_ fd: Int32, _ flags: Int32, what: String) throws(PenError) -> Int32 {
+        let copy = Glibc.open("/proc/self/fd/\(fd)", flags | O_CLOEXEC)
+        guard copy >= 0 else { throw PenError.system("cannot reopen \(what)") }
+        return adopt(copy)
+    }
+
     /// Gives up ownership of `fd` without closing it.
     public func release(_ fd: Int32) -> Int32 {
         open.remove(fd)

@@ -34,6 +34,8 @@ public struct PenPaths: Sendable {
     public var kernelDirectory: String { images + "/kernel" }
     /// Boot snapshots, one per kernel, initrd and machine shape (plan 09).
     public var snapshotDirectory: String { images + "/snapshots" }
+    /// Execute-only copies of QEMU, for a root pen's QEMU that runs as another user.
+    public var qemuCopyDirectory: String { images + "/qemu" }
 
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path

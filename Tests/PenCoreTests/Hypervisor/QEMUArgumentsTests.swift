@@ -116,7 +116,10 @@ import PenWire
                         SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: "/usr/bin/qemu 1 2 4", hostCPU: "tcg", machine: key.machine),
                         SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "cpu", machine: key.machine),
                         SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r2", qemu: key.qemu, hostCPU: "tcg", machine: key.machine),
-                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "tcg", machine: ["-m 1024M"])] {
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "tcg", machine: ["-m 1024M"]),
+                        // Saved by a QEMU of another uid: that uid could have tampered with it.
+                        SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: key.qemu, hostCPU: "tcg", machine: key.machine,
+                                    qemuUID: 1000)] {
             #expect(changed.hash != key.hash)
         }
     }
