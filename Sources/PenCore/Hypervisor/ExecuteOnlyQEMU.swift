@@ -14,9 +14,8 @@ public enum ExecuteOnlyQEMU {
             throw PenError.system("cannot read \(executable)")
         }
         // The build of QEMU on disk now: a new package gets a new copy.
-        let identity = "\(executable) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ino)"
         // Named as the original (ps, and whoever looks for QEMU, see qemu-system-x86_64).
-        let build = directory + "/" + SHA256File.hex(bytes: Array(identity.utf8)).prefix(16)
+        let build = directory + "/" + buildName(QEMU(executable: executable).identity)
         let path = build + "/" + (executable as NSString).lastPathComponent
         if isExecuteOnly(path, size: st.st_size) { return path }
         try SafeFiles.makeDirectories(build, mode: 0o711)
@@ -41,6 +40,11 @@ public enum ExecuteOnlyQEMU {
             throw PenError.system("cannot publish \(path)")
         }
         return path
+    }
+
+    /// The directory name of the copy of the QEMU build with this `QEMU.identity`.
+    public static func buildName(_ identity: String) -> String {
+        String(SHA256File.hex(bytes: Array(identity.utf8)).prefix(16))
     }
 
     /// A root-owned regular file of `size` bytes that only executes (no read or write bits).

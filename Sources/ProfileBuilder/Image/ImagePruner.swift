@@ -75,6 +75,12 @@ public struct ImagePruner {
             }
         }
         snapshots(manifest, liveRoots: liveRoots, add)
+        if let qemuIdentity {
+            let current = ExecuteOnlyQEMU.buildName(qemuIdentity)
+            for entry in entries(paths.qemuCopyDirectory) where entry != current {
+                add(paths.qemuCopyDirectory + "/" + entry, "a copy of another QEMU build")
+            }
+        }
         return items
     }
 

@@ -125,6 +125,16 @@ import Testing
                             store.directory("old-kernel-snap"): "a boot snapshot of an older base image"])
     }
 
+    @Test func copiesOfOtherQEMUBuildsGoAndTheCurrentOneStays() throws {
+        let current = paths.qemuCopyDirectory + "/" + ExecuteOnlyQEMU.buildName("q")
+        let older = paths.qemuCopyDirectory + "/" + ExecuteOnlyQEMU.buildName("an older q")
+        try write(current + "/qemu-system-x86_64")
+        try write(older + "/qemu-system-x86_64")
+        let reasons = Dictionary(uniqueKeysWithValues: ImagePruner(paths: paths, store: store, qemuIdentity: "q").plan()
+            .filter { $0.path.hasPrefix(paths.qemuCopyDirectory) }.map { ($0.path, $0.reason) })
+        #expect(reasons == [older: "a copy of another QEMU build"])
+    }
+
     @Test func aProfileBeingBuiltIsLeftAlone() throws {
         try image("gone", String(repeating: "b", count: 64))
         let lock = try #require(BuildLock.attempt(path: images.directory("gone") + "/.lock"))
