@@ -57,7 +57,8 @@ struct Copier {
 
     private func copyOut(_ sources: [String], _ destination: String, _ connection: SupervisorConnection,
                          _ vm: VMDirectory) throws(PenError) -> Int32 {
-        var argv = ["tar", "-c", "-f", "-", "--numeric-owner"]
+        // --sparse: holes travel as holes (the host keeps them holes either way).
+        var argv = ["tar", "-c", "-f", "-", "--numeric-owner", "--sparse"]
         for source in sources {
             let (parent, name) = splitPath(source)
             argv += ["-C", parent, name]
