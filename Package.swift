@@ -60,6 +60,6 @@ let package = Package(
         .testTarget(name: "PenWireTests", dependencies: ["PenWire"]),
         .testTarget(name: "PenCoreTests", dependencies: ["PenCore", "PenTestSupport"]),
         .testTarget(name: "ProfileBuilderTests", dependencies: ["ProfileBuilder", "PenCore", "CArchive", "PenTestSupport"]),
-        .testTarget(name: "PenLaunchTests", dependencies: ["PenLaunch", "PenCore", "ProfileBuilder", "PenTestSupport"]),
+        .testTarget(name: "PenLaunchTests", dependencies: ["PenLaunch", "PenCore", "ProfileBuilder", "CArchive", "PenTestSupport"]),
     ]
 )

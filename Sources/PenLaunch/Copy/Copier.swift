@@ -57,7 +57,8 @@ struct Copier {
 
     private func copyOut(_ sources: [String], _ destination: String, _ connection: SupervisorConnection,
                          _ vm: VMDirectory) throws(PenError) -> Int32 {
-        var argv = ["tar", "-c", "-f", "-", "--numeric-owner"]
+        // --sparse: holes travel as holes (the host keeps them holes either way).
+        var argv = ["tar", "-c", "-f", "-", "--numeric-owner", "--sparse"]
         for source in sources {
             let (parent, name) = splitPath(source)
             argv += ["-C", parent, name]
@@ -65,9 +66,7 @@ struct Copier {
         if destination == "-" {
             return try session(argv, connection, vm, io: SessionIO(forwardInput: false))
         }
-        let (directory, renames) = try target(sources, destination)
-        let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { throw PenError.system("pen cp: cannot open \(directory)") }
+        let (dir, renames) = try target(sources, destination)
         defer { close(dir) }
         let pipe = try Pipe2()
         let extractor = Background { () throws(PenError) in
@@ -87,22 +86,31 @@ struct Copier {
         return status
     }
 
-    /// Where a copy out lands: into DEST when it is a directory; else the one source becomes DEST.
-    private func target(_ sources: [String], _ destination: String) throws(PenError) -> (String, [String: String]) {
-        let names = sources.map { splitPath($0).name }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: destination, isDirectory: &isDirectory), isDirectory.boolValue {
-            return (destination, Dictionary(names.map { ($0, $0) }, uniquingKeysWith: { a, _ in a }))
+    /// Where a copy out lands: into DEST when it is a directory; else the one source becomes
+    /// DEST. Returns the directory, open, and each top-level name's name there. DEST itself is
+    /// opened without following a link: in a shared workspace the guest could have planted it
+    /// (`./results` -> elsewhere). The components before it are followed: the user typed them.
+    private func target(_ sources: [String], _ destination: String) throws(PenError) -> (Int32, [[UInt8]: [UInt8]]) {
+        let names = sources.map { Array(splitPath($0).name.utf8) }
+        var trimmed = Substring(destination)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }  // a trailing '/' would follow a link
+        let path = String(trimmed)
+        let dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if dir >= 0 { return (dir, Dictionary(names.map { ($0, $0) }, uniquingKeysWith: { a, _ in a })) }
+        let err = errno
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+            throw PenError("pen cp: \(destination) is a symlink, and pen does not copy through one (a VM may have planted it)",
+                           fix: "give the directory it points to, if you trust it")
         }
+        guard err == ENOENT || err == ENOTDIR else { throw PenError.system("pen cp: cannot open \(destination)", err) }
         guard sources.count == 1 else {
             throw PenError("pen cp: \(destination) is not a directory", fix: "copying several items needs an existing directory")
         }
-        let parent = (destination as NSString).deletingLastPathComponent
-        let dir = parent.isEmpty ? "." : parent
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw PenError("pen cp: \(dir): no such directory")
-        }
-        return (dir, [names[0]: (destination as NSString).lastPathComponent])
+        let (parent, name) = splitPath(path)
+        let parentDir = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parentDir >= 0 else { throw PenError.system("pen cp: \(parent): no such directory") }
+        return (parentDir, [names[0]: Array(name.utf8)])
     }
 
     private func session(_ argv: [String], _ connection: SupervisorConnection, _ vm: VMDirectory,

@@ -1,6 +1,10 @@
 // Host files into a tar stream for the VM: each source under its own name, with its modes,
-// owners and times, symlinks as links (never followed), directories recursively. Only files,
-// directories and symlinks go: a device node or a socket on the host is refused, not copied.
+// owners and times, symlinks as links, directories recursively. The tree is walked here, not
+// by libarchive's disk reader (which follows a link swapped in between its stat and its open):
+// every file and directory is opened relative to its parent's descriptor with O_NOFOLLOW, and
+// what is sent is what that descriptor says (fstat), so a link the guest swaps in under a
+// shared workspace is sent as a link and never followed. Only files, directories and symlinks
+// go: a device node or a socket on the host is refused, not copied.
 import CArchive
 import Foundation
 import PenCore
@@ -13,55 +17,146 @@ enum HostTarWriter {
         defer { archive_write_free(writer) }
         archive_write_set_format_pax_restricted(writer)
         guard archive_write_open_fd(writer, fd) == ARCHIVE_OK else { throw failure(writer, "cannot start the copy") }
+        var walk = HostTreeWalk(writer: writer)
         for source in sources {
-            try add(source, to: writer)
+            try walk.add(source)
         }
         guard archive_write_close(writer) == ARCHIVE_OK else { throw failure(writer, "cannot finish the copy") }
     }
 
-    private static func add(_ source: String, to writer: OpaquePointer) throws(PenError) {
+    static func failure(_ a: OpaquePointer, _ what: String) -> PenError {
+        PenError(what, cause: archive_error_string(a).map { String(cString: $0) })
+    }
+}
+
+/// One copy's walk over the host's trees, writing each entry as it is read.
+struct HostTreeWalk {
+    let writer: OpaquePointer
+    private var users: [uid_t: String?] = [:]
+    private var groups: [gid_t: String?] = [:]
+    private var chunk = [UInt8](repeating: 0, count: 1 << 16)
+
+    init(writer: OpaquePointer) {
+        self.writer = writer
+    }
+
+    /// A source as the user typed it: the components before its last are followed (the user
+    /// named them); the last one and everything under it are not.
+    mutating func add(_ source: String) throws(PenError) {
         var trimmed = Substring(source)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        let path = String(trimmed)
-        var st = stat()
-        guard lstat(path, &st) == 0 else { throw PenError.system("pen cp: cannot read \(path)") }
-        let name = (path as NSString).lastPathComponent
+        let (parentPath, name) = splitPath(String(trimmed))
         guard !name.isEmpty, name != "/", name != ".", name != ".." else {
-            throw PenError("pen cp: give a file or directory by name, not \(path)", fix: "e.g. pen cp ./src dev:/root/")
+            throw PenError("pen cp: give a file or directory by name, not \(source)", fix: "e.g. pen cp ./src dev:/root/")
         }
-        guard let disk = archive_read_disk_new() else { throw PenError("libarchive: out of memory") }
-        defer { archive_read_free(disk) }
-        archive_read_disk_set_symlink_physical(disk)
-        archive_read_disk_set_standard_lookup(disk)
-        archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL | ARCHIVE_READDISK_NO_FFLAGS)
-        guard archive_read_disk_open(disk, path) == ARCHIVE_OK else { throw failure(disk, "pen cp: cannot read \(path)") }
-        let prefix = path
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            guard let entry = archive_entry_new() else { throw PenError("libarchive: out of memory") }
-            defer { archive_entry_free(entry) }
-            let r = archive_read_next_header2(disk, entry)
-            if r == ARCHIVE_EOF { break }
-            guard r >= ARCHIVE_WARN else { throw failure(disk, "pen cp: cannot read under \(path)") }
-            let full = String(cString: archive_entry_pathname(entry))
-            let type = UInt32(archive_entry_filetype(entry))
-            guard type == FileType.regular || type == FileType.directory || type == FileType.symlink else {
-                throw PenError("pen cp: \(full) is not a file, directory or symlink", fix: "copy files, directories and symlinks only")
+        let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { throw PenError.system("pen cp: cannot read \(source)") }
+        defer { close(parent) }
+        let component = PathComponent(bytes: Array(name.utf8))
+        try add(component, in: parent, as: component.bytes, depth: 0)
+    }
+
+    /// `name` in the directory `dir`, sent as `archiveName`.
+    private mutating func add(_ name: PathComponent, in dir: Int32, as archiveName: [UInt8], depth: Int) throws(PenError) {
+        var shown: String { GuestText.printable(archiveName, limit: 200) }
+        guard depth <= ArchivePath.maximumDepth else {
+            throw PenError("pen cp: \(shown) is deeper than \(ArchivePath.maximumDepth) directories")
+        }
+        // Twice at most: a file or directory that turns into a link between fstatat and open
+        // is looked at again, and then sent as the link it now is.
+        for _ in 0..<2 {
+            var st = stat()
+            guard name.withCString({ fstatat(dir, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                throw PenError.system("pen cp: cannot read \(shown)")
             }
-            archive_entry_set_pathname(entry, name + full.dropFirst(prefix.count))
-            archive_read_disk_descend(disk)
-            guard archive_write_header(writer, entry) >= ARCHIVE_WARN else { throw failure(writer, "pen cp: cannot copy \(full)") }
-            guard type == FileType.regular else { continue }
-            while true {
-                let n = archive_read_data(disk, &chunk, chunk.count)
-                if n == 0 { break }
-                guard n > 0 else { throw failure(disk, "pen cp: cannot read \(full)") }
-                guard archive_write_data(writer, chunk, n) == n else { throw failure(writer, "pen cp: cannot copy \(full)") }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                return try addLink(name, in: dir, as: archiveName, st)
+            case S_IFREG, S_IFDIR:
+                let directory = (st.st_mode & S_IFMT) == S_IFDIR
+                let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (directory ? O_DIRECTORY : 0)
+                let fd = name.withCString { openat(dir, $0, flags) }
+                if fd < 0 && (errno == ELOOP || errno == ENOTDIR) { continue }  // swapped: look again
+                guard fd >= 0 else { throw PenError.system("pen cp: cannot read \(shown)") }
+                defer { close(fd) }
+                var opened = stat()
+                guard fstat(fd, &opened) == 0 else { throw PenError.system("pen cp: cannot read \(shown)") }
+                switch opened.st_mode & S_IFMT {
+                case S_IFREG: return try addFile(fd, as: archiveName, opened)
+                case S_IFDIR: return try addDirectory(fd, as: archiveName, opened, depth: depth)
+                default: continue
+                }
+            default:
+                throw PenError("pen cp: \(shown) is not a file, directory or symlink", fix: "copy files, directories and symlinks only")
             }
+        }
+        throw PenError("pen cp: \(shown) keeps changing while it is copied", fix: "copy it again when nothing is changing it")
+    }
+
+    private mutating func addLink(_ name: PathComponent, in dir: Int32, as archiveName: [UInt8], _ st: stat) throws(PenError) {
+        var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = name.withCString { c in target.withUnsafeMutableBufferPointer { readlinkat(dir, c, $0.baseAddress!, Int(PATH_MAX)) } }
+        guard n >= 0 else { throw PenError.system("pen cp: cannot read the link \(GuestText.printable(archiveName))") }
+        try writeHeader(archiveName, st) { entry in
+            PathComponent(bytes: Array(target[0..<n])).withCString { archive_entry_set_symlink(entry, $0) }
         }
     }
 
-    private static func failure(_ a: OpaquePointer, _ what: String) -> PenError {
-        PenError(what, cause: archive_error_string(a).map { String(cString: $0) })
+    private mutating func addFile(_ fd: Int32, as archiveName: [UInt8], _ st: stat) throws(PenError) {
+        try writeHeader(archiveName, st) { _ in }
+        // Exactly the size in the header: a file that shrinks is padded by libarchive, one that
+        // grows is cut.
+        var left = Int(st.st_size)
+        while left > 0 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, min($0.count, left)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw PenError.system("pen cp: cannot read \(GuestText.printable(archiveName))") }
+            if n == 0 { break }
+            guard chunk.withUnsafeBytes({ archive_write_data(writer, $0.baseAddress!, n) }) == n else {
+                throw HostTarWriter.failure(writer, "pen cp: cannot copy \(GuestText.printable(archiveName))")
+            }
+            left -= n
+        }
+    }
+
+    private mutating func addDirectory(_ fd: Int32, as archiveName: [UInt8], _ st: stat, depth: Int) throws(PenError) {
+        try writeHeader(archiveName, st) { _ in }
+        let children = TreeRemoval.entries(of: fd).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        for child in children {
+            try add(child, in: fd, as: archiveName + [ArchivePath.slash] + child.bytes, depth: depth + 1)
+        }
+    }
+
+    private mutating func writeHeader(_ archiveName: [UInt8], _ st: stat, _ fill: (OpaquePointer) -> Void) throws(PenError) {
+        guard let entry = archive_entry_new() else { throw PenError("libarchive: out of memory") }
+        defer { archive_entry_free(entry) }
+        var copy = st
+        archive_entry_copy_stat(entry, &copy)
+        PathComponent(bytes: archiveName).withCString { archive_entry_set_pathname(entry, $0) }
+        if let user = userName(st.st_uid) { archive_entry_set_uname(entry, user) }
+        if let group = groupName(st.st_gid) { archive_entry_set_gname(entry, group) }
+        fill(entry)
+        guard archive_write_header(writer, entry) >= ARCHIVE_WARN else {
+            throw HostTarWriter.failure(writer, "pen cp: cannot copy \(GuestText.printable(archiveName))")
+        }
+    }
+
+    /// Owner names, so the guest's tar maps them like `tar` would (looked up once each).
+    private mutating func userName(_ uid: uid_t) -> String? {
+        if let known = users[uid] { return known }
+        var pw = passwd(), result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let name = getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0 && result != nil ? String(cString: pw.pw_name) : nil
+        users[uid] = name
+        return name
+    }
+
+    private mutating func groupName(_ gid: gid_t) -> String? {
+        if let known = groups[gid] { return known }
+        var gr = group(), result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let name = getgrgid_r(gid, &gr, &buffer, buffer.count, &result) == 0 && result != nil ? String(cString: gr.gr_name) : nil
+        groups[gid] = name
+        return name
     }
 }

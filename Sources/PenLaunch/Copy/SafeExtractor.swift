@@ -1,24 +1,39 @@
-// A tar from the VM onto the host. The VM is not trusted: every path is checked to stay under
-// its top-level name inside the destination; every directory on the way is opened without
-// following links, so a symlink in the archive can never carry a later entry out of the
-// destination; device nodes, FIFOs, sockets and setuid/setgid bits are refused. Files belong to
-// the user running pen; modes and times are kept.
+// A tar from the VM onto the host. The VM is not trusted: every path is taken as BYTES, split
+// on '/' only, and must stay under its top-level name inside the destination (no absolute
+// path, no ".."); every directory on the way is opened without following links, so a symlink
+// in the archive can never carry a later entry out of the destination; device nodes, FIFOs,
+// sockets and setuid/setgid bits are refused. Files belong to the user running pen; modes are
+// kept less the user's umask, times are kept; a directory that was already there keeps its
+// own. Holes stay holes, and the copy stops before the destination's filesystem runs out of
+// its reserve, removing what it created. Names from the archive are printed through GuestText.
 import CArchive
 import Foundation
 import PenCore
 import ProfileBuilder
-import PenIO
 
 final class SafeExtractor {
     let destination: Int32
     /// Top-level names allowed in the archive, and the name each gets in the destination.
-    let renames: [String: String]
-    private var directoryTimes: [(path: [String], time: timespec)] = []
+    let renames: [PathComponent: PathComponent]
+    let umask: mode_t
+    let space: SpaceReserve
+    private let chain: DirectoryChain
+    /// Entries this copy created inside directories that were already there: removing them
+    /// (with what is under them) undoes the copy. One per top-level item in the usual copy.
+    private var createdRoots: [[PathComponent]] = []
+    private static let maximumCreatedRoots = 100_000
+    private var createdRootsOverflowed = false
 
-    /// `destination` is an open directory (kept open by the caller).
-    init(destination: Int32, renames: [String: String]) {
+    /// `destination` is an open directory (kept open by the caller); `renames` maps each
+    /// allowed top-level name (bytes) to its name in the destination.
+    init(destination: Int32, renames: [[UInt8]: [UInt8]], umask: mode_t = SafeExtractor.processUmask(),
+         space: SpaceReserve = SpaceReserve()) {
         self.destination = destination
-        self.renames = renames
+        self.renames = Dictionary(renames.map { (PathComponent(bytes: $0.key), PathComponent(bytes: $0.value)) },
+                                  uniquingKeysWith: { a, _ in a })
+        self.umask = umask
+        self.space = space
+        chain = DirectoryChain(root: destination)
     }
 
     /// Reads the tar from `fd` to its end.
@@ -27,126 +42,161 @@ final class SafeExtractor {
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
         archive_read_support_format_gnutar(a)
-        guard archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK else { throw failure(a, "cannot read the copy") }
-        while true {
-            var entry: OpaquePointer?
-            let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { break }
-            guard r >= ARCHIVE_WARN, let entry else { throw failure(a, "cannot read the copy") }
-            try extract(entry, archive: a)
-        }
-        // Directories last: what was written into them changed their times.
-        for (path, time) in directoryTimes.reversed() {
-            if let (parent, name) = try? open(parent: path), parent >= 0 {
-                setTimes(parent, name, time)
-                if parent != destination { close(parent) }
+        guard archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK else { throw failure(a, "pen cp: cannot read the copy") }
+        do throws(PenError) {
+            while true {
+                var entry: OpaquePointer?
+                let r = archive_read_next_header(a, &entry)
+                if r == ARCHIVE_EOF { break }
+                guard r >= ARCHIVE_WARN, let entry else { throw failure(a, "pen cp: cannot read the copy") }
+                try extract(entry, archive: a)
             }
+            chain.leave(downTo: 0)  // the last directories get their modes and times
+        } catch {
+            chain.leave(downTo: 0)
+            if space.exhausted { removeCreated() }
+            throw error
         }
     }
 
     private func extract(_ entry: OpaquePointer, archive a: OpaquePointer) throws(PenError) {
-        let raw = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+        let raw = ArchivePath.bytes(archive_entry_pathname(entry))
         let path = try components(raw)
+        var shown: String { GuestText.printable(raw, limit: 200) }  // only for messages
         let mode = mode_t(archive_entry_perm(entry))
         guard mode & (S_ISUID | S_ISGID) == 0 else {
-            throw PenError("pen cp: refused \(raw): it has the setuid or setgid bit", fix: "clear it in the VM (chmod u-s,g-s) and copy again")
+            throw PenError("pen cp: refused '\(shown)': it has the setuid or setgid bit", fix: "clear it in the VM (chmod u-s,g-s) and copy again")
         }
-        let (parent, name) = try open(parent: path)
-        defer { if parent != destination { close(parent) } }
+        let type = UInt32(archive_entry_filetype(entry))
+        let hardlink = archive_entry_hardlink(entry)
+        guard hardlink != nil || [FileType.directory, FileType.regular, FileType.symlink].contains(type) else {
+            throw PenError("pen cp: refused '\(shown)': device nodes, FIFOs and sockets are not copied to the host")
+        }
+        let (parent, parentCreated) = try enter(path.dropLast(), shown)
+        let name = path.last!
+        let kept = mode & 0o1777 & ~umask
         let time = timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: Int(archive_entry_mtime_nsec(entry)))
-        if let link = archive_entry_hardlink(entry) {
-            let target = try components(String(cString: link))
-            let (targetParent, targetName) = try open(parent: target)
-            defer { if targetParent != destination { close(targetParent) } }
-            try removeExisting(parent, name)
-            guard linkat(targetParent, targetName, parent, name, 0) == 0 else { throw PenError.system("pen cp: cannot link \(raw)") }
+        try space.willWrite(UInt64(SparseFileWriter.block), on: parent)
+        if let hardlink {
+            let target = try components(ArchivePath.bytes(hardlink))
+            let targetParent = try openDirectory(target.dropLast(), shown)
+            defer { close(targetParent) }
+            try removeExisting(parent, name, shown)
+            let linked = target.last!.withCString { t in name.withCString { linkat(targetParent, t, parent, $0, 0) } }
+            guard linked == 0 else { throw PenError.system("pen cp: cannot link '\(shown)'") }
+            created(path, in: parentCreated)
             return
         }
-        switch UInt32(archive_entry_filetype(entry)) {
+        switch type {
         case FileType.directory:
-            if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST { throw PenError.system("pen cp: cannot create \(raw)") }
-            guard let dir = try? openDirectory(parent, name) else {
-                throw PenError("pen cp: refused \(raw): a non-directory is in the way")
-            }
-            fchmod(dir, mode)
-            close(dir)
-            directoryTimes.append((path, time))
+            let made = name.withCString { mkdirat(parent, $0, 0o700) } == 0
+            guard made || errno == EEXIST else { throw PenError.system("pen cp: cannot create '\(shown)'") }
+            let fd = name.withCString { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { throw PenError("pen cp: refused '\(shown)': a non-directory is in the way") }
+            if made { created(path, in: parentCreated) }
+            // A directory that was already there keeps its mode and times.
+            chain.push(name, fd: fd, created: made, finish: made ? DirectoryChain.Finish(mode: kept, time: time) : nil)
         case FileType.regular:
-            try removeExisting(parent, name)
-            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw PenError.system("pen cp: cannot create \(raw)") }
+            try removeExisting(parent, name, shown)
+            let fd = name.withCString { openat(parent, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { throw PenError.system("pen cp: cannot create '\(shown)'") }
             defer { close(fd) }
-            try copyData(a, to: fd, name: raw)
-            fchmod(fd, mode)
+            created(path, in: parentCreated)
+            try SparseFileWriter.copy(a, to: fd, size: archive_entry_size(entry), space: space, name: { "'\(shown)'" })
+            fchmod(fd, kept)
             var times = [time, time]
             futimens(fd, &times)
-        case FileType.symlink:
-            let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
-            try removeExisting(parent, name)
-            guard symlinkat(target, parent, name) == 0 else { throw PenError.system("pen cp: cannot create the link \(raw)") }
-            setTimes(parent, name, time)
-        default:
-            throw PenError("pen cp: refused \(raw): device nodes, FIFOs and sockets are not copied to the host")
+        default:  // a symlink: its target is text, never followed here
+            let target = ArchivePath.bytes(archive_entry_symlink(entry))
+            try removeExisting(parent, name, shown)
+            let linked = PathComponent(bytes: target).withCString { t in name.withCString { symlinkat(t, parent, $0) } }
+            guard linked == 0 else { throw PenError.system("pen cp: cannot create the link '\(shown)'") }
+            created(path, in: parentCreated)
+            var times = [time, time]
+            _ = name.withCString { utimensat(parent, $0, &times, AT_SYMLINK_NOFOLLOW) }
         }
     }
 
     /// The entry's path as components under an allowed top-level name (renamed), or an error
     /// for an absolute path, `..`, or a name outside the copy.
-    private func components(_ raw: String) throws(PenError) -> [String] {
-        var parts = raw.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
-        guard !raw.hasPrefix("/"), !parts.contains(".."), let first = parts.first, let renamed = renames[first] else {
-            throw PenError("pen cp: refused '\(raw.prefix(200))': it would land outside the destination")
+    private func components(_ raw: [UInt8]) throws(PenError) -> [PathComponent] {
+        var shown: String { GuestText.printable(raw, limit: 200) }
+        switch ArchivePath.components(raw) {
+        case .failure(.tooDeep):
+            throw PenError("pen cp: refused '\(shown)': deeper than \(ArchivePath.maximumDepth) directories")
+        case .failure:
+            throw PenError("pen cp: refused '\(shown)': it would land outside the destination")
+        case .success(var parts):
+            guard let renamed = renames[parts[0]] else {
+                throw PenError("pen cp: refused '\(shown)': it would land outside the destination")
+            }
+            parts[0] = renamed
+            return parts
         }
-        parts[0] = renamed
-        return parts
     }
 
-    /// The directory holding `path`'s last component, opened component by component from the
-    /// destination without following a link; and that last component.
-    private func open(parent path: [String]) throws(PenError) -> (Int32, String) {
-        var dir = destination
-        for part in path.dropLast() {
-            guard let next = try? openDirectory(dir, part) else {
-                if dir != destination { close(dir) }
-                throw PenError("pen cp: refused '\(path.joined(separator: "/"))': \(part) is not a directory in the copy (a link is never followed)")
-            }
-            if dir != destination { close(dir) }
+    /// The current directory chain moved to `path`.
+    private func enter(_ path: ArraySlice<PathComponent>, _ shown: @autoclosure () -> String) throws(PenError) -> (Int32, Bool) {
+        let entered: (fd: Int32, created: Bool)
+        do throws(DirectoryChain.NotADirectory) {
+            entered = try chain.enter(path)
+        } catch {
+            throw refusedNotADirectory(error.name, shown())
+        }
+        return entered
+    }
+
+    /// A directory opened on its own from the destination (a hard link's target), no link followed.
+    private func openDirectory(_ path: ArraySlice<PathComponent>, _ shown: @autoclosure () -> String) throws(PenError) -> Int32 {
+        var dir = dup(destination)
+        for name in path {
+            let next = name.withCString { openat(dir, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            close(dir)
+            guard next >= 0 else { throw refusedNotADirectory(name, shown()) }
             dir = next
         }
-        return (dir, path.last!)
+        return dir
     }
 
-    private func openDirectory(_ parent: Int32, _ name: String) throws(PenError) -> Int32 {
-        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw PenError.system("cannot open \(name)") }
-        return fd
+    private func refusedNotADirectory(_ name: PathComponent, _ shown: String) -> PenError {
+        PenError("pen cp: refused '\(shown)': \(GuestText.printable(name.bytes, limit: 100)) is not a directory in the copy (a link is never followed)")
     }
 
     /// A file, link or empty directory already there is replaced (like cp); a directory with
     /// files is not.
-    private func removeExisting(_ parent: Int32, _ name: String) throws(PenError) {
+    private func removeExisting(_ parent: Int32, _ name: PathComponent, _ shown: @autoclosure () -> String) throws(PenError) {
         var st = stat()
-        guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        guard name.withCString({ fstatat(parent, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
         let flags = (st.st_mode & S_IFMT) == S_IFDIR ? AT_REMOVEDIR : 0
-        guard unlinkat(parent, name, flags) == 0 else { throw PenError.system("pen cp: cannot replace \(name)") }
+        guard name.withCString({ unlinkat(parent, $0, flags) }) == 0 else { throw PenError.system("pen cp: cannot replace '\(shown())'") }
     }
 
-    private func copyData(_ a: OpaquePointer, to fd: Int32, name: String) throws(PenError) {
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = archive_read_data(a, &chunk, chunk.count)
-            if n == 0 { return }
-            guard n > 0 else { throw failure(a, "pen cp: cannot read \(name)") }
-            guard writeAll(fd, Array(chunk[0..<n])) else { throw PenError.system("pen cp: cannot write \(name)") }
+    /// Notes an entry this copy created, when its directory was already there.
+    private func created(_ path: [PathComponent], in parentCreated: Bool) {
+        guard !parentCreated else { return }
+        guard createdRoots.count < Self.maximumCreatedRoots else { createdRootsOverflowed = true; return }
+        createdRoots.append(path)
+    }
+
+    /// Undoes the copy: removes what it created (never following a link).
+    private func removeCreated() {
+        for path in createdRoots.reversed() {
+            guard let parent = try? openDirectory(path.dropLast(), "") else { continue }
+            TreeRemoval.remove(path.last!, in: parent)
+            close(parent)
         }
     }
 
-    private func setTimes(_ parent: Int32, _ name: String, _ time: timespec) {
-        var times = [time, time]
-        utimensat(parent, name, &times, AT_SYMLINK_NOFOLLOW)
+    private func failure(_ a: OpaquePointer, _ what: String) -> PenError {
+        PenError(what, cause: archive_error_string(a).map { GuestText.printable(String(cString: $0), limit: 300) })
     }
 
-    private func failure(_ a: OpaquePointer, _ what: String) -> PenError {
-        PenError(what, cause: archive_error_string(a).map { String(cString: $0) })
+    /// The process's umask, read without changing it (/proc/self/status; 022 if unreadable).
+    static func processUmask() -> mode_t {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+              let value = mode_t(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+        else { return 0o022 }
+        return value
     }
 }

@@ -1,0 +1,65 @@
+// An archive entry's data into a new file, holes kept: the archive's sparse map (the offsets
+// libarchive gives with each block) and any run of zeros filling whole 4 KiB blocks are
+// skipped, not written, and the file is sized with ftruncate; so a sparse file from the guest
+// stays sparse on the host, and a stream of zeros takes no space.
+import CArchive
+import Foundation
+import PenCore
+
+enum SparseFileWriter {
+    static let block = 4096
+    private static let zeros = [UInt8](repeating: 0, count: block)
+
+    /// Writes the current entry's data (`size`: its length, holes included) to `fd`.
+    static func copy(_ a: OpaquePointer, to fd: Int32, size: Int64, space: SpaceReserve, name: () -> String) throws(PenError) {
+        var end: Int64 = 0
+        while true {
+            var buffer: UnsafeRawPointer?
+            var length = 0
+            var offset: la_int64_t = 0
+            let r = archive_read_data_block(a, &buffer, &length, &offset)
+            if r == ARCHIVE_EOF { break }
+            guard r >= ARCHIVE_WARN else {
+                throw PenError("pen cp: cannot read \(name())", cause: archive_error_string(a).map { String(cString: $0) })
+            }
+            guard offset >= 0, let buffer, length > 0 else { continue }
+            try writeSkippingZeros(UnsafeRawBufferPointer(start: buffer, count: length), at: offset, to: fd, space: space, name: name)
+            end = max(end, offset + Int64(length))
+        }
+        guard ftruncate(fd, off_t(max(end, size))) == 0 else { throw space.failedWriting(name()) }
+    }
+
+    /// Writes `data` at `offset`, leaving out the zero blocks (aligned on the file's 4 KiB
+    /// blocks; the file is new, so what is not written reads as zeros).
+    private static func writeSkippingZeros(_ data: UnsafeRawBufferPointer, at offset: Int64, to fd: Int32,
+                                           space: SpaceReserve, name: () -> String) throws(PenError) {
+        var start = 0  // beginning of the run of data not written yet
+        var position = 0
+        while position < data.count {
+            // Up to the next block boundary of the file.
+            let fileOffset = offset + Int64(position)
+            let blockEnd = min(data.count, position + block - Int(fileOffset % Int64(block)))
+            let piece = UnsafeRawBufferPointer(rebasing: data[position..<blockEnd])
+            let isZero = piece.count == block && memcmp(piece.baseAddress!, zeros, block) == 0
+            if isZero {
+                try write(UnsafeRawBufferPointer(rebasing: data[start..<position]), at: offset + Int64(start), fd, space, name)
+                start = blockEnd
+            }
+            position = blockEnd
+        }
+        try write(UnsafeRawBufferPointer(rebasing: data[start..<data.count]), at: offset + Int64(start), fd, space, name)
+    }
+
+    private static func write(_ data: UnsafeRawBufferPointer, at offset: Int64, _ fd: Int32,
+                              _ space: SpaceReserve, _ name: () -> String) throws(PenError) {
+        guard data.count > 0 else { return }
+        try space.willWrite(UInt64(data.count), on: fd)
+        var done = 0
+        while done < data.count {
+            let n = pwrite(fd, data.baseAddress! + done, data.count - done, off_t(offset) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw space.failedWriting(name()) }
+            done += n
+        }
+    }
+}
