@@ -171,11 +171,71 @@ def bare_pen(tmp_path):
     return runner
 
 
-def record_faults(fault, runs, survivors, data_lost, **details):
-    """Counts for the fault report; the test itself asserts survivors == runs and data_lost == 0."""
-    if FAULT_REPORT:
-        with open(FAULT_REPORT, "a") as f:
-            f.write(json.dumps(dict(fault=fault, runs=runs, survivors=survivors, data_lost=data_lost, **details)) + "\n")
+# Ends of a block that are no failed run: a skip, or the whole session stopped (Ctrl-C, pytest.exit).
+NOT_A_FAILURE = (KeyboardInterrupt, SystemExit, pytest.skip.Exception, pytest.exit.Exception)
+
+
+class FaultCounts:
+    """What happened to the runs of one injected fault: runs ended, survivors, data lost."""
+
+    def __init__(self):
+        self.runs = self.survivors = self.data_lost = 0
+
+    @contextlib.contextmanager
+    def run(self):
+        """One run of the fault: counted when it ends, a survivor only if no check in it failed.
+        A run stopped by a skip or an interrupt is not counted at all."""
+        try:
+            yield
+        except NOT_A_FAILURE:
+            raise
+        except BaseException:  # an assert, a timeout, pytest.fail: a run that did not survive
+            self.runs += 1
+            raise
+        self.runs += 1
+        self.survivors += 1
+
+    def lost(self, count=1):
+        """Data seen missing (a synced write, a kept file or image): call it before the assert
+        that fails on it, so the report says so."""
+        self.data_lost += count
+
+    def kept(self, result, expected):
+        """Whether a pen command reading back data written before the fault printed it. A guest
+        that answered something else lost it; status 125 is pen failing, which shows nothing."""
+        if result.returncode != 125 and result.stdout != expected:
+            self.lost()
+        return result.returncode == 0 and result.stdout == expected
+
+
+def failure_line(error):
+    """One bounded line for the report: the exception's type and the first line of its text."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+@contextlib.contextmanager
+def fault_counts(fault, **details):
+    """Counts the runs of one fault (`with faults.run():` around each) and, when PEN_FAULT_REPORT
+    names a file, appends them to it as a JSON line when the block ends — also when a check
+    failed, before the failure reaches pytest, so the report shows the failed run. `details`
+    (e.g. a dict the test fills in) are written as they stand at the end. A skipped block
+    writes nothing."""
+    counts = FaultCounts()
+    failed, skipped = None, False
+    try:
+        yield counts
+    except pytest.skip.Exception:
+        skipped = True
+        raise
+    except BaseException as error:
+        failed = failure_line(error) if not isinstance(error, NOT_A_FAILURE) else f"stopped ({failure_line(error)})"
+        raise
+    finally:
+        if FAULT_REPORT and not skipped:
+            with open(FAULT_REPORT, "a") as f:
+                f.write(json.dumps(dict(fault=fault, runs=counts.runs, survivors=counts.survivors,
+                                        data_lost=counts.data_lost, failed=failed, **details)) + "\n")
 
 
 def published(runner, profile):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import PEN, BUILD_TIMEOUT, FAULT_RUNS, describe, own_image_cache, published, record_faults, uids_of
+from conftest import PEN, BUILD_TIMEOUT, FAULT_RUNS, describe, fault_counts, own_image_cache, published, uids_of
 from test_session import qemu_pids
 
 SLOW = 'build = """\necho build-started\nsleep 600\n"""\n'
@@ -84,30 +84,32 @@ def next_build_works(pen):
 @pytest.mark.parametrize("fault", ["sigkill-pen", "sigkill-builder-qemu", "sigterm-pen"])
 def test_a_builder_vm_killed_mid_build_publishes_nothing(pen, base_image, fault):
     own_image_cache(pen, base_image)  # profile images start missing
-    survivors = 0
-    for run in range(FAULT_RUNS):
-        pen.profile("slow", SLOW)
-        build = Build(pen, "slow")
-        build.wait_for(b"| build-started")
-        [qemu] = qemu_pids("build-slow")
-        if os.geteuid() == 0:  # a root pen's builder QEMU has no workspace: it runs as nobody
-            assert uids_of(qemu) == [65534] * 4
-        if fault == "sigkill-pen":
-            build.proc.kill()
-        elif fault == "sigkill-builder-qemu":
-            subprocess.run(["kill", "-KILL", str(qemu)], check=True)
-        else:
-            build.proc.send_signal(signal.SIGTERM)
-        code, err = build.finish(timeout=120)
-        assert code != 0, err
-        assert wait_gone("build-slow"), "the builder's QEMU outlived the build"
-        assert published(pen, "slow") == [], "a killed build published an image"
-        assert lock_is_free(pen, "slow"), "the build lock is still held"
-        if fault != "sigkill-pen":  # pen lived to say why and to clean up
-            assert "pen: profile 'slow' build failed" in err and "full log:" in err, err
-            assert scratch(pen, "slow") == [], scratch(pen, "slow")
-            assert (profile_dir(pen, "slow") / "last-build.log").read_bytes().count(b"build-started") == 1
-        survivors += 1
-    next_build_works(pen)
-    record_faults(f"builder VM killed mid-build ({fault})", FAULT_RUNS, survivors, 0)
-    assert survivors == FAULT_RUNS
+    with fault_counts(f"builder VM killed mid-build ({fault})") as faults:
+        for run in range(FAULT_RUNS):
+            with faults.run():
+                kill_a_build(pen, fault)
+        next_build_works(pen)
+
+
+def kill_a_build(pen, fault):
+    pen.profile("slow", SLOW)
+    build = Build(pen, "slow")
+    build.wait_for(b"| build-started")
+    [qemu] = qemu_pids("build-slow")
+    if os.geteuid() == 0:  # a root pen's builder QEMU has no workspace: it runs as nobody
+        assert uids_of(qemu) == [65534] * 4
+    if fault == "sigkill-pen":
+        build.proc.kill()
+    elif fault == "sigkill-builder-qemu":
+        subprocess.run(["kill", "-KILL", str(qemu)], check=True)
+    else:
+        build.proc.send_signal(signal.SIGTERM)
+    code, err = build.finish(timeout=120)
+    assert code != 0, err
+    assert wait_gone("build-slow"), "the builder's QEMU outlived the build"
+    assert published(pen, "slow") == [], "a killed build published an image"
+    assert lock_is_free(pen, "slow"), "the build lock is still held"
+    if fault != "sigkill-pen":  # pen lived to say why and to clean up
+        assert "pen: profile 'slow' build failed" in err and "full log:" in err, err
+        assert scratch(pen, "slow") == [], scratch(pen, "slow")
+        assert (profile_dir(pen, "slow") / "last-build.log").read_bytes().count(b"build-started") == 1

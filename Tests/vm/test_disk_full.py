@@ -6,7 +6,7 @@ import pathlib
 import shutil
 import subprocess
 
-from conftest import BUILD_TIMEOUT, PenRunner, describe, fill, fsck_clean, own_image_cache, record_faults, \
+from conftest import BUILD_TIMEOUT, PenRunner, describe, fault_counts, fill, fsck_clean, own_image_cache, \
     small_filesystem
 
 MiB = 1 << 20
@@ -19,8 +19,16 @@ def snapshot(directory):
     return {p: p.read_bytes() for p in pathlib.Path(directory).rglob("*") if p.is_file() and not p.is_symlink()}
 
 
+def unchanged(before, after, ignore):
+    """Two snapshots hold the same files with the same bytes, those `ignore` picks aside."""
+    def files(snap):
+        return {p: b for p, b in snap.items() if not ignore(p)}
+    return files(after) == files(before)
+
+
 def test_vm_json_and_a_new_vm_on_a_full_disk(tmp_path, base_image):
-    with small_filesystem(tmp_path / "small", 24 * MiB) as small:
+    with small_filesystem(tmp_path / "small", 24 * MiB) as small, \
+            fault_counts("host disk full while writing vm.json or a new overlay disk") as faults:
         pen = PenRunner(small / "home")
         pen.home.mkdir()
         pen.shell("a", "sh", "-c", "echo kept > /root/kept; sync", check=0)
@@ -28,47 +36,53 @@ def test_vm_json_and_a_new_vm_on_a_full_disk(tmp_path, base_image):
         filler = fill(small)
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
-        # Sharing another directory rewrites vm.json: it cannot, and the old one stays.
-        r = pen.run("shell", "a", "--dir", str(elsewhere), "--", "true")
-        assert r.returncode == 125, describe(r)
-        assert b"vm.json" in r.stderr and NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
-        assert (pen.vm_dir("a") / "vm.json").read_bytes() == record
-        assert not [p for p in os.listdir(pen.vm_dir("a")) if ".tmp-" in p]
-        # A new VM cannot get its disk: refused, and no half-made VM is left behind.
-        r = pen.shell("b", "true")
-        assert r.returncode == 125, describe(r)
-        assert b"overlay.img" in r.stderr and NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
-        assert not pen.vm_dir("b").exists()
+        with faults.run():
+            # Sharing another directory rewrites vm.json: it cannot, and the old one stays.
+            r = pen.run("shell", "a", "--dir", str(elsewhere), "--", "true")
+            if (pen.vm_dir("a") / "vm.json").read_bytes() != record:
+                faults.lost()
+            assert r.returncode == 125, describe(r)
+            assert b"vm.json" in r.stderr and NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
+            assert (pen.vm_dir("a") / "vm.json").read_bytes() == record
+            assert not [p for p in os.listdir(pen.vm_dir("a")) if ".tmp-" in p]
+        with faults.run():
+            # A new VM cannot get its disk: refused, and no half-made VM is left behind.
+            r = pen.shell("b", "true")
+            assert r.returncode == 125, describe(r)
+            assert b"overlay.img" in r.stderr and NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
+            assert not pen.vm_dir("b").exists()
+        # With room again, the VM of the first run boots with its data on a clean disk.
         filler.unlink()
         ok, report = fsck_clean(pen.disk("a"))
         assert ok, report
         r = pen.shell("a", "cat", "/root/kept")
-        assert r.returncode == 0 and r.stdout == b"kept\n", describe(r)
-    record_faults("host disk full while writing vm.json or a new overlay disk", 2, 2, 0)
+        assert faults.kept(r, b"kept\n"), describe(r)
 
 
 def test_the_guest_filling_the_host_disk_is_reported_and_synced_data_survives(tmp_path, base_image):
-    with small_filesystem(tmp_path / "small", 24 * MiB) as small:
+    with small_filesystem(tmp_path / "small", 24 * MiB) as small, \
+            fault_counts("guest fills the host disk under its sparse overlay") as faults:
         pen = PenRunner(small / "home")
         pen.home.mkdir()
         pen.shell("g", "sh", "-c", "echo kept > /root/kept; sync", check=0)
-        # The sparse overlay grows past what the host has: the guest's writes fail, and pen says so
-        # instead of hanging (QEMU would pause the VM) or exiting 0 over lost writes.
-        r = pen.shell("g", "sh", "-c", "head -c 64M /dev/urandom > /root/big; echo written", timeout=300)
-        assert r.returncode == 125, describe(r)
-        assert b"could not write everything to its disk" in r.stderr and FIX in r.stderr, describe(r)
-        assert b"overlay.img" in r.stderr, describe(r)
-        subprocess.run(["mount", "-o", "remount,size=256M", str(small)], check=True)
-        r = pen.shell("g", "cat", "/root/kept")
-        assert r.returncode == 0 and r.stdout == b"kept\n", describe(r)
-        ok, report = fsck_clean(pen.disk("g"))
-        assert ok, report
-    record_faults("guest fills the host disk under its sparse overlay", 1, 1, 0)
+        with faults.run():
+            # The sparse overlay grows past what the host has: the guest's writes fail, and pen says
+            # so instead of hanging (QEMU would pause the VM) or exiting 0 over lost writes.
+            r = pen.shell("g", "sh", "-c", "head -c 64M /dev/urandom > /root/big; echo written", timeout=300)
+            assert r.returncode == 125, describe(r)
+            assert b"could not write everything to its disk" in r.stderr and FIX in r.stderr, describe(r)
+            assert b"overlay.img" in r.stderr, describe(r)
+            subprocess.run(["mount", "-o", "remount,size=256M", str(small)], check=True)
+            r = pen.shell("g", "cat", "/root/kept")
+            assert faults.kept(r, b"kept\n"), describe(r)
+            ok, report = fsck_clean(pen.disk("g"))
+            assert ok, report
 
 
 def test_image_writes_on_a_full_disk_keep_the_previous_image(tmp_path, base_image):
     base_bytes = sum(f.stat().st_size for f in (pathlib.Path(base_image) / "base").iterdir() if f.is_file())
-    with small_filesystem(tmp_path / "small", base_bytes + 180 * MiB) as small:
+    with small_filesystem(tmp_path / "small", base_bytes + 180 * MiB) as small, \
+            fault_counts("host disk full while writing a profile image or the base initrd") as faults:
         pen = PenRunner(tmp_path / "home")
         pen.home.mkdir()
         own_image_cache(pen, base_image, copy=True, images=small)
@@ -78,33 +92,38 @@ def test_image_writes_on_a_full_disk_keep_the_previous_image(tmp_path, base_imag
         r = pen.run("profile", "build", "fat", timeout=BUILD_TIMEOUT)
         assert r.returncode == 0, describe(r)
         kept = snapshot(small / "profiles" / "fat")
-        # v2 streams a root larger than the space left: the build fails and publishes nothing.
-        pen.profile("fat", 'build = "head -c 200M /dev/urandom > /opt/big"\n')
-        r = pen.run("profile", "build", "fat", timeout=BUILD_TIMEOUT)
-        assert r.returncode != 0, describe(r)
-        assert b"build failed" in r.stderr and NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
-        now = snapshot(small / "profiles" / "fat")
-        assert {p: b for p, b in now.items() if p.name != "last-build.log"} == \
-               {p: b for p, b in kept.items() if p.name != "last-build.log"}
-        assert not [p for p in os.listdir(small / "profiles" / "fat") if p.startswith(".build-")]
-        pen.profile("fat", v1)
-        r = pen.run("shell", "f", "--profile", "fat", "--", "cat", "/etc/fat")
-        assert r.returncode == 0 and r.stdout == b"v1\n", describe(r)
+        with faults.run():
+            # v2 streams a root larger than the space left: the build fails and publishes nothing.
+            pen.profile("fat", 'build = "head -c 200M /dev/urandom > /opt/big"\n')
+            r = pen.run("profile", "build", "fat", timeout=BUILD_TIMEOUT)
+            now = snapshot(small / "profiles" / "fat")
+            if not unchanged(kept, now, ignore=lambda p: p.name == "last-build.log"):
+                faults.lost()
+            assert r.returncode != 0, describe(r)
+            assert b"build failed" in r.stderr and NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
+            assert unchanged(kept, now, ignore=lambda p: p.name == "last-build.log")
+            assert not [p for p in os.listdir(small / "profiles" / "fat") if p.startswith(".build-")]
+            pen.profile("fat", v1)
+            r = pen.run("shell", "f", "--profile", "fat", "--", "cat", "/etc/fat")
+            assert r.returncode == 0 and r.stdout == b"v1\n", describe(r)
 
-        # The base image's initrd is re-assembled for a new init: on a full disk that fails, and
-        # the initrd and manifest in place stay as they were.
-        base_before = snapshot(small / "base")
-        new_init = tmp_path / "PenGuestInit"
-        shutil.copy2(pathlib.Path(os.environ.get("PEN_BIN", "out/bin/pen")).parent / "PenGuestInit", new_init)
-        with open(new_init, "ab") as f:
-            f.write(b"\0changed")
-        filler = fill(small)
-        r = pen.run("shell", "b", "--", "true", env={"PEN_INIT": str(new_init)})
-        assert r.returncode == 125, describe(r)
-        assert NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
-        assert {p: b for p, b in snapshot(small / "base").items() if not p.name.startswith(".")} == \
-               {p: b for p, b in base_before.items() if not p.name.startswith(".")}
-        filler.unlink()
-        r = pen.shell("b", "true")
-        assert r.returncode == 0, describe(r)
-    record_faults("host disk full while writing a profile image or the base initrd", 2, 2, 0)
+        with faults.run():
+            # The base image's initrd is re-assembled for a new init: on a full disk that fails,
+            # and the initrd and manifest in place stay as they were.
+            base_before = snapshot(small / "base")
+            new_init = tmp_path / "PenGuestInit"
+            shutil.copy2(pathlib.Path(os.environ.get("PEN_BIN", "out/bin/pen")).parent / "PenGuestInit", new_init)
+            with open(new_init, "ab") as f:
+                f.write(b"\0changed")
+            filler = fill(small)
+            r = pen.run("shell", "b", "--", "true", env={"PEN_INIT": str(new_init)})
+            base_after = snapshot(small / "base")
+            if not unchanged(base_before, base_after, ignore=lambda p: p.name.startswith(".")):
+                faults.lost()
+            assert r.returncode == 125, describe(r)
+            assert NO_SPACE in r.stderr and FIX in r.stderr, describe(r)
+            assert unchanged(base_before, base_after, ignore=lambda p: p.name.startswith("."))
+            filler.unlink()
+            r = pen.shell("b", "true")
+            assert r.returncode == 0, describe(r)
+

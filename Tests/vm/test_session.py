@@ -10,7 +10,7 @@ import subprocess
 import termios
 import time
 
-from conftest import FAULT_RUNS, PEN, describe, fsck_clean, qemu_pids, record_faults
+from conftest import FAULT_RUNS, PEN, describe, fault_counts, fsck_clean, qemu_pids
 
 
 def read_until(fd, needle, timeout):
@@ -80,35 +80,37 @@ def start_sleeper(pen, name):
 
 
 def test_qemu_dies_with_pen_even_on_sigkill(pen):
-    for run in range(FAULT_RUNS):
-        proc = start_sleeper(pen, "k")
-        pids = qemu_pids("k")
-        assert len(pids) == 1, pids
-        proc.kill()
-        proc.wait()
-        deadline = time.time() + 5
-        while qemu_pids("k") and time.time() < deadline:
-            time.sleep(0.05)
-        assert not qemu_pids("k"), "QEMU outlived pen"
-        # The lock is free and the disk (with an unclean journal) boots and recovers.
-        r = pen.shell("k", "sh", "-c", "echo back", timeout=300)
-        assert r.returncode == 0 and r.stdout == b"back\n", describe(r)
-        ok, report = fsck_clean(pen.disk("k"))
-        assert ok, report
-    record_faults("SIGKILL of pen shell (QEMU gone, lock free, journal recovers)", FAULT_RUNS, FAULT_RUNS, 0)
+    with fault_counts("SIGKILL of pen shell (QEMU gone, lock free, journal recovers)") as faults:
+        for run in range(FAULT_RUNS):
+            with faults.run():
+                proc = start_sleeper(pen, "k")
+                pids = qemu_pids("k")
+                assert len(pids) == 1, pids
+                proc.kill()
+                proc.wait()
+                deadline = time.time() + 5
+                while qemu_pids("k") and time.time() < deadline:
+                    time.sleep(0.05)
+                assert not qemu_pids("k"), "QEMU outlived pen"
+                # The lock is free and the disk (with an unclean journal) boots and recovers.
+                r = pen.shell("k", "sh", "-c", "echo back", timeout=300)
+                assert r.returncode == 0 and r.stdout == b"back\n", describe(r)
+                ok, report = fsck_clean(pen.disk("k"))
+                assert ok, report
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_to_pen_shuts_the_guest_down_cleanly(pen, sig):
-    for run in range(FAULT_RUNS):
-        proc = start_sleeper(pen, "term")
-        proc.send_signal(sig)
-        # The guest ends the command with SIGTERM and powers off cleanly; pen reports the command's status.
-        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
-        assert not qemu_pids("term")
-        ok, report = fsck_clean(pen.disk("term"))
-        assert ok, report
-    record_faults(f"{signal.Signals(sig).name} to pen shell (clean shutdown, fsck clean)", FAULT_RUNS, FAULT_RUNS, 0)
+    with fault_counts(f"{signal.Signals(sig).name} to pen shell (clean shutdown, fsck clean)") as faults:
+        for run in range(FAULT_RUNS):
+            with faults.run():
+                proc = start_sleeper(pen, "term")
+                proc.send_signal(sig)
+                # The guest ends the command with SIGTERM and powers off cleanly; pen reports the command's status.
+                assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+                assert not qemu_pids("term")
+                ok, report = fsck_clean(pen.disk("term"))
+                assert ok, report
 
 
 def test_a_signal_during_boot_still_shuts_the_guest_down_cleanly(pen):

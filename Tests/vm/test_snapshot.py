@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 
-from conftest import FAULT_RUNS, PEN, describe, fsck_clean, own_image_cache, qemu_pids, record_faults
+from conftest import FAULT_RUNS, PEN, describe, fault_counts, fsck_clean, own_image_cache, qemu_pids
 from test_workspace_env_network import GUEST_SERVER, free_port
 
 
@@ -165,38 +165,39 @@ def test_prune_removes_snapshots_of_an_older_base(pen, base_image):
 def test_racing_first_boots_save_one_snapshot_and_a_damaged_one_is_replaced(pen, base_image, tmp_path):
     """Faults: three VMs of one shape booting at once with no snapshot yet; a snapshot truncated
     or with one byte changed. Each run: one snapshot, every boot works, every VM keeps its data."""
-    runs = survivors = lost = 0
-    for run in range(FAULT_RUNS):
-        images = own_image_cache(pen, base_image, images=tmp_path / f"images-{run}")
-        names = [f"r{run}-{i}" for i in range(3)]
-        procs = [subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", f"echo {name} > /root/f"], env=pen.env,
-                                  cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for name in names]
-        codes = [p.wait(timeout=600) for p in procs]
-        ok = codes == [0, 0, 0] and len(snapshots(images)) == 1
-        ok = ok and not [p for p in (images / "snapshots").iterdir() if p.name.startswith((".save-", ".old-"))]
-        runs += 1
-        for damage in ["truncated", "one byte changed"]:
-            [key] = snapshots(images) or [None]
-            if key is None:
-                break
-            state = images / "snapshots" / key / "state"
-            if damage == "truncated":
-                os.truncate(state, state.stat().st_size // 2)
-            else:
-                with open(state, "r+b") as f:
-                    f.seek(state.stat().st_size // 3)
-                    byte = f.read(1)
-                    f.seek(-1, 1)
-                    f.write(bytes([byte[0] ^ 0x01]))
-            r = pen.shell(names[0], "cat", "/root/f", check=None)
-            kept = r.stdout == f"{names[0]}\n".encode()
-            lost += 0 if kept else 1
-            ok = ok and r.returncode == 0 and kept and b"damaged" in r.stderr and snapshots(images) == [key]
-            runs += 1
-        # And the replaced snapshot restores.
-        r = pen.shell(names[1], "cat", "/root/f", check=None)
-        ok = ok and r.stdout == f"{names[1]}\n".encode() and b"snapshot" not in r.stderr
-        survivors += 3 if ok else 0
-        assert ok, describe(r)
-    record_faults("boot snapshot: three racing first boots; truncated; one byte changed", runs, survivors, lost)
+    with fault_counts("boot snapshot: three racing first boots; truncated; one byte changed") as faults:
+        for run in range(FAULT_RUNS):
+            images = own_image_cache(pen, base_image, images=tmp_path / f"images-{run}")
+            names = [f"r{run}-{i}" for i in range(3)]
+            with faults.run():
+                procs = [subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", f"echo {name} > /root/f"],
+                                          env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         for name in names]
+                errors = [p.communicate(timeout=600)[1] for p in procs]
+                assert [p.returncode for p in procs] == [0, 0, 0], errors
+                assert len(snapshots(images)) == 1, snapshots(images)
+                leftovers = [p.name for p in (images / "snapshots").iterdir() if p.name.startswith((".save-", ".old-"))]
+                assert leftovers == [], leftovers
+            for damage in ["truncated", "one byte changed"]:
+                with faults.run():
+                    [key] = snapshots(images)
+                    damage_snapshot(images / "snapshots" / key / "state", damage)
+                    r = pen.shell(names[0], "cat", "/root/f")
+                    assert faults.kept(r, f"{names[0]}\n".encode()), describe(r)
+                    assert b"damaged" in r.stderr and snapshots(images) == [key], describe(r)
+                    # And the replaced snapshot restores.
+                    r = pen.shell(names[1], "cat", "/root/f")
+                    assert faults.kept(r, f"{names[1]}\n".encode()), describe(r)
+                    assert b"snapshot" not in r.stderr, describe(r)
+
+
+def damage_snapshot(state, damage):
+    if damage == "truncated":
+        os.truncate(state, state.stat().st_size // 2)
+    else:
+        with open(state, "r+b") as f:
+            f.seek(state.stat().st_size // 3)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0x01]))

@@ -3,7 +3,7 @@ import json
 import subprocess
 import time
 
-from conftest import FAULT_RUNS, PEN, describe, fsck_clean, record_faults
+from conftest import FAULT_RUNS, PEN, describe, fault_counts, fsck_clean
 
 # When `vm rm` starts relative to `pen shell` (seconds; negative: rm first). pen takes the
 # VM's lock within tens of milliseconds of starting, so these straddle that window.
@@ -28,50 +28,54 @@ def vm_state(pen, name):
 
 def test_vm_rm_racing_pen_shell_never_leaves_a_half_deleted_vm(pen):
     outcomes = {}
-    runs = len(OFFSETS) * FAULT_RUNS
-    survivors = lost = 0
     has_data = False
-    for i in range(runs):
-        offset = OFFSETS[i % len(OFFSETS)]
-        if not has_data:  # a VM with data in it at the start of every race
-            pen.shell("race", "sh", "-c", "echo data > /root/d; sync", check=0)
-        rm_first = offset < 0
-        if rm_first:
-            rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.cwd,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(-offset)
-        shell = subprocess.Popen([PEN, "shell", "race", "--", "cat", "/root/d"], env=pen.env, cwd=pen.cwd,
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if not rm_first:
-            time.sleep(offset)
-            rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.cwd,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        rm_out, rm_err = rm.communicate(timeout=300)
-        out, err = shell.communicate(timeout=300)
-        state = vm_state(pen, "race")
-        context = (offset, rm.returncode, rm_err, shell.returncode, out, err, state)
-        if rm.returncode == 0:
-            # Removed: the shell either never got the VM (refused with a message, or it made a
-            # fresh one, where /root/d does not exist) — it never read the removed VM's data.
-            assert out != b"data\n", context
-            if state == "whole":
-                assert shell.returncode == 1 and b"No such file" in err, context
-                outcome = "removed, then the shell made a fresh VM"
-            else:
-                assert shell.returncode == 125 and b"already running" in err or b"was removed while" in err, context
-                outcome = "removed, the shell refused"
-        else:
-            # Refused: the VM was in use; it is whole and kept its data.
-            assert b"is running: stop it first" in rm_err, context
-            assert state == "whole", context
-            assert shell.returncode == 0 and out == b"data\n", context
-            outcome = "rm refused, shell ran"
-        has_data = outcome == "rm refused, shell ran"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        survivors += 1
-        if state == "whole":
-            r = pen.shell("race", "true")
-            assert r.returncode == 0, describe(r)
-    record_faults("vm rm racing pen shell", runs, survivors, lost, outcomes=outcomes)
+    with fault_counts("vm rm racing pen shell", outcomes=outcomes) as faults:
+        for i in range(len(OFFSETS) * FAULT_RUNS):
+            offset = OFFSETS[i % len(OFFSETS)]
+            if not has_data:  # a VM with data in it at the start of every race
+                pen.shell("race", "sh", "-c", "echo data > /root/d; sync", check=0)
+            with faults.run():
+                has_data = race(pen, offset, faults, outcomes)
     print("outcomes:", outcomes)
-    assert survivors == runs
+
+
+def race(pen, offset, faults, outcomes):
+    """One race of `vm rm` and `pen shell`; checks its outcome and says whether the VM kept its data."""
+    rm_first = offset < 0
+    if rm_first:
+        rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.cwd,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(-offset)
+    shell = subprocess.Popen([PEN, "shell", "race", "--", "cat", "/root/d"], env=pen.env, cwd=pen.cwd,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not rm_first:
+        time.sleep(offset)
+        rm = subprocess.Popen([PEN, "vm", "rm", "race"], env=pen.env, cwd=pen.cwd,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rm_out, rm_err = rm.communicate(timeout=300)
+    out, err = shell.communicate(timeout=300)
+    state = vm_state(pen, "race")
+    context = (offset, rm.returncode, rm_err, shell.returncode, out, err, state)
+    if rm.returncode == 0:
+        # Removed: the shell either never got the VM (refused with a message, or it made a
+        # fresh one, where /root/d does not exist) — it never read the removed VM's data.
+        assert out != b"data\n", context
+        if state == "whole":
+            assert shell.returncode == 1 and b"No such file" in err, context
+            outcome = "removed, then the shell made a fresh VM"
+        else:
+            assert shell.returncode == 125 and b"already running" in err or b"was removed while" in err, context
+            outcome = "removed, the shell refused"
+    else:
+        # Refused: the VM was in use; it is whole and kept its data.
+        assert b"is running: stop it first" in rm_err, context
+        if state != "whole" or shell.returncode != 125 and out != b"data\n":
+            faults.lost()  # a VM that was not removed lost its data (or went)
+        assert state == "whole", context
+        assert shell.returncode == 0 and out == b"data\n", context
+        outcome = "rm refused, shell ran"
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if state == "whole":
+        r = pen.shell("race", "true")
+        assert r.returncode == 0, describe(r)
+    return outcome == "rm refused, shell ran"
