@@ -1,4 +1,5 @@
 """Profiles end to end: a builder VM bakes the image once, VMs boot it, setup runs once."""
+import hashlib
 import json
 import os
 import pathlib
@@ -152,3 +153,27 @@ def test_malformed_profile_is_named_with_its_key_and_creates_nothing(ppen):
 def test_default_profile_is_the_base_image(ppen):
     d = show(ppen, "default")
     assert d["image"] == "fresh" and len(d["hash"]) == 64 and d["packages"] == []
+
+
+def published_root_image_sha256(runner, profile):
+    """The SHA-256 of each file of the profile's one published image directory."""
+    [image] = published(runner, profile)
+    d = pathlib.Path(runner.env["PEN_IMAGES"]) / "profiles" / profile / image
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(d.iterdir())
+            if f.is_file() and f.name.endswith(".erofs")}
+
+
+def test_an_unchanged_profile_rebuilds_to_the_same_root_image_bytes(tmp_path, base_image):
+    """Two forced builds of the same profile give the same root image, byte for byte: nothing
+    a build leaves that depends on when or where it ran (ldconfig's aux-cache with its inode
+    numbers and times, logs, apt caches) reaches the image."""
+    runner = PenRunner(tmp_path / "home")
+    own_image_cache(runner, base_image)
+    runner.profile("repro", 'packages = ["jq"]\n')
+    hashes = []
+    for _ in range(2):
+        r = runner.run("profile", "build", "repro", "--force", timeout=BUILD_TIMEOUT)
+        assert r.returncode == 0, describe(r)
+        hashes.append(published_root_image_sha256(runner, "repro"))
+    assert hashes[0] and "root.erofs" in hashes[0], hashes
+    assert hashes[0] == hashes[1], "two builds of an unchanged profile gave different root images"

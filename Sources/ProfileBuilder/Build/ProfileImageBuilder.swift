@@ -94,7 +94,8 @@ public struct ProfileImageBuilder {
 
         progress.enter("writing the root image")
         let archive = work.path + "/root.tar"
-        let tree = try RootTree.readTar(path: archive)
+        // The files' contents are spooled in the work directory; what they expand to is bounded like the stream.
+        let tree = try RootTree.readTar(path: archive, spoolDirectory: work.path, maxBytes: try Self.rootLimit())
         unlink(archive)
         let root = try ErofsWriter.write(tree, to: work.path + "/" + ProfileImages.rootImageName)
         var phaseSeconds: [String: Double] = [:]
@@ -122,6 +123,12 @@ public struct ProfileImageBuilder {
     }
 
     static let replacedPrefix = ".old-"
+
+    /// The most a profile's root may hold: PEN_MAX_ROOT_SIZE, as for the stream the builder VM sends.
+    static func rootLimit() throws -> UInt64 {
+        guard let text = ProcessInfo.processInfo.environment["PEN_MAX_ROOT_SIZE"] else { return RootTree.defaultMaxBytes }
+        return try ByteSize.parse(text, what: "PEN_MAX_ROOT_SIZE")
+    }
 
     /// Moves the finished work directory into place as HASH/, then drops older images.
     private func publish(_ work: String, profile: String, hash: String) throws {

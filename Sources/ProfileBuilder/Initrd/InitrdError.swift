@@ -11,8 +11,9 @@ public enum InitrdError: Error, CustomStringConvertible, Sendable {
     case tarRead(source: String, reason: String)
     /// A member name is absolute or climbs above the root with "..".
     case unsafePath(source: String, entry: String)
-    /// A member name is not valid UTF-8 (paths are Swift Strings).
-    case nonUTF8Path(source: String, entry: String)
+    /// The files would add up to more than the limit (sizes as stored: sparse holes and hard-link copies count).
+    case tooLarge(source: String, entry: String, limit: UInt64)
+    case tooManyEntries(source: String, limit: Int)
     /// A hard link names a member that is absent or not a regular file.
     case badHardLink(source: String, entry: String, target: String)
     /// A member has a file type the root tree cannot represent.
@@ -24,7 +25,7 @@ public enum InitrdError: Error, CustomStringConvertible, Sendable {
     case invalidCompressionLevel(destination: String, level: Int)
     case invalidDestination(path: String)
     /// cpio newc stores sizes in 32 bits.
-    case entryTooLarge(destination: String, entry: String, size: Int)
+    case entryTooLarge(destination: String, entry: String, size: UInt64)
     case createTemporary(path: String, errno: Int32)
     case write(path: String, reason: String)
     case sync(path: String, errno: Int32)
@@ -38,8 +39,10 @@ public enum InitrdError: Error, CustomStringConvertible, Sendable {
             return "cannot read root filesystem archive \(source): \(oneLine(reason))"
         case let .unsafePath(source, entry):
             return "root filesystem archive \(source) has an unsafe member path \(quoted(entry)) (absolute or escaping with ..)"
-        case let .nonUTF8Path(source, entry):
-            return "root filesystem archive \(source) has a member path that is not valid UTF-8: \(quoted(entry))"
+        case let .tooLarge(source, entry, limit):
+            return "root filesystem archive \(source): at \(quoted(entry)) its files add up to more than \(ByteSize.format(limit)) (sparse holes and hard links included); make the root smaller or raise PEN_MAX_ROOT_SIZE"
+        case let .tooManyEntries(source, limit):
+            return "root filesystem archive \(source) has more than \(limit) entries; make the root smaller"
         case let .badHardLink(source, entry, target):
             return "root filesystem archive \(source): hard link \(quoted(entry)) points to \(quoted(target)), which is not an earlier regular file"
         case let .unsupportedEntryType(source, entry, type):

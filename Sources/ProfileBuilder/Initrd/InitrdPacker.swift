@@ -43,7 +43,7 @@ public enum InitrdPacker {
         var out = try AtomicFile.create(destination: path, temporaryPath: hooks.temporaryPath)
         defer { out.discard() }  // no-op once committed
 
-        try writeArchive(entries, fd: out.fd, level: zstdLevel, label: path, hooks: hooks)
+        try writeArchive(entries, of: tree, fd: out.fd, level: zstdLevel, label: path, hooks: hooks)
         try out.sync()
         var st = stat()
         guard fstat(out.fd, &st) == 0 else { throw InitrdError.sync(path: out.temporaryPath, errno: errno) }
@@ -53,7 +53,7 @@ public enum InitrdPacker {
                           entryCount: entries.count, sha256: sha)
     }
 
-    private static func writeArchive(_ entries: [RootEntry], fd: Int32, level: Int,
+    private static func writeArchive(_ entries: [RootEntry], of tree: RootTree, fd: Int32, level: Int,
                                      label: String, hooks: TestHooks) throws {
         guard let a = archive_write_new() else {
             throw InitrdError.write(path: label, reason: "out of memory")
@@ -83,22 +83,20 @@ public enum InitrdPacker {
             if let limit = hooks.failAfterEntries, index == limit {
                 throw InitrdError.write(path: label, reason: "injected failure after \(limit) entries")
             }
-            if e.kind == .file && e.data.count > Int(UInt32.max) {
-                throw InitrdError.entryTooLarge(destination: label, entry: e.path, size: e.data.count)
+            if e.size > UInt64(UInt32.max) {
+                throw InitrdError.entryTooLarge(destination: label, entry: RootPath.display(e.pathBytes), size: e.size)
             }
             archive_entry_clear(entry)
             fill(entry, from: e, inode: index + 1)
-            try check(archive_write_header(a, entry), e.path)
-            if e.kind == .file && !e.data.isEmpty {
-                try e.data.withUnsafeBytes { buf in
-                    var offset = 0
-                    while offset < buf.count {
-                        let n = archive_write_data(a, buf.baseAddress! + offset, buf.count - offset)
-                        guard n > 0 else {
-                            throw InitrdError.write(path: label, reason: "\(e.path): \(archiveErrorText(a))")
-                        }
-                        offset += n
+            try check(archive_write_header(a, entry), RootPath.display(e.pathBytes))
+            try tree.forEachChunk(of: e) { buf in
+                var offset = 0
+                while offset < buf.count {
+                    let n = archive_write_data(a, buf.baseAddress! + offset, buf.count - offset)
+                    guard n > 0 else {
+                        throw InitrdError.write(path: label, reason: "\(RootPath.display(e.pathBytes)): \(archiveErrorText(a))")
                     }
+                    offset += n
                 }
             }
         }
@@ -108,7 +106,7 @@ public enum InitrdPacker {
 
     /// Sets only content-derived fields; the rest (dev, uname/gname) stay zero/absent.
     private static func fill(_ entry: OpaquePointer, from e: RootEntry, inode: Int) {
-        archive_entry_set_pathname(entry, e.path)
+        withCString(e.pathBytes) { archive_entry_set_pathname(entry, $0) }
         archive_entry_set_perm(entry, mode_t(e.mode & 0o7777))
         archive_entry_set_uid(entry, Int64(e.uid))
         archive_entry_set_gid(entry, Int64(e.gid))
@@ -122,13 +120,13 @@ public enum InitrdPacker {
         switch e.kind {
         case .file:
             archive_entry_set_filetype(entry, FileType.regular)
-            archive_entry_set_size(entry, Int64(e.data.count))
+            archive_entry_set_size(entry, Int64(e.size))
         case .directory:
             archive_entry_set_filetype(entry, FileType.directory)
         case .symlink:
             archive_entry_set_filetype(entry, FileType.symlink)
             // The newc writer stores the target as the entry's body.
-            archive_entry_set_symlink(entry, e.linkTarget)
+            withCString(e.linkTargetBytes) { archive_entry_set_symlink(entry, $0) }
         case .characterDevice, .blockDevice:
             archive_entry_set_filetype(entry, e.kind == .characterDevice ? FileType.characterDevice
                                                                         : FileType.blockDevice)
@@ -139,5 +137,12 @@ public enum InitrdPacker {
         case .socket:
             archive_entry_set_filetype(entry, FileType.socket)
         }
+    }
+}
+
+/// Bytes as a C string, whatever their encoding (a NUL inside cuts the name, as in any C API).
+private func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
+    (bytes + [0]).withUnsafeBufferPointer { buf in
+        buf.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
     }
 }

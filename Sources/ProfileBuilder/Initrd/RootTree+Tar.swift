@@ -1,39 +1,85 @@
-// Builds a RootTree from a tar (or any archive/compression libarchive can read),
-// e.g. mmdebstrap's output. Member names are untrusted: they are normalised and
-// anything absolute or escaping the root is refused.
+// Builds a RootTree from a plain, uncompressed tar: what a builder VM's GNU tar and
+// mmdebstrap --format=tar write, and nothing else (no compression filter, no other archive
+// format: each is more of libarchive for a hostile guest to reach). Member names are
+// untrusted: they are normalised and anything absolute or escaping the root is refused.
+// File contents go to a spool file on disk, and what they expand to (sparse holes, hard-link
+// copies: each becomes its own copy in the image) counts against a byte budget, so neither
+// memory nor the image can grow past it whatever the archive claims.
 
 import CArchive
 import Foundation
 import PenCore
 
 extension RootTree {
-    public static func readTar(path: String) throws -> RootTree {
-        try read(source: path) { a in archive_read_open_filename(a, path, readBlockSize) }
+    /// The most the files of a tree read from an archive may add up to (as the image stores them).
+    public static let defaultMaxBytes: UInt64 = SupervisorPlan.defaultArchiveLimit
+    /// More entries than any Debian root has; each costs memory whatever its size.
+    public static let defaultMaxEntries = 2_000_000
+
+    /// - Parameter spoolDirectory: where the files' contents are kept while the tree lives
+    ///   (default: the archive's directory, a build's scratch directory).
+    public static func readTar(path: String, spoolDirectory: String? = nil,
+                               maxBytes: UInt64 = defaultMaxBytes, maxEntries: Int = defaultMaxEntries) throws -> RootTree {
+        let directory = spoolDirectory ?? (path as NSString).deletingLastPathComponent
+        let limits = Limits(bytes: maxBytes, entries: maxEntries)
+        return try read(source: path, spoolDirectory: directory.isEmpty ? "." : directory, limits: limits) { a in
+            archive_read_open_filename(a, path, readBlockSize)
+        }
     }
 
     /// Reads from the descriptor's current position; the descriptor is left open.
-    public static func readTar(fileDescriptor: Int32) throws -> RootTree {
-        try read(source: "file descriptor \(fileDescriptor)") { a in
+    public static func readTar(fileDescriptor: Int32, spoolDirectory: String,
+                               maxBytes: UInt64 = defaultMaxBytes, maxEntries: Int = defaultMaxEntries) throws -> RootTree {
+        try read(source: "file descriptor \(fileDescriptor)", spoolDirectory: spoolDirectory,
+                 limits: Limits(bytes: maxBytes, entries: maxEntries)) { a in
             archive_read_open_fd(a, fileDescriptor, readBlockSize)
         }
     }
 
     private static let readBlockSize = 1 << 20
-    static let maxReservedBytes = 64 << 20
 
-    private static func read(source: String, open: (OpaquePointer) -> Int32) throws -> RootTree {
+    struct Limits {
+        var bytes: UInt64
+        var entries: Int
+    }
+
+    /// What one read has used of its limits.
+    private struct Budget {
+        let source: String
+        let limits: Limits
+        var bytes: UInt64 = 0
+        var entries = 0
+
+        mutating func charge(_ n: UInt64, for name: [UInt8]) throws {
+            guard n <= limits.bytes - bytes else {
+                throw InitrdError.tooLarge(source: source, entry: RootPath.display(name), limit: limits.bytes)
+            }
+            bytes += n
+        }
+
+        mutating func countEntry() throws {
+            entries += 1
+            guard entries <= limits.entries else { throw InitrdError.tooManyEntries(source: source, limit: limits.entries) }
+        }
+    }
+
+    private static func read(source: String, spoolDirectory: String, limits: Limits,
+                             open: (OpaquePointer) -> Int32) throws -> RootTree {
         guard let a = archive_read_new() else {
             throw InitrdError.tarOpen(source: source, reason: "out of memory")
         }
         defer { archive_read_free(a) }
-        archive_read_support_filter_all(a)
-        archive_read_support_format_all(a)
+        archive_read_support_filter_none(a)
+        archive_read_support_format_tar(a)
         guard open(a) == ARCHIVE_OK else {
-            throw InitrdError.tarOpen(source: source, reason: archiveErrorText(a))
+            throw InitrdError.tarOpen(source: source, reason: archiveErrorText(a) + " (only a plain, uncompressed tar is read)")
         }
 
         var tree = RootTree()
-        var chunk = [UInt8](repeating: 0, count: readBlockSize)
+        let spool = try FileSpool(directory: spoolDirectory)
+        tree.spool = spool
+        var budget = Budget(source: source, limits: limits)
+        var spoolEnd: UInt64 = 0
         while true {
             var entryPointer: OpaquePointer?
             let r = archive_read_next_header(a, &entryPointer)
@@ -44,61 +90,62 @@ extension RootTree {
             guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let entry = entryPointer else {
                 throw InitrdError.tarRead(source: source, reason: archiveErrorText(a))
             }
-            try readMember(a, entry, source: source, chunk: &chunk, into: &tree)
+            try budget.countEntry()
+            try readMember(a, entry, spool: spool, spoolEnd: &spoolEnd, budget: &budget, into: &tree)
         }
         return tree
     }
 
-    private static func readMember(_ a: OpaquePointer, _ entry: OpaquePointer, source: String,
-                                   chunk: inout [UInt8], into tree: inout RootTree) throws {
-        let rawName = try memberName(archive_entry_pathname(entry), source: source)
-        let path: String
+    private static func readMember(_ a: OpaquePointer, _ entry: OpaquePointer, spool: FileSpool, spoolEnd: inout UInt64,
+                                   budget: inout Budget, into tree: inout RootTree) throws {
+        let source = budget.source
+        guard let rawName = memberName(archive_entry_pathname(entry) ?? archive_entry_pathname_utf8(entry)) else {
+            throw InitrdError.tarRead(source: source, reason: "a member has no name")
+        }
+        let path: [UInt8]
         switch RootPath.normalise(rawName, allowAbsolute: false) {
         case .root: return  // the root directory itself is never an entry
-        case .absolute, .escapes: throw InitrdError.unsafePath(source: source, entry: rawName)
+        case .absolute, .escapes: throw InitrdError.unsafePath(source: source, entry: RootPath.display(rawName))
         case .path(let p): path = p
         }
         if let parent = tree.nonDirectoryAncestor(of: path) {
-            throw InitrdError.parentNotDirectory(source: source, entry: path, parent: parent)
+            throw InitrdError.parentNotDirectory(source: source, entry: RootPath.display(path), parent: RootPath.display(parent))
         }
 
-        let data = try readData(a, entry, source: source, name: path, chunk: &chunk)
-
-        // Hard links share an inode, so the copy takes the target's metadata and data.
+        // Hard links share an inode, so the copy takes the target's metadata and data
+        // (and the image stores the data again: it counts again).
         if let rawTarget = archive_entry_hardlink(entry) {
-            let targetName = try memberName(rawTarget, source: source)
+            let targetName = memberName(rawTarget) ?? []
             guard case .path(let targetPath) = RootPath.normalise(targetName, allowAbsolute: false),
-                  var copy = tree.entry(at: targetPath), copy.kind == .file else {
-                throw InitrdError.badHardLink(source: source, entry: path, target: targetName)
+                  var copy = tree.entry(atNormalised: targetPath), copy.kind == .file else {
+                throw InitrdError.badHardLink(source: source, entry: RootPath.display(path), target: RootPath.display(targetName))
             }
-            // Some formats (cpio) put the shared data on a later link rather than the first.
-            if !data.isEmpty && copy.data.isEmpty {
-                copy.data = data
-                tree.insertNormalised(copy)
-            }
-            copy.path = path
+            try budget.charge(copy.size, for: path)
+            copy.pathBytes = path
             tree.insertNormalised(copy)
             return
         }
 
         func id(_ field: String, _ v: Int64) throws -> UInt32 {
             guard let x = UInt32(exactly: v) else {
-                throw InitrdError.valueOutOfRange(source: source, entry: path, field: field, value: v)
+                throw InitrdError.valueOutOfRange(source: source, entry: RootPath.display(path), field: field, value: v)
             }
             return x
         }
-        var e = RootEntry(path: path, kind: .file, mode: UInt32(archive_entry_perm(entry)) & 0o7777,
+        var e = RootEntry(path: "", kind: .file, mode: UInt32(archive_entry_perm(entry)) & 0o7777,
                           uid: try id("uid", archive_entry_uid(entry)),
                           gid: try id("gid", archive_entry_gid(entry)))
+        e.pathBytes = path
         let type = UInt32(archive_entry_filetype(entry))
         switch type {
         case FileType.regular:
-            e.data = data
+            e.spooled = try spoolData(a, entry, name: path, spool: spool, at: spoolEnd, budget: &budget)
+            spoolEnd += e.spooled!.length
         case FileType.directory:
             e.kind = .directory
         case FileType.symlink:
             e.kind = .symlink
-            e.linkTarget = try memberName(archive_entry_symlink(entry), source: source)
+            e.linkTargetBytes = memberName(archive_entry_symlink(entry) ?? archive_entry_symlink_utf8(entry)) ?? []
         case FileType.characterDevice, FileType.blockDevice:
             e.kind = type == FileType.characterDevice ? .characterDevice : .blockDevice
             e.deviceMajor = try id("device major", Int64(archive_entry_rdevmajor(entry)))
@@ -108,39 +155,47 @@ extension RootTree {
         case FileType.socket:
             e.kind = .socket
         default:
-            throw InitrdError.unsupportedEntryType(source: source, entry: path, type: type)
+            throw InitrdError.unsupportedEntryType(source: source, entry: RootPath.display(path), type: type)
         }
         tree.insertNormalised(e)
     }
 
-    /// Reads the member's body (empty for non-files). Sparse holes come back as zeros.
-    private static func readData(_ a: OpaquePointer, _ entry: OpaquePointer, source: String,
-                                 name: String, chunk: inout [UInt8]) throws -> [UInt8] {
-        var data: [UInt8] = []
-        // The size is the archive's word (a guest's, for a profile's root): a hint, never more
-        // than a chunk of memory up front; a forged one runs into the end of the archive.
-        if archive_entry_size_is_set(entry) != 0 {
-            data.reserveCapacity(Int(clamping: min(max(archive_entry_size(entry), 0), Int64(maxReservedBytes))))
-        }
+    /// Copies a regular member's body to the spool at `start`, block by block as libarchive
+    /// delivers it: sparse holes are skipped (the spool file gets holes there too), never filled
+    /// in memory. The member's size (the archive's word, sparse holes included) is charged before
+    /// a byte is read, so a forged size is refused at once; blocks past it are charged as they come.
+    private static func spoolData(_ a: OpaquePointer, _ entry: OpaquePointer, name: [UInt8], spool: FileSpool,
+                                  at start: UInt64, budget: inout Budget) throws -> SpoolRange {
+        let declared = archive_entry_size_is_set(entry) != 0 ? UInt64(max(archive_entry_size(entry), 0)) : 0
+        try budget.charge(declared, for: name)
+        var length = declared
         while true {
-            let n = chunk.withUnsafeMutableBytes { buf in
-                archive_read_data(a, buf.baseAddress, buf.count)
+            var block: UnsafeRawPointer?
+            var size = 0
+            var offset: la_int64_t = 0
+            let r = archive_read_data_block(a, &block, &size, &offset)
+            if r == ARCHIVE_EOF { break }
+            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, offset >= 0 else {
+                throw InitrdError.tarRead(source: budget.source, reason: "\(RootPath.display(name)): \(archiveErrorText(a))")
             }
-            if n == 0 { break }
-            if n < 0 {
-                throw InitrdError.tarRead(source: source, reason: "\(name): \(archiveErrorText(a))")
+            let end = UInt64(offset) + UInt64(size)
+            if end > length {
+                try budget.charge(end - length, for: name)
+                length = end
             }
-            data.append(contentsOf: chunk[0..<n])
+            if size > 0, let block {
+                try spool.write(UnsafeRawBufferPointer(start: block, count: size), at: start + UInt64(offset))
+            }
         }
-        return data
+        // A trailing hole (or an empty file) is only a length: the spool file is extended over it.
+        try spool.extend(to: start + length)
+        return SpoolRange(offset: start, length: length)
     }
 
-    private static func memberName(_ p: UnsafePointer<CChar>?, source: String) throws -> String {
-        guard let p else { return "" }
-        guard let s = String(validatingCString: p) else {
-            throw InitrdError.nonUTF8Path(source: source, entry: String(cString: p))
-        }
-        return s
+    /// A member name's raw bytes: names are bytes, whatever their encoding.
+    private static func memberName(_ p: UnsafePointer<CChar>?) -> [UInt8]? {
+        guard let p else { return nil }
+        return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
     }
 }
 

@@ -1,18 +1,21 @@
-// The in-memory root filesystem: a map from normalised path to entry that
-// always stays a proper tree (every entry's ancestors exist and are
-// directories), so that whatever is packed unpacks without surprises.
+// A root filesystem's entries: a map from normalised path to entry that always stays a
+// proper tree (every entry's ancestors exist and are directories), so that whatever is
+// packed unpacks without surprises. Metadata lives in memory; the contents of files read
+// from an archive live in the tree's spool file on disk.
 
 public struct RootTree: Sendable {
-    /// Keyed by the path's UTF-8 bytes rather than by String: String equality is
-    /// Unicode canonical equivalence, which would merge two distinct file names
-    /// (NFC vs NFD spellings) into one entry.
+    /// Keyed by the path's bytes rather than by String: String equality is Unicode canonical
+    /// equivalence, which would merge two distinct file names (NFC vs NFD spellings) into one
+    /// entry, and a Linux name need not be UTF-8 at all.
     struct Key: Hashable, Sendable {
         let bytes: [UInt8]
-        init(_ path: String) { bytes = Array(path.utf8) }
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
     }
 
     private var entries: [Key: RootEntry] = [:]
     private var fileBytes: UInt64 = 0
+    /// Where `spooled` entries keep their contents (set by the tar reader).
+    var spool: FileSpool?
 
     public init() {}
 
@@ -33,11 +36,12 @@ public struct RootTree: Sendable {
     /// contents. Traps on "", "." and paths escaping the root: those are bugs in
     /// the caller, not in input data (`readTar` reports those as errors).
     public mutating func add(_ e: RootEntry) {
-        guard case .path(let p) = RootPath.normalise(e.path, allowAbsolute: true) else {
+        guard case .path(let p) = RootPath.normalise(e.pathBytes, allowAbsolute: true) else {
             preconditionFailure("RootTree.add: invalid path \"\(e.path)\" (empty, root or escaping)")
         }
+        precondition(e.spooled == nil, "RootTree.add: an entry with spooled contents belongs to its own tree")
         var e = e
-        e.path = p
+        e.pathBytes = p
         insertNormalised(e)
     }
 
@@ -49,35 +53,62 @@ public struct RootTree: Sendable {
             fileBytes = 0
         case .path(let p):
             let key = Key(p)
-            if let old = entries.removeValue(forKey: key) { fileBytes -= Self.size(of: old) }
+            if let old = entries.removeValue(forKey: key) { fileBytes -= old.size }
             removeDescendants(of: key)
         case .absolute, .escapes:
             return  // names nothing inside the tree
         }
     }
 
-    // MARK: - Internal, for the reader and the packer
+    /// A file's contents, wherever they are kept (for tests and small files).
+    public func contents(of e: RootEntry) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try forEachChunk(of: e) { out.append(contentsOf: $0) }
+        return out
+    }
 
-    /// `e.path` must already be normalised and non-root.
+    public func contents(at path: String) throws -> [UInt8]? {
+        try entry(at: path).map { try contents(of: $0) }
+    }
+
+    // MARK: - Internal, for the reader and the writers
+
+    /// Hands a file's contents to `body` in chunks of at most 1 MiB, never all at once.
+    func forEachChunk(of e: RootEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard e.kind == .file else { return }
+        guard let range = e.spooled else {
+            try e.data.withUnsafeBytes { if $0.count > 0 { try body($0) } }
+            return
+        }
+        guard let spool else { preconditionFailure("RootTree: \(e.path) has spooled contents but the tree has no spool") }
+        var buffer = [UInt8](repeating: 0, count: Swift.min(1 << 20, Int(range.length)))
+        try spool.read(range, buffer: &buffer, body)
+    }
+
+    /// `e.pathBytes` must already be normalised and non-root.
     mutating func insertNormalised(_ e: RootEntry) {
-        for parent in RootPath.ancestors(of: e.path) {
+        for parent in RootPath.ancestors(of: e.pathBytes) {
             let key = Key(parent)
             if let existing = entries[key], existing.kind == .directory { continue }
-            if let existing = entries[key] { fileBytes -= Self.size(of: existing) }
-            entries[key] = RootEntry(path: parent, kind: .directory, mode: 0o755)
+            if let existing = entries[key] { fileBytes -= existing.size }
+            var directory = RootEntry(path: "", kind: .directory, mode: 0o755)
+            directory.pathBytes = parent
+            entries[key] = directory
         }
-        let key = Key(e.path)
+        let key = Key(e.pathBytes)
         if let old = entries[key] {
-            fileBytes -= Self.size(of: old)
+            fileBytes -= old.size
             if old.kind == .directory && e.kind != .directory { removeDescendants(of: key) }
         }
         entries[key] = e
-        fileBytes += Self.size(of: e)
+        fileBytes += e.size
     }
+
+    func entry(atNormalised path: [UInt8]) -> RootEntry? { entries[Key(path)] }
 
     /// The outermost ancestor of a normalised path that exists but is not a
     /// directory, if any; lets the tar reader refuse members below symlinks.
-    func nonDirectoryAncestor(of path: String) -> String? {
+    func nonDirectoryAncestor(of path: [UInt8]) -> [UInt8]? {
         RootPath.ancestors(of: path).first { p in
             if let e = entries[Key(p)], e.kind != .directory { return true }
             return false
@@ -90,14 +121,10 @@ public struct RootTree: Sendable {
     }
 
     private mutating func removeDescendants(of key: Key) {
-        let prefix = key.bytes + [UInt8(ascii: "/")]
+        let prefix = key.bytes + [RootPath.slash]
         let doomed = entries.keys.filter { $0.bytes.starts(with: prefix) }
         for k in doomed {
-            if let old = entries.removeValue(forKey: k) { fileBytes -= Self.size(of: old) }
+            if let old = entries.removeValue(forKey: k) { fileBytes -= old.size }
         }
-    }
-
-    private static func size(of e: RootEntry) -> UInt64 {
-        e.kind == .file ? UInt64(e.data.count) : 0
     }
 }

@@ -59,19 +59,30 @@ struct ErofsLayout {
         var inlineTail: [UInt8] = []
     }
 
+    let tree: RootTree
     var nodes: [Node]
     var metaBytes = 0
     var totalBlocks = 0
     static let inodeSize = 64
+    /// EROFS_NAME_LEN, also Linux's NAME_MAX: the kernel refuses a directory holding a longer name.
+    static let maxNameBytes = 255
 
     init(_ tree: RootTree) throws {
+        self.tree = tree
         // The root first (its nid must fit the superblock's 16 bits), then every entry in path order.
         nodes = [Node(entry: RootEntry(path: "", kind: .directory, mode: 0o755))]
         var index: [[UInt8]: Int] = [[]: 0]
         for entry in tree.sortedEntries() {
-            let bytes = Array(entry.path.utf8)
+            let bytes = entry.pathBytes
             let parent = bytes.lastIndex(of: UInt8(ascii: "/")).map { Array(bytes[..<$0]) } ?? []
-            guard let parentIndex = index[parent] else { throw PenError("root image: \(entry.path) has no parent directory") }
+            guard let parentIndex = index[parent] else {
+                throw PenError("root image: \(RootPath.display(bytes)) has no parent directory")
+            }
+            let nameBytes = RootPath.name(of: bytes).count
+            guard nameBytes <= Self.maxNameBytes else {
+                throw PenError("root image: the name of /\(RootPath.display(bytes)) is \(nameBytes) bytes, over the \(Self.maxNameBytes) a Linux file name may have",
+                               fix: "shorten or remove that file in the profile's build script")
+            }
             index[bytes] = nodes.count
             nodes[parentIndex].children.append(nodes.count)
             nodes.append(Node(entry: entry))
@@ -87,7 +98,7 @@ struct ErofsLayout {
         var offset = 0
         for i in nodes.indices {
             let entry = nodes[i].entry
-            let tail = entry.kind == .symlink ? Array(entry.linkTarget.utf8) : []
+            let tail = entry.kind == .symlink ? entry.linkTargetBytes : []
             let size = Self.inodeSize + tail.count
             if !tail.isEmpty, size <= ErofsWriter.blockSize, offset % ErofsWriter.blockSize + size > ErofsWriter.blockSize {
                 offset = (offset / ErofsWriter.blockSize + 1) * ErofsWriter.blockSize
@@ -108,8 +119,7 @@ struct ErofsLayout {
             var entries: [(name: [UInt8], nid: Int, type: UInt8)] = [(Array(".".utf8), nodes[i].nid, 2),
                                                                      (Array("..".utf8), nodes[parentOf[i]].nid, 2)]
             for c in nodes[i].children {
-                let path = Array(nodes[c].entry.path.utf8)
-                let name = Array(path[(path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0)...])
+                let name = Array(RootPath.name(of: nodes[c].entry.pathBytes))
                 entries.append((name, nodes[c].nid, Self.fileType(nodes[c].entry.kind)))
             }
             entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
@@ -160,8 +170,8 @@ struct ErofsLayout {
     private func dataSize(_ node: Node) -> Int {
         switch node.entry.kind {
         case .directory: return node.directoryBytes.count
-        case .file: return node.entry.data.count
-        case .symlink: return node.entry.linkTarget.utf8.count
+        case .file: return Int(node.entry.size)
+        case .symlink: return node.entry.linkTargetBytes.count
         default: return 0
         }
     }
@@ -188,8 +198,8 @@ struct ErofsLayout {
             try image.pad(to: node.dataBlock * ErofsWriter.blockSize)
             switch node.entry.kind {
             case .directory: try image.write(node.directoryBytes)
-            case .file: try image.write(node.entry.data)
-            default: try image.write(Array(node.entry.linkTarget.utf8))
+            case .file: try tree.forEachChunk(of: node.entry) { try image.write($0) }
+            default: try image.write(node.entry.linkTargetBytes)
             }
         }
         try image.pad(to: totalBlocks * ErofsWriter.blockSize)
@@ -249,7 +259,11 @@ private struct ImageOutput {
     var offset = 0
 
     mutating func write(_ bytes: [UInt8]) throws {
-        guard !bytes.isEmpty else { return }
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
         guard writeAll(fd, bytes) else { throw PenError.system("cannot write \(path)") }
         offset += bytes.count
     }
