@@ -6,7 +6,8 @@ public enum ImageHash {
     /// Bumped whenever the profile image build pipeline changes (builder VM script, repacking):
     /// every profile image is then stale.
     /// 2: the image became a read-only root image (EROFS) instead of an initrd.
-    public static let builderVersion = 2
+    /// 3: builds remove what depends on when and where they ran (reproducible), plain tar only.
+    public static let builderVersion = 3
 
     /// First line of the encoding; a new layout gets a new tag so old and new can never collide.
     public static let formatTag = "pen-image-inputs v1"
