@@ -190,10 +190,13 @@ def test_guest_made_setuid_files_and_device_nodes_are_plain_files_on_the_host(pe
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="QEMU drops privileges only when pen runs as root")
-def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, tmp_path):
+def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, base_image, tmp_path):
     ws = tmp_path / "owned"  # under pytest's 0700 root directories: QEMU gets it as a descriptor
     ws.mkdir()
     os.chown(ws, NOBODY, NOBODY)
+    # Root's image cache where nobody can reach it (as ~root/.cache is): QEMU still starts.
+    own_image_cache(pen, base_image, images=tmp_path / "private" / "images")
+    os.chmod(tmp_path / "private", 0o700)
     proc, _ = start(pen, "owner", "--dir", str(ws), script="echo made > /workspace/made && sync")
     try:
         [qemu] = qemu_pids("owner")

@@ -11,11 +11,12 @@
 /// With uid >= 0 the child first becomes uid:gid with exactly the given supplementary groups
 /// (exit status 126 when it cannot). With confine_modes the child runs under a seccomp
 /// filter that refuses setuid/setgid mode bits and every mknod but a regular file's (QEMU,
-/// whose 9p share would otherwise make the guest's modes and nodes the host's).
+/// whose 9p share would otherwise make the guest's modes and nodes the host's). With exec_fd
+/// >= 0 that descriptor is executed (execveat) instead of the path argv[0].
 pid_t pen_spawn(const char *const argv[], const char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd,
                 const int *keep_fds, int keep_count,
-                int uid, int gid, const unsigned *groups, int group_count, int confine_modes);
+                int uid, int gid, const unsigned *groups, int group_count, int confine_modes, int exec_fd);
 
 int pen_get_winsize(int fd, uint16_t *rows, uint16_t *cols);
 int pen_errno(void);

@@ -47,10 +47,12 @@ public final class ChildProcess: VMProcess {
     /// stdout and stderr into logPath (opened without following a symlink), and the listed
     /// descriptors inherited, and `environment` (by default the helpers' minimal one); as `user`
     /// when given (pen is root). `confiningFileModes`: no setuid/setgid bits, no device nodes or
-    /// FIFOs (host_sys.c), for a QEMU that shares a workspace.
+    /// FIFOs (host_sys.c), for a QEMU that shares a workspace. `executable`: a descriptor of the
+    /// program to run instead of the path argv[0] (QEMU's execute-only copy).
     public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32],
                              environment env: [String] = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment),
-                             as user: HostUser? = nil, confiningFileModes: Bool = false) throws(PenError) -> ChildProcess {
+                             as user: HostUser? = nil, confiningFileModes: Bool = false,
+                             executing executable: Int32? = nil) throws(PenError) -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(devNull) }
         let log = try SafeFiles.openNoFollow(logPath, O_WRONLY | O_CREAT | O_TRUNC)
@@ -61,7 +63,7 @@ public final class ChildProcess: VMProcess {
                     (user?.groups ?? []).withUnsafeBufferPointer { groups in
                         pen_spawn(cargv, cenv, devNull, log, log, keep.baseAddress, Int32(keep.count),
                                   user.map { Int32(bitPattern: $0.uid) } ?? -1, user.map { Int32(bitPattern: $0.gid) } ?? -1,
-                                  groups.baseAddress, Int32(groups.count), confiningFileModes ? 1 : 0)
+                                  groups.baseAddress, Int32(groups.count), confiningFileModes ? 1 : 0, executable ?? -1)
                     }
                 }
             }

@@ -18,9 +18,7 @@ public enum ExecuteOnlyQEMU {
         let build = directory + "/" + buildName(QEMU(executable: executable).identity)
         let path = build + "/" + (executable as NSString).lastPathComponent
         if isExecuteOnly(path, size: st.st_size) { return path }
-        try SafeFiles.makeDirectories(build, mode: 0o711)
-        chmod(directory, 0o711)  // searchable by the user QEMU runs as, not listable
-        chmod(build, 0o711)
+        try SafeFiles.makeDirectories(build, mode: 0o700)  // QEMU is started through a descriptor: no path needed
         let scratch = build + "/" + ScratchDirectory.name(prefix: ".copy-", rest: "qemu")
         let source = try SafeFiles.openNoFollow(executable.resolvingLinks, O_RDONLY)
         defer { close(source) }

@@ -71,6 +71,7 @@ public enum WorkspaceDirectory {
         if let home, isWithin(path, home), path != home {
             let first = path.dropFirst(home.hasSuffix("/") ? home.count : home.count + 1).split(separator: "/").first
             if let first, first.hasPrefix(".") { return (home.hasSuffix("/") ? home : home + "/") + first }
+            return nil  // a project in the home, wherever homes live (/var/home on Silverblue)
         }
         if isWithin(path, "/var/tmp") { return nil }
         return systemDirectories.first { isWithin(path, $0) }

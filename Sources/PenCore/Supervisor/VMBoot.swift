@@ -76,15 +76,20 @@ enum VMBoot {
         }
         let network = try startNetwork(spec.network, held)
         wiring.network = network?.0
-        var argv = qemu.command(spec, wiring)
+        let argv = qemu.command(spec, wiring)
         var environment = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment)
+        var executable: Int32?
         if spec.qemuUser != nil, let directory = spec.qemuCopyDirectory {
-            argv[0] = try ExecuteOnlyQEMU.copy(of: qemu.executable, in: directory)  // so it is not dumpable
+            // As another user QEMU runs from an execute-only copy, so it is not dumpable; through a
+            // descriptor opened here, so the user needs no way into pen's (root's) image cache.
+            let copy = try ExecuteOnlyQEMU.copy(of: qemu.executable, in: directory)
+            executable = try held.openNoFollow(copy, O_RDONLY)  // root may read it; the user only executes it
             if let modules = qemu.moduleDirectory { environment.append("QEMU_MODULE_DIR=" + modules) }
         }
         let process = try ChildProcess.start(argv, logPath: spec.qemuLogPath,
                                              inheriting: wiring.descriptors + keepOpen, environment: environment,
-                                             as: spec.qemuUser, confiningFileModes: spec.workspace != nil)
+                                             as: spec.qemuUser, confiningFileModes: spec.workspace != nil,
+                                             executing: executable)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
         return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
                         held: held, passt: network?.1)

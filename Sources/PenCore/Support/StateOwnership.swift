@@ -16,11 +16,16 @@ public enum StateOwnership {
         }
     }
 
-    /// What is wrong with the existing directories from / down to `path`, if anything. Links on
-    /// the way are resolved first: the directories they lead through are the ones checked.
+    /// What is wrong with the existing directories from / down to `path`, if anything: both the
+    /// path as pen will use it (a directory holding a link could swap the link) and the
+    /// directories its links lead through.
     static func problem(on path: String, uid: uid_t, gid: gid_t) -> String? {
+        problem(walking: path, uid: uid, gid: gid) ?? problem(walking: resolvedExistingPart(of: path), uid: uid, gid: gid)
+    }
+
+    private static func problem(walking path: String, uid: uid_t, gid: gid_t) -> String? {
         var current = ""
-        for part in resolvedExistingPart(of: path).split(separator: "/", omittingEmptySubsequences: true) {
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             current += "/" + part
             var st = stat()
             guard stat(current, &st) == 0 else { return nil }  // the rest will be created by pen, as this user

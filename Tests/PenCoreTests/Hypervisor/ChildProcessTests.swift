@@ -29,3 +29,24 @@ import Testing
         #expect(!listed.contains(other[0]) && !listed.contains(other[1]) && !listed.contains(kept[0]))
     }
 }
+
+@Suite struct ExecuteOnlyQEMUTests {
+    /// A root pen's QEMU runs as another user from an execute-only copy in root's private cache:
+    /// started through a descriptor, it runs though that user cannot reach the copy's path.
+    @Test func anExecuteOnlyCopyInAPrivateDirectoryRunsAsAnotherUser() throws {
+        try #require(geteuid() == 0, "needs root to start a process as nobody")  // CI runs as root
+        let scratch = try TemporaryDirectory()
+        chmod(scratch.path, 0o700)
+        let copy = try ExecuteOnlyQEMU.copy(of: "/bin/true", in: scratch.path + "/qemu")
+        var st = stat()
+        #expect(lstat(copy, &st) == 0 && st.st_mode & 0o7777 == 0o111 && st.st_uid == 0)
+        // Made once per build: asked again, the same file.
+        #expect(try ExecuteOnlyQEMU.copy(of: "/bin/true", in: scratch.path + "/qemu") == copy)
+        let fd = open(copy, O_RDONLY | O_CLOEXEC)
+        defer { close(fd) }
+        let child = try ChildProcess.start([copy], logPath: scratch.path + "/log", inheriting: [], as: .nobody,
+                                           executing: fd)
+        let status = child.wait(seconds: 30)
+        #expect(status == 0, "wait status \(status): \((try? String(contentsOfFile: scratch.path + "/log", encoding: .utf8)) ?? "")")
+    }
+}

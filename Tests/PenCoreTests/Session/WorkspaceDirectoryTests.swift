@@ -80,6 +80,10 @@ import Testing
         // A dot-directory inside a project is the project's; scratch space stays usable.
         #expect(WorkspaceDefaultTests().refusal(home + "/src/.hidden-ok", explicit: false, rules) == nil)
         #expect(WorkspaceDefaultTests().refusal("/var/tmp", explicit: false, rules) == nil)
+        // A home under a system directory (/var/home on Silverblue) still holds projects.
+        let varHome = WorkspaceDirectory.sensitiveDirectory(holding: "/var/home/me/src", home: "/var/home/me")
+        #expect(varHome == nil)
+        #expect(WorkspaceDirectory.sensitiveDirectory(holding: "/var/home/me/.ssh", home: "/var/home/me") == "/var/home/me/.ssh")
         // Named with --dir, the user meant it.
         #expect(WorkspaceDefaultTests().refusal(home + "/.ssh", explicit: true, rules) == nil)
         #expect(WorkspaceDefaultTests().refusal("/etc", explicit: true, rules) == nil)

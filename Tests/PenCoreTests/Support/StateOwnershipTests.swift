@@ -36,6 +36,11 @@ import Testing
         // A link into that tree is judged by where it leads.
         symlink(theirs + "/pen", scratch.path + "/link")
         #expect(refusal(paths(scratch.path + "/link")) != nil)
+        // And a link of theirs leading into root's own tree by where it is: they could swap it.
+        let mine = scratch.path + "/mine"
+        try FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
+        symlink(mine, theirs + "/state")
+        #expect(refusal(paths(theirs + "/state"))?.message.contains("/theirs belongs to uid 65534") == true)
     }
 
     func refusal(_ paths: PenPaths) -> PenError? {
