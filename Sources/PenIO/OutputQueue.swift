@@ -38,7 +38,9 @@ public struct OutputQueue {
         if offset == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
             offset = 0
-        } else if offset > 1 << 20 {
+        } else if offset > 1 << 16 && offset >= buffer.count - offset {
+            // Compacted only once what was written outweighs what is left: each byte is moved
+            // at most about once, so a flush costs what it wrote, not the whole queue.
             buffer.removeFirst(offset)
             offset = 0
         }

@@ -16,6 +16,8 @@ public struct WindowSize: Codable, Equatable, Sendable {
 
 /// One init stage and how long it took.
 public struct StageTiming: Equatable, Sendable {
+    /// A name is a short printable ASCII word: the host reports every stage in one status frame.
+    public static let maxNameBytes = 64
     public var name: String
     public var micros: UInt64
 
@@ -87,7 +89,10 @@ extension Frame {
 
     public func stageTiming() throws(WireError) -> StageTiming {
         let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, let micros = UInt64(parts[1]) else { throw .badValue(kind, text) }
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= StageTiming.maxNameBytes,
+              parts[0].utf8.allSatisfy({ (0x21...0x7e).contains($0) }), let micros = UInt64(parts[1]) else {
+            throw .badValue(kind, text)
+        }
         return StageTiming(String(parts[0]), micros)
     }
 

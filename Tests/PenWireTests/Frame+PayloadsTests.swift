@@ -10,11 +10,13 @@ import Testing
         #expect(try Frame.count(.archiveEnd, UInt64.max).count() == UInt64.max)
     }
 
-    @Test func malformedPayloadsAreBadValuesNamingTheirKind() {
+    @Test func malformedPayloadsAreBadValuesNamingTheirKind() throws {
         for text in ["", "40", "40 100 1", "40x100", "-1 80", "70000 80", " 40 80"] {
             #expect(throws: WireError.badValue(.windowSize, text)) { try Frame(.windowSize, text: text).windowSize() }
         }
-        for text in ["", "modules", "modules x", " 12", "a b c", "modules -1"] {
+        let long = String(repeating: "m", count: StageTiming.maxNameBytes + 1)
+        #expect(try Frame(.stage, text: String(long.dropLast()) + " 1").stageTiming().name.utf8.count == StageTiming.maxNameBytes)
+        for text in ["", "modules", "modules x", " 12", "a b c", "modules -1", long + " 1", "mod\u{1b}[2J 1", "mod\u{7f} 1", "modülé 1"] {
             #expect(throws: WireError.badValue(.stage, text)) { try Frame(.stage, text: text).stageTiming() }
         }
         for text in ["", "x", "3.5", "99999999999"] {

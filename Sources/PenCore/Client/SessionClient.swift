@@ -81,8 +81,9 @@ public final class SessionClient {
             let waitMillis = deadline.map { Int32(max(0, min(1, $0.timeIntervalSinceNow)) * 1000) + 1 } ?? -1
             pollOnce(signals: signals, timeout: endedAt == nil ? waitMillis : 1000)
         }
-        drain(stdout, to: io.output)
-        drain(stderr, to: io.errors)
+        let drainDeadline = Date().addingTimeInterval(Self.stopWait)
+        drain(stdout, to: io.output, until: drainDeadline, signals: signals)
+        drain(stderr, to: io.errors, until: drainDeadline, signals: signals)
         terminal?.restore()
         if leftByEscape { message((io.terminal ? "\r\n" : "") + "pen: \(stopping ? "stopping" : "left") VM '\(vmName)' (Ctrl-] q)") }
         if let failure { throw failure }
@@ -155,13 +156,14 @@ public final class SessionClient {
             if let sink { sink(frame.kind == .stderrData, body.payload) }
             else if frame.kind == .stdoutData { stdout.append(body.payload) } else { stderr.append(body.payload) }
         case .archiveEnd: archiveBytes = try? body?.count()
-        case .stdinAck: if let n = try? body?.count() { credit += Int(clamping: n) }
+        case .stdinAck: if let n = try? body?.count() { inputAcknowledged(n) }
         case .exitStatus: exit = (try? body?.status()) ?? 1
-        case .openFailed: failure = PenError("cannot start the session in VM '\(vmName)'", cause: body?.text)
-        case .fatal: failure = failure ?? PenError(frame.text)
+        case .openFailed: failure = PenError("cannot start the session in VM '\(vmName)'", cause: body.map { GuestText.printable($0.payload) })
+        case .fatal: failure = failure ?? PenError(GuestText.printable(frame.payload))
         case .stopping: stopping = true
-        case .diskError: diskError = frame.text
-        case .notice: say(frame.text)
+        // The guest's word, shown as such: it cannot pass for pen's own finding about the host's disk.
+        case .diskError: diskError = "the VM reports: " + GuestText.printable(frame.payload, limit: 200)
+        case .notice: say(GuestText.printable(frame.payload))
         case .setupStarted: if !io.terminal { message("pen: running the first-boot setup") }
         case .setupFinished:
             if let status = try? frame.status(), status != 0 {
@@ -169,6 +171,18 @@ public final class SessionClient {
             }
         default: break
         }
+    }
+
+    /// The guest wrote `count` bytes of input: that much may be sent again. More than was sent
+    /// is a broken peer: the session ends with an error (and the terminal is restored).
+    private func inputAcknowledged(_ count: UInt64) {
+        guard count <= UInt64(sessionWindow - credit) else {
+            failure = failure ?? PenError("VM '\(vmName)' acknowledged more input than it was sent (\(count) bytes)",
+                                          fix: "stop it with `pen vm stop \(vmName)`")
+            link.markClosed()
+            return
+        }
+        credit += Int(count)
     }
 
     private func say(_ text: String) {
@@ -206,12 +220,18 @@ public final class SessionClient {
         queue.flush(to: fd, limit: chunk)
     }
 
-    private func drain(_ queue: OutputQueue, to fd: Int32) {
+    /// What is still queued for the user once the session is over: written as the reader takes
+    /// it (a pipeline's reader may be slow to start), until `deadline` or a stop signal.
+    private func drain(_ queue: OutputQueue, to fd: Int32, until deadline: Date, signals: Int32) {
         var q = queue
         while !q.isEmpty {
-            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&p, 1, 5000) > 0 else { return }
-            writeOut(&q, to: fd)
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return }
+            var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0), pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, Int32(min(left, 1) * 1000) + 1) >= 0 || errno == EINTR else { return }
+            if fds[1].revents != 0, !SignalPipe.drainStops(signals).isEmpty { return }
+            if fds[0].revents & Int16(POLLOUT) != 0 { writeOut(&q, to: fd) }
+            else if fds[0].revents != 0 { return }  // the reader went away
         }
     }
 }

@@ -75,15 +75,26 @@ public final class SupervisorConnection {
         try? send([Frame(.shutdown)])
     }
 
-    /// Asks the VM to shut down, and waits (at most `seconds`) until its supervisor is gone.
-    public func stopVM(seconds: Double) {
+    /// Asks the VM to shut down, and waits (at most `seconds`) until its supervisor is gone. A
+    /// stop signal on `signals` (Ctrl-C) ends the wait too; it stays in the pipe for the caller.
+    public func stopVM(seconds: Double, signals: Int32? = SignalPipe.current) {
         try? send([Frame(.shutdown)])
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         var buffer = [UInt8](repeating: 0, count: 4096)
         let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            _ = poll(&p, 1, 1000)
-            let n = read(fd, &buffer, buffer.count)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return }
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: signals ?? -1, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, Int32(min(left, 1) * 1000) + 1) >= 0 || errno == EINTR else { return }
+            if let signals, fds[1].revents != 0 {
+                let stops = SignalPipe.drainStops(signals)
+                if !stops.isEmpty {
+                    if signals == SignalPipe.current { SignalPipe.redeliver(stops) }
+                    return
+                }
+            }
+            guard fds[0].revents != 0 else { continue }
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))  // never blocks, whatever poll said
             if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return }
         }
     }

@@ -12,7 +12,10 @@ final class FrameLink {
     /// The peer hung up or failed: nothing more is read or written.
     private(set) var closed = false
     /// Output of guest sessions queued here, as (end offset in the stream, guest session, bytes).
+    /// Taken from the front by moving `confirmedCount` on (compacted once that is half of it), so
+    /// a flush costs what it confirms, not the whole queue.
     private var unconfirmed: [(end: UInt64, session: UInt32, bytes: Int)] = []
+    private var confirmedCount = 0
     private var queued: UInt64 = 0
     private var written: UInt64 = 0
 
@@ -47,9 +50,17 @@ final class FrameLink {
         if !outgoing.flush(to: fd) { closed = true }
         written += UInt64(before - outgoing.count)
         var taken: [UInt32: Int] = [:]
-        while let first = unconfirmed.first, first.end <= written || closed {
+        while confirmedCount < unconfirmed.count, unconfirmed[confirmedCount].end <= written || closed {
+            let first = unconfirmed[confirmedCount]
             taken[first.session, default: 0] += first.bytes
-            unconfirmed.removeFirst()
+            confirmedCount += 1
+        }
+        if confirmedCount == unconfirmed.count {
+            unconfirmed.removeAll(keepingCapacity: true)
+            confirmedCount = 0
+        } else if confirmedCount >= 1024 && confirmedCount * 2 >= unconfirmed.count {
+            unconfirmed.removeFirst(confirmedCount)
+            confirmedCount = 0
         }
         return taken
     }

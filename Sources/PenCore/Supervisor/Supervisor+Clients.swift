@@ -9,6 +9,7 @@ import PenWire
 /// One connection on the supervisor's socket.
 final class Client {
     let link: FrameLink
+    let connectedAt = Date()
     var greeted = false
     var session: ClientSession?
     /// Its session ended and the VM is stopping because of it: kept until the VM is down, so
@@ -49,7 +50,12 @@ extension Supervisor {
     func acceptClients() {
         while true {
             let fd = pen_accept(listener)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                // Out of descriptors: the connection stays in the backlog, and polling the listener
+                // now would wake at once again. It is looked at again in a second.
+                if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) { acceptPausedUntil = Date().addingTimeInterval(1) }
+                return
+            }
             // The socket's directory is private already; the peer's uid is the check that does not
             // depend on file modes someone could loosen.
             guard RunDirectory.peerUID(fd) == geteuid() else {
@@ -57,7 +63,20 @@ extension Supervisor {
                 close(fd)
                 continue
             }
+            guard clients.count < Self.maxClients else {
+                let refusal = Frame(.fatal, text: "VM '\(plan.spec.name)' has \(Self.maxClients) connections already; try again later").encoded()
+                _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                close(fd)
+                continue
+            }
             clients.append(Client(fd: fd))
+        }
+    }
+
+    /// Connections that did not say hello in time are closed (each holds a slot and a descriptor).
+    func closeSilentClients(now: Date) {
+        for client in clients where !client.greeted && now >= client.connectedAt.addingTimeInterval(helloTimeout) {
+            client.link.markClosed()
         }
     }
 
@@ -96,6 +115,7 @@ extension Supervisor {
             }
             let session = ClientSession(guestID: nextSession, request: request)
             nextSession = nextSession == UInt32.max ? 1 : nextSession + 1
+            flows[session.guestID] = SessionFlow()
             client.session = session
             everHadSession = true
             // What the boot had to say before any session existed (a repaired disk) goes to the
@@ -113,6 +133,11 @@ extension Supervisor {
             sessionEnded()
         case .stdinData, .stdinClosed, .windowSize, .signal:
             guard let session = client.session, !session.ended, let body = try? frame.sessionBody() else { return }
+            if frame.kind == .stdinData, let flow = flows[session.guestID] {
+                // The client sends only within the window the guest acknowledged: more is its bug.
+                flow.inputInFlight += body.body.payload.count
+                guard flow.inputInFlight <= sessionWindow else { return refuse(client, "more input than the \(sessionWindow / 1024) KiB window") }
+            }
             let forGuest = Frame.session(frame.kind, session.guestID, body.body.payload)
             if session.openSent {
                 guest.send(forGuest)
@@ -140,12 +165,17 @@ extension Supervisor {
         client.closeWhenFlushed = true
     }
 
-    /// Writes what the client takes now; the guest's window reopens for the output it took.
+    /// Writes what the client takes now; the guest's window reopens for the output it took
+    /// (acknowledged with the loop's turn, one frame per session). The input the guest took
+    /// since is told to the client in one frame.
     func flush(_ client: Client) {
-        for (session, bytes) in client.link.flush() where bytes > 0 {
-            guest.send(.session(.outputAck, session, text: String(bytes)))
+        if let session = client.session, let flow = flows[session.guestID], flow.inputAckOwed > 0, !client.link.closed {
+            client.link.send(.session(.stdinAck, 0, text: String(flow.inputAckOwed)))
+            flow.inputAckOwed = 0
         }
-        guest.flush()
+        for (session, bytes) in client.link.flush() where bytes > 0 {
+            outputTaken(session, bytes: bytes)
+        }
     }
 
     /// The client is gone (its pen exited, was killed, or its terminal closed): its session's

@@ -27,32 +27,38 @@ extension Supervisor {
             }
         }
         for client in clients { flush(client) }
-        guest.flush()
     }
 
     private func handleGuest(_ frame: Frame) throws(WireError) {
         switch frame.kind {
         case .ready:
+            guard !ready else { return }  // once per boot: a guest repeating it changes nothing
             ready = true
             onBoot?(nil)
             onBoot = nil
             for client in clients { if let session = client.session, !session.ended { openInGuest(session) } }
             if stopRequests > 0 { sendShutdown() }  // asked for while the guest was booting
         case .stage:
-            let timing = try frame.stageTiming()
-            if stages.count < 64 { stages[timing.name] = timing.micros }
+            // A name that is not a short printable word is dropped: the status report must fit a frame.
+            guard let timing = try? frame.stageTiming() else { return }
+            if stages.count < 64 || stages[timing.name] != nil { stages[timing.name] = timing.micros }
         case .setupStarted, .setupFinished, .notice, .diskError, .fatal:
             if frame.kind == .setupFinished { _ = try frame.status() }
-            let clipped = Frame(frame.kind, Array(frame.payload.prefix(1000)))
+            if frame.kind == .fatal {
+                guard guestFatal == nil else { return }  // the init fails once per boot
+            }
+            // Guest text, for the user's terminal and this log: printable, at most 1000 bytes.
+            var clipped = frame.kind == .setupFinished ? frame : Frame(frame.kind, text: GuestText.printable(frame.payload))
+            if frame.kind == .fatal { clipped = Frame(.fatal, text: "VM '\(plan.spec.name)' failed to start: \(clipped.text)") }
             let listeners = clients.filter { $0.session != nil }
-            listeners.forEach { $0.link.send(clipped) }
+            for listener in listeners where hasRoom(listener) { listener.link.send(clipped) }
             if listeners.isEmpty, frame.kind == .notice || frame.kind == .diskError, bootNotices.count < 16 {
                 bootNotices.append(clipped)
                 log(clipped.text)
             }
             if frame.kind == .fatal {
-                guestFatal = clipped.text
-                log("pen: guest init failed: \(clipped.text)")
+                guestFatal = GuestText.printable(frame.payload)
+                log("pen: guest init failed: \(guestFatal ?? "")")
                 guest.send(Frame(.goodbye))
             }
         case .snapshotPoint:
@@ -74,28 +80,33 @@ extension Supervisor {
         let (id, body) = try frame.sessionBody()
         if id == 0 && (frame.kind == .stdoutData || frame.kind == .stderrData) {
             // The first-boot setup: its progress goes to every client with a session, as stderr.
+            // A client that does not keep up misses some of it (it is not its session's output).
+            guard outputArrived(0, bytes: body.payload.count) != nil else { return }
             let progress = Frame.session(.stderrData, 0, body.payload)
-            for client in clients where client.session != nil && client.link.queuedBytes < 4 << 20 { client.link.send(progress) }
-            guest.send(.session(.outputAck, 0, text: String(body.payload.count)))
+            for client in clients where client.session != nil && hasRoom(client) { client.link.send(progress) }
+            outputTaken(0, bytes: body.payload.count)
             return
         }
         let client = client(ofSession: id)
         switch frame.kind {
         case .stdoutData, .stderrData:
+            guard outputArrived(id, bytes: body.payload.count) != nil else { return }  // dropped
             if let client {
                 client.link.send(.session(frame.kind, 0, body.payload), output: id, bytes: body.payload.count)
             } else {
-                guest.send(.session(.outputAck, id, text: String(body.payload.count)))  // nobody left to read it
+                outputTaken(id, bytes: body.payload.count)  // nobody left to read it
             }
         case .stdinAck:
-            _ = try body.count()
-            client?.link.send(.session(.stdinAck, 0, body.payload))
+            inputAcknowledged(id, count: try body.count())
         case .archiveEnd:
             client?.session?.archiveExpected = try body.count()
         case .exitStatus, .openFailed:
             if frame.kind == .exitStatus { _ = try body.status() }
+            if id != 0 { flows[id]?.ended = true }  // nothing more of it is taken
             guard let client, let session = client.session else { return }
-            let exit = Frame.session(frame.kind, 0, body.payload)
+            let exit = frame.kind == .openFailed
+                ? Frame.session(.openFailed, 0, text: GuestText.printable(body.payload))
+                : Frame.session(frame.kind, 0, body.payload)
             if let expected = session.archiveExpected, archiveReceived < expected {
                 session.heldExit = exit  // the rest of the archive is still on its way
             } else {

@@ -38,6 +38,7 @@ extension Supervisor {
     /// A new QEMU in place of the one that is gone, and a new control link to it.
     func startAgain(_ mode: SnapshotBoot) throws(PenError) {
         guard let restartVM else { throw PenError("VM '\(plan.spec.name)' cannot be started again") }
+        vm.passt = nil  // the old boot's passt goes first (killed, reaped): the new one binds the same ports
         vm = try restartVM(mode)
         vmStartedAt = Date()
         bootAttempts += 1

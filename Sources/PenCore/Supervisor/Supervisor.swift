@@ -67,12 +67,18 @@ public final class Supervisor {
     public var onBoot: ((PenError?) -> Void)?
 
     var clients: [Client] = []
+    /// What the host counts of each guest session (0: the first-boot setup), by guest id.
+    var flows: [UInt32: SessionFlow] = [0: SessionFlow()]
+    /// The listener is not polled until then (accept ran out of descriptors).
+    var acceptPausedUntil: Date?
     var nextSession: UInt32 = 1
     var ready = false
     var stages: [String: UInt64] = [:]
     /// Shutdown asked for (by a signal, a client, the last session's end, the idle timer).
     var stopRequests = 0
     var shutdownSentAt: Date?
+    /// The shutdown's deadline passed and QEMU was killed (the guest cannot move it).
+    var shutdownForced = false
     /// The guest said it halted (answered with one goodbye).
     var halted = false
     /// This boot's guest got its clock and entropy (answered once: a guest asking again and again
@@ -82,12 +88,20 @@ public final class Supervisor {
     var idleSince = Date()
     var everHadSession = false
     var archiveReceived: UInt64 = 0
-    /// What the guest's init said when it failed (it powers off after).
+    /// What the guest's init said when it failed (it powers off after): the first one only.
     var guestFatal: String?
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    /// The most bytes ever queued at once (`queuedBytes`): what the bounds below promise.
+    var peakQueuedBytes = 0
 
     /// After `shutdown`, the guest gets this long to power off before QEMU is killed.
-    static let shutdownGrace = 30.0
+    var shutdownGrace = 30.0
+    /// A client that has not said hello within this long is closed.
+    var helloTimeout = 10.0
+    /// At most this many connections at once; more are closed as they come.
+    static let maxClients = 64
+    /// After QEMU exited, clients get this long to take what is still queued for them.
+    var drainTimeout = 60.0
     /// A VM started for a `pen shell` that never attached stops after this long alone.
     static let unattendedLimit = 60.0
 
@@ -129,7 +143,7 @@ public final class Supervisor {
         self.listener = listener
         self.run = run
         self.signals = signals
-        self.log = log
+        self.log = CappedLog(limit: plan.logLimit, write: log).write
         setNonBlocking(listener)
         guest = Self.link(to: vm)
         if case .restore = bootMode { sendConfig() }  // the restored guest waits at its snapshot point
@@ -163,15 +177,18 @@ public final class Supervisor {
     private enum Source { case signals, guest, listener, client(Client), qemu, archive }
 
     private func pollOnce() -> Int32? {
+        // Whoever is over its bound is not read: the guest while too much waits for it (its
+        // replies would pile up), the clients too (their input is for it).
+        let guestInput = guestOverBound ? 0 : Int16(POLLIN)
         var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: guest.closed ? -1 : guest.fd,
-                          events: Int16(POLLIN) | (guest.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
-                   pollfd(fd: stopRequests > 0 ? -1 : listener, events: Int16(POLLIN), revents: 0),
+                          events: guestInput | (guest.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
+                   pollfd(fd: stopRequests > 0 || acceptPausedUntil != nil ? -1 : listener, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: vm.process.exitDescriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: vm.archive?.port ?? -1, events: Int16(POLLIN), revents: 0)]
         var sources: [Source] = [.signals, .guest, .listener, .qemu, .archive]
         for client in clients {
-            let read = client.wantsInput ? Int16(POLLIN) : 0
+            let read = client.wantsInput && !guestOverBound && hasRoom(client) ? Int16(POLLIN) : 0
             fds.append(pollfd(fd: client.link.fd, events: read | (client.link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
             sources.append(.client(client))
         }
@@ -195,6 +212,8 @@ public final class Supervisor {
         }
         clients.removeAll { $0.isDone }
         checkTimers()
+        sendAcks()
+        peakQueuedBytes = max(peakQueuedBytes, queuedBytes)
         return nil
     }
 
@@ -204,7 +223,11 @@ public final class Supervisor {
         if !ready { wait = min(wait, bootClockStart.addingTimeInterval(plan.bootTimeout).timeIntervalSince(now)) }
         if !guestHeard { wait = min(wait, Self.stallCheckInterval) }
         wait = min(wait, bootLogCheckedAt.addingTimeInterval(Self.bootLogCheckInterval).timeIntervalSince(now))
-        if let sent = shutdownSentAt { wait = min(wait, sent.addingTimeInterval(Self.shutdownGrace).timeIntervalSince(now)) }
+        if let sent = shutdownSentAt, !shutdownForced { wait = min(wait, sent.addingTimeInterval(shutdownGrace).timeIntervalSince(now)) }
+        if let paused = acceptPausedUntil { wait = min(wait, paused.timeIntervalSince(now)) }
+        if let first = clients.filter({ !$0.greeted }).map(\.connectedAt).min() {
+            wait = min(wait, first.addingTimeInterval(helloTimeout).timeIntervalSince(now))
+        }
         if let limit = idleLimit, sessionCount == 0 { wait = min(wait, idleSince.addingTimeInterval(limit).timeIntervalSince(now)) }
         return Int32(max(0, wait) * 1000) + 1
     }
@@ -224,11 +247,13 @@ public final class Supervisor {
                                 fix: "boot log: \(plan.spec.bootLogPath)"))
             vm.process.kill()
         }
-        if let sent = shutdownSentAt, now >= sent.addingTimeInterval(Self.shutdownGrace) {
-            log("pen: VM '\(plan.spec.name)' did not power off within \(Int(Self.shutdownGrace)) s; stopping it")
+        if let sent = shutdownSentAt, !shutdownForced, now >= sent.addingTimeInterval(shutdownGrace) {
+            log("pen: VM '\(plan.spec.name)' did not power off within \(Int(shutdownGrace)) s; stopping it")
             vm.process.kill()
-            shutdownSentAt = nil
+            shutdownForced = true
         }
+        if let paused = acceptPausedUntil, now >= paused { acceptPausedUntil = nil }
+        closeSilentClients(now: now)
         if ready, stopRequests == 0, sessionCount == 0, let limit = idleLimit, now >= idleSince.addingTimeInterval(limit) {
             log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")
             requestStop()
@@ -255,7 +280,9 @@ public final class Supervisor {
         for client in clients where client.session != nil { client.link.send(Frame(.stopping)) }
     }
 
+    /// Sent once: its deadline counts from then, whatever the guest sends meanwhile.
     func sendShutdown() {
+        guard shutdownSentAt == nil else { return }
         guest.send(.status(.shutdown, SIGTERM))
         guest.flush()
         shutdownSentAt = Date()
@@ -278,9 +305,7 @@ public final class Supervisor {
         drainArchive()
         run.removeSocket()
         close(listener)
-        for client in clients {
-            client.link.flush()
-        }
+        drainClients()
         clients = []
     }
 
@@ -290,6 +315,9 @@ public final class Supervisor {
                          detached: plan.detached, sessions: sessionCount, facts: plan.facts, stages: stages,
                          boot: bootMode.label)
     }
+
+    /// Every byte the supervisor holds for a peer (the guest, its clients).
+    var queuedBytes: Int { clients.reduce(guest.queuedBytes) { $0 + $1.link.queuedBytes } }
 
     var sessionCount: Int { clients.filter { $0.session != nil && !$0.session!.ended }.count }
 }

@@ -21,6 +21,9 @@ public struct SupervisorPlan: Codable, Sendable {
     /// Past this, the supervisor empties the boot log (a guest can write its console forever).
     public var bootLogLimit: UInt64 = SupervisorPlan.defaultBootLogLimit
     public static let defaultBootLogLimit: UInt64 = 16 << 20
+    /// Past this, the supervisor's own log (supervisor.log) says so once and takes no more.
+    public var logLimit: UInt64 = SupervisorPlan.defaultLogLimit
+    public static let defaultLogLimit: UInt64 = 16 << 20
     /// A profile's root as the builder VM sends it (PEN_MAX_ROOT_SIZE changes it): the host
     /// reads it whole into memory to write the root image.
     public static let defaultArchiveLimit: UInt64 = 8 << 30

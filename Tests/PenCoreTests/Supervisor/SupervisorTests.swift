@@ -115,6 +115,8 @@ final class SupervisorHarness: @unchecked Sendable {
     let run: RunDirectory
     private let done = DispatchSemaphore(value: 0)
     private(set) var messages: [String] = []
+    /// The most bytes the supervisor ever held queued (read once it finished).
+    nonisolated(unsafe) private(set) var peakQueuedBytes = 0
     private(set) var bootResult: PenError??
     /// The VMs (and the guest ends of their control channels) the supervisor started again.
     private let restarted = DispatchSemaphore(value: 0)
@@ -131,7 +133,8 @@ final class SupervisorHarness: @unchecked Sendable {
 
     init(bootTimeout: Double = 30, detached: Bool = true, archive: Bool = false, restartable: Bool = false,
          snapshot: SnapshotBoot = .cold, snapshotStore: String? = nil, archiveLimit: UInt64? = nil,
-         bootLogLimit: UInt64? = nil) throws {
+         bootLogLimit: UInt64? = nil, logLimit: UInt64? = nil, configure: @escaping @Sendable (Supervisor) -> Void = { _ in }) throws {
+        Glibc.signal(SIGPIPE, SIG_IGN)  // as the supervisor process has it (VMBoot): a peer that left is an error on write
         let pair = Self.pair
         let (penControl, guestControl) = pair()
         guest = FrameReader(guestControl)
@@ -154,6 +157,7 @@ final class SupervisorHarness: @unchecked Sendable {
                                                    accelerator: .tcg), snapshotStore: snapshotStore)
         if let archiveLimit { plan.archiveLimit = archiveLimit }
         if let bootLogLimit { plan.bootLogLimit = bootLogLimit }
+        if let logLimit { plan.logLimit = logLimit }
         let finalPlan = plan
         let listener = try run.listen()
         nonisolated(unsafe) let supervisedVM = SupervisedVM(process: vm, control: penControl, archive: archive ? (penArchive, file) : nil)
@@ -170,7 +174,9 @@ final class SupervisorHarness: @unchecked Sendable {
             let supervisor = Supervisor(plan: finalPlan, vm: supervisedVM, listener: listener, run: self.run, signals: signals,
                                         log: { self.messages.append($0) }, restart: restart)
             supervisor.onBoot = { self.bootResult = .some($0) }
+            configure(supervisor)
             _ = supervisor.serve()
+            self.peakQueuedBytes = supervisor.peakQueuedBytes
             self.done.signal()
         }.start()
     }
