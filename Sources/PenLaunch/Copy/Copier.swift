@@ -66,7 +66,7 @@ struct Copier {
         if destination == "-" {
             return try session(argv, connection, vm, io: SessionIO(forwardInput: false))
         }
-        let (dir, renames) = try target(sources, destination)
+        let (dir, renames) = try Self.target(sources, destination)
         defer { close(dir) }
         let pipe = try Pipe2()
         let extractor = Background { () throws(PenError) in
@@ -90,7 +90,7 @@ struct Copier {
     /// DEST. Returns the directory, open, and each top-level name's name there. DEST itself is
     /// opened without following a link: in a shared workspace the guest could have planted it
     /// (`./results` -> elsewhere). The components before it are followed: the user typed them.
-    private func target(_ sources: [String], _ destination: String) throws(PenError) -> (Int32, [[UInt8]: [UInt8]]) {
+    static func target(_ sources: [String], _ destination: String) throws(PenError) -> (Int32, [[UInt8]: [UInt8]]) {
         let names = sources.map { Array(splitPath($0).name.utf8) }
         var trimmed = Substring(destination)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }  // a trailing '/' would follow a link

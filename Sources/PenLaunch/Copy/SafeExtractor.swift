@@ -20,14 +20,20 @@ final class SafeExtractor {
     private let chain: DirectoryChain
     /// Entries this copy created inside directories that were already there: removing them
     /// (with what is under them) undoes the copy. One per top-level item in the usual copy.
+    /// Bounded in count and in bytes (each path's names, plus 48 bytes a component for its
+    /// array); past either bound nothing more is recorded and a removal says it is partial.
     private var createdRoots: [[PathComponent]] = []
-    private static let maximumCreatedRoots = 100_000
+    private let recordLimit: (count: Int, bytes: Int)
     private var createdRootsOverflowed = false
+    /// How many paths, and how many bytes, are recorded (for tests).
+    var recordedRoots: Int { createdRoots.count }
+    private(set) var recordedRootBytes = 0
 
     /// `destination` is an open directory (kept open by the caller); `renames` maps each
     /// allowed top-level name (bytes) to its name in the destination.
     init(destination: Int32, renames: [[UInt8]: [UInt8]], umask: mode_t = SafeExtractor.processUmask(),
-         space: SpaceReserve = SpaceReserve()) {
+         space: SpaceReserve = SpaceReserve(), recordLimit: (count: Int, bytes: Int) = (100_000, 64 << 20)) {
+        self.recordLimit = recordLimit
         self.destination = destination
         self.renames = Dictionary(renames.map { (PathComponent(bytes: $0.key), PathComponent(bytes: $0.value)) },
                                   uniquingKeysWith: { a, _ in a })
@@ -54,9 +60,23 @@ final class SafeExtractor {
             chain.leave(downTo: 0)  // the last directories get their modes and times
         } catch {
             chain.leave(downTo: 0)
-            if space.exhausted { removeCreated() }
-            throw error
+            guard space.exhausted else { throw error }
+            throw removingTheCopy(error)
         }
+    }
+
+    /// A copy stopped for space: what it created is removed, and the error says whether all
+    /// of it was (never claiming more than was done).
+    private func removingTheCopy(_ error: PenError) -> PenError {
+        removeCreated()
+        var stopped = error
+        let fix = stopped.fix ?? "free some space there or copy less"
+        if createdRootsOverflowed {
+            stopped.fix = fix + "; what this copy wrote was not removed entirely: it made more than pen keeps track of, look in the destination"
+        } else {
+            stopped.fix = fix + " (what this copy wrote was removed)"
+        }
+        return stopped
     }
 
     private func extract(_ entry: OpaquePointer, archive a: OpaquePointer) throws(PenError) {
@@ -95,7 +115,7 @@ final class SafeExtractor {
             guard fd >= 0 else { throw PenError("pen cp: refused '\(shown)': a non-directory is in the way") }
             if made { created(path, in: parentCreated) }
             // A directory that was already there keeps its mode and times.
-            chain.push(name, fd: fd, created: made, finish: made ? DirectoryChain.Finish(mode: kept, time: time) : nil)
+            chain.push(name, fd: fd, made: made, finish: made ? DirectoryChain.Finish(mode: kept, time: time) : nil)
         case FileType.regular:
             try removeExisting(parent, name, shown)
             let fd = name.withCString { openat(parent, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
@@ -174,8 +194,13 @@ final class SafeExtractor {
     /// Notes an entry this copy created, when its directory was already there.
     private func created(_ path: [PathComponent], in parentCreated: Bool) {
         guard !parentCreated else { return }
-        guard createdRoots.count < Self.maximumCreatedRoots else { createdRootsOverflowed = true; return }
+        let bytes = path.reduce(0) { $0 + $1.bytes.count + 48 }
+        guard createdRoots.count < recordLimit.count, recordedRootBytes + bytes <= recordLimit.bytes else {
+            createdRootsOverflowed = true
+            return
+        }
         createdRoots.append(path)
+        recordedRootBytes += bytes
     }
 
     /// Undoes the copy: removes what it created (never following a link).

@@ -13,18 +13,32 @@ final class SpaceReserve {
         min(1 << 30, max(64 << 20, total / 20))
     }
 
+    /// The inodes to keep free on a filesystem of `total` inodes: 5 %, at least 10,000 and at
+    /// most 1,000,000, but never more than a quarter of a tiny filesystem's; none where the
+    /// filesystem counts no inodes (btrfs reports 0).
+    static func standardInodes(total: UInt64) -> UInt64 {
+        min(total / 4, min(1_000_000, max(10_000, total / 20)))
+    }
+
     /// The reserve for a filesystem (its total and available bytes); injectable for tests.
     let keepFree: (_ total: UInt64, _ available: UInt64) -> UInt64
+    /// The same for its inodes.
+    let keepInodes: (_ total: UInt64, _ available: UInt64) -> UInt64
     /// Set once the reserve stopped the copy (or the disk filled): what it wrote is removed.
     private(set) var exhausted = false
     private var budget: UInt64 = 0
+    /// Every byte charged so far (for tests).
+    private(set) var charged: UInt64 = 0
 
-    init(keepFree: @escaping (_ total: UInt64, _ available: UInt64) -> UInt64 = { total, _ in SpaceReserve.standard(total: total) }) {
+    init(keepFree: @escaping (_ total: UInt64, _ available: UInt64) -> UInt64 = { total, _ in SpaceReserve.standard(total: total) },
+         keepInodes: @escaping (_ total: UInt64, _ available: UInt64) -> UInt64 = { total, _ in SpaceReserve.standardInodes(total: total) }) {
         self.keepFree = keepFree
+        self.keepInodes = keepInodes
     }
 
     /// Throws when writing `bytes` more on `fd`'s filesystem would eat into the reserve.
     func willWrite(_ bytes: UInt64, on fd: Int32) throws(PenError) {
+        charged += bytes
         if bytes <= budget {
             budget -= bytes
             return
@@ -37,7 +51,7 @@ final class SpaceReserve {
         guard available >= reserve, available - reserve >= bytes else {
             exhausted = true
             throw PenError("pen cp: stopped: the copy would leave less than \(ByteSize.format(reserve)) free on the destination's filesystem",
-                           fix: "free some space there or copy less (what this copy wrote was removed)")
+                           fix: "free some space there or copy less")
         }
         budget = min(Self.checkEvery, available - reserve - bytes)
     }
