@@ -340,6 +340,20 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: destination) == [])
     }
 
+    /// What cannot be removed (here a directory of root's inside the copy) is reported, not hidden.
+    @Test(.enabled(if: getuid() == 0, "acts as nobody through the filesystem uid"))
+    func treeRemovalSaysWhenSomethingStays() throws {
+        try FileManager.default.createDirectory(atPath: destination + "/t/roots", withIntermediateDirectories: true)
+        try "r".write(toFile: destination + "/t/roots/file", atomically: false, encoding: .utf8)
+        chown(destination, 65534, 65534)
+        chown(destination + "/t", 65534, 65534)
+        let dest = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(dest) }
+        let removed = NobodyThread.run { TreeRemoval.remove(PathComponent(bytes: Array("t".utf8)), in: dest) }
+        #expect(!removed)
+        #expect(lstatOf(destination + "/t/roots/file") != nil)
+    }
+
     /// A tmpfs of `inodes` inodes mounted on a fresh directory for `body` only (root only).
     func withSmallFilesystem(inodes: Int, _ body: (String) throws -> Void) throws {
         let point = dir + "/small"

@@ -59,7 +59,9 @@ final class SafeExtractor {
             }
             chain.leave(downTo: 0)  // the last directories get their modes and times
         } catch {
-            chain.leave(downTo: 0)
+            // A copy about to be removed keeps its directories as they are (0700): a mode
+            // from the archive such as 000 would shut the user out of removing them.
+            chain.leave(downTo: 0, finishing: !space.exhausted)
             guard space.exhausted else { throw error }
             throw removingTheCopy(error)
         }
@@ -68,10 +70,14 @@ final class SafeExtractor {
     /// A copy stopped for space: what it created is removed, and the error says whether all
     /// of it was (never claiming more than was done).
     private func removingTheCopy(_ error: PenError) -> PenError {
-        removeCreated()
+        let left = removeCreated()
         var stopped = error
         let fix = stopped.fix ?? "free some space there or copy less"
-        if createdRootsOverflowed {
+        if let first = left.first {
+            let shown = GuestText.printable(first.flatMap { $0.bytes + [ArchivePath.slash] }.dropLast(), limit: 200)
+            stopped.fix = fix + "; what this copy wrote was not removed entirely: '\(shown)'"
+                + (left.count > 1 ? " and \(left.count - 1) more stay" : " stays")
+        } else if createdRootsOverflowed {
             stopped.fix = fix + "; what this copy wrote was not removed entirely: it made more than pen keeps track of, look in the destination"
         } else {
             stopped.fix = fix + " (what this copy wrote was removed)"
@@ -203,13 +209,16 @@ final class SafeExtractor {
         recordedRootBytes += bytes
     }
 
-    /// Undoes the copy: removes what it created (never following a link).
-    private func removeCreated() {
+    /// Undoes the copy: removes what it created (never following a link). Returns the paths
+    /// (in the destination) of what stays.
+    private func removeCreated() -> [[PathComponent]] {
+        var left: [[PathComponent]] = []
         for path in createdRoots.reversed() {
-            guard let parent = try? openDirectory(path.dropLast(), "") else { continue }
-            TreeRemoval.remove(path.last!, in: parent)
+            guard let parent = try? openDirectory(path.dropLast(), "") else { left.append(path); continue }
+            if !TreeRemoval.remove(path.last!, in: parent) { left.append(path) }
             close(parent)
         }
+        return left
     }
 
     private func failure(_ a: OpaquePointer, _ what: String) -> PenError {
