@@ -363,18 +363,29 @@ import Testing
         try body(point)
     }
 
-    /// The inodes run out under the copy (no reserve): it stops like on a full disk and removes
-    /// what it made, directories and files alike.
+    /// Another writer takes the last inodes after the copy's check: its next mkdir or create
+    /// fails with ENOSPC, and it stops like at the reserve and removes what it made.
     @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs"))
     func runningOutOfInodesStopsTheCopyAndRemovesIt() throws {
         try withSmallFilesystem(inodes: 200) { point in
+            try FileManager.default.createDirectory(atPath: point + "/dest", withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(atPath: point + "/other", withIntermediateDirectories: false)
+            var filled = 0
+            let space = SpaceReserve(keepFree: { _, _ in 0 }, keepInodes: { _, _ in
+                // The other writer, between the check and the copy's next entries: it leaves
+                // 30 inodes, so the copy makes some entries before it fails.
+                while FileManager.default.createFile(atPath: point + "/other/\(filled)", contents: nil) { filled += 1 }
+                for i in 0..<30 { unlink(point + "/other/\(i)") }
+                return 0
+            })
             var entries: [CraftedTar.Entry] = [.directory("x")]
-            for i in 0..<150 { entries += [.directory("x/d\(i)"), .file("x/d\(i)/f")] }
-            let error = try extract(CraftedTar.archive(entries), space: SpaceReserve(keepFree: { _, _ in 0 }, keepInodes: { _, _ in 0 }),
-                                    into: point)
+            for i in 0..<50 { entries += [.directory("x/d\(i)"), .file("x/d\(i)/f")] }
+            let error = try extract(CraftedTar.archive(entries), space: space, into: point + "/dest")
             let message = try #require(error).message
-            #expect(message.hasPrefix("pen cp: stopped") && message.contains("was removed"), "\(message)")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: point) == [])
+            #expect(message.hasPrefix("pen cp: stopped: the destination's filesystem is full") && message.contains("was removed")
+                    && message.contains("No space left"), "\(message)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: point + "/dest") == [])
+            #expect(filled > 150)
         }
     }
 

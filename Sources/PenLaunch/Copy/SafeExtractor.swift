@@ -102,21 +102,21 @@ final class SafeExtractor {
         let name = path.last!
         let kept = mode & 0o1777 & ~umask
         let time = timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: Int(archive_entry_mtime_nsec(entry)))
-        try space.willWrite(UInt64(SparseFileWriter.block), on: parent)
+        try space.willCreate(on: parent)
         if let hardlink {
             let target = try components(ArchivePath.bytes(hardlink))
             let targetParent = try openDirectory(target.dropLast(), shown)
             defer { close(targetParent) }
             try removeExisting(parent, name, shown)
             let linked = target.last!.withCString { t in name.withCString { linkat(targetParent, t, parent, $0, 0) } }
-            guard linked == 0 else { throw PenError.system("pen cp: cannot link '\(shown)'") }
+            guard linked == 0 else { throw space.failed("pen cp: cannot link '\(shown)'") }
             created(path, in: parentCreated)
             return
         }
         switch type {
         case FileType.directory:
             let made = name.withCString { mkdirat(parent, $0, 0o700) } == 0
-            guard made || errno == EEXIST else { throw PenError.system("pen cp: cannot create '\(shown)'") }
+            guard made || errno == EEXIST else { throw space.failed("pen cp: cannot create '\(shown)'") }
             let fd = name.withCString { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw PenError("pen cp: refused '\(shown)': a non-directory is in the way") }
             if made { created(path, in: parentCreated) }
@@ -125,7 +125,7 @@ final class SafeExtractor {
         case FileType.regular:
             try removeExisting(parent, name, shown)
             let fd = name.withCString { openat(parent, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-            guard fd >= 0 else { throw PenError.system("pen cp: cannot create '\(shown)'") }
+            guard fd >= 0 else { throw space.failed("pen cp: cannot create '\(shown)'") }
             defer { close(fd) }
             created(path, in: parentCreated)
             try SparseFileWriter.copy(a, to: fd, size: archive_entry_size(entry), space: space, name: { "'\(shown)'" })
@@ -136,7 +136,7 @@ final class SafeExtractor {
             let target = ArchivePath.bytes(archive_entry_symlink(entry))
             try removeExisting(parent, name, shown)
             let linked = PathComponent(bytes: target).withCString { t in name.withCString { symlinkat(t, parent, $0) } }
-            guard linked == 0 else { throw PenError.system("pen cp: cannot create the link '\(shown)'") }
+            guard linked == 0 else { throw space.failed("pen cp: cannot create the link '\(shown)'") }
             created(path, in: parentCreated)
             var times = [time, time]
             _ = name.withCString { utimensat(parent, $0, &times, AT_SYMLINK_NOFOLLOW) }

@@ -32,7 +32,7 @@ enum SparseFileWriter {
                                    charge: &charge, name: name)
             end = max(end, offset + Int64(length))
         }
-        guard ftruncate(fd, off_t(max(end, size))) == 0 else { throw space.failedWriting(name()) }
+        guard ftruncate(fd, off_t(max(end, size))) == 0 else { throw space.failed("pen cp: cannot write \(name())") }
     }
 
     /// Writes `data` at `offset`, leaving out the zero blocks (aligned on the file's 4 KiB
@@ -64,7 +64,7 @@ enum SparseFileWriter {
         while done < data.count {
             let n = pwrite(fd, data.baseAddress! + done, data.count - done, off_t(offset) + off_t(done))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw space.failedWriting(name()) }
+            guard n > 0 else { throw space.failed("pen cp: cannot write \(name())") }
             done += n
         }
     }
