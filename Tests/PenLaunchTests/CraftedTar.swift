@@ -12,6 +12,8 @@ enum CraftedTar {
         var link: [UInt8] = []
         var data: [UInt8] = []
         var mtime: Int = 1_600_000_000
+        /// Extra pax records (written in the pax format only).
+        var pax: [(String, [UInt8])] = []
 
         static func file(_ name: String, _ data: String = "x", mode: Int = 0o644) -> Entry {
             Entry(name: Array(name.utf8), mode: mode, data: Array(data.utf8))
@@ -30,6 +32,19 @@ enum CraftedTar {
         }
     }
 
+    /// A GNU sparse 1.0 file (pax): the map (decimal lines, padded to 512 bytes) then each
+    /// segment's data, as GNU tar writes it; `realSize` is the file's length, holes included.
+    static func sparse(_ name: String, segments: [(offset: Int, data: [UInt8])], realSize: Int) -> Entry {
+        var map = "\(segments.count)\n"
+        for s in segments { map += "\(s.offset)\n\(s.data.count)\n" }
+        let records: [(String, [UInt8])] = [
+            ("GNU.sparse.major", Array("1".utf8)), ("GNU.sparse.minor", Array("0".utf8)),
+            ("GNU.sparse.name", Array(name.utf8)), ("GNU.sparse.realsize", Array(String(realSize).utf8)),
+        ]
+        return Entry(name: Array("GNUSparseFile.0/sparse".utf8), data: padded(Array(map.utf8)) + segments.flatMap(\.data),
+                     pax: records)
+    }
+
     static func archive(_ entries: [Entry], format: Format = .ustar) -> [UInt8] {
         var out: [UInt8] = []
         for e in entries {
@@ -37,7 +52,7 @@ enum CraftedTar {
             switch format {
             case .ustar: break
             case .pax:
-                var records: [UInt8] = []
+                var records: [UInt8] = e.pax.flatMap { record($0.0, $0.1) }
                 if name.count > 99 { records += record("path", name); name = Array(name.prefix(99)) }
                 if link.count > 99 { records += record("linkpath", link); link = Array(link.prefix(99)) }
                 if !records.isEmpty {

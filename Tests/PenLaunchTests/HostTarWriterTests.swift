@@ -72,6 +72,50 @@ import Testing
     }
 }
 
+/// A relative path the user typed is walked from the current directory without following a
+/// link: a guest sharing the workspace can plant `./build` -> anywhere, in either direction.
+@Suite struct TypedPathTests: ScratchSuite {
+    let scratch = TemporaryDirectory.fresh("pen-typed")
+
+    /// `path` (absolute) as a path relative to the current directory.
+    func relative(_ path: String) -> String {
+        let depth = FileManager.default.currentDirectoryPath.split(separator: "/").count
+        return String(repeating: "../", count: depth) + path.dropFirst()
+    }
+
+    @Test func copyInRefusesALinkOnTheWayOfARelativeSource() throws {
+        try scratch.write("secret/key", "SECRET")
+        symlink(dir + "/secret", dir + "/build")
+        let fd = open(dir + "/out.tar", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        defer { close(fd) }
+        #expect { try HostTarWriter.write(sources: [relative(dir) + "/build/key"], to: fd) } throws: {
+            let message = ($0 as? PenError)?.message ?? ""
+            return message.contains("build") && message.contains("symlink") && !message.contains("\n")
+        }
+        #expect(!(try String(contentsOfFile: dir + "/out.tar", encoding: .isoLatin1)).contains("SECRET"))
+        // An absolute path the user typed is followed: the user named it.
+        try HostTarWriter.write(sources: [dir + "/build/key"], to: fd)
+    }
+
+    @Test func copyOutRefusesALinkOnTheWayOfARelativeDestination() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/elsewhere/out", withIntermediateDirectories: true)
+        symlink(dir + "/elsewhere", dir + "/build")
+        for destination in [relative(dir) + "/build/out", relative(dir) + "/build/new", relative(dir) + "/build/out/"] {
+            #expect(throws: PenError.self, "\(destination)") {
+                let (fd, _) = try Copier.target(["/root/out"], destination)
+                close(fd)
+            }
+        }
+        // Through real directories it works, relative or absolute.
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: false)
+        for destination in [relative(dir) + "/real/new", dir + "/build/new"] {
+            let (fd, renames) = try Copier.target(["/root/out"], destination)
+            close(fd)
+            #expect(renames == [Array("out".utf8): Array("new".utf8)])
+        }
+    }
+}
+
 /// Swaps `src/f` between a regular file and a symlink to `secret` (rename is atomic), on a thread.
 final class Swapper: @unchecked Sendable {
     let dir: String

@@ -17,23 +17,30 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: false)
     }
 
-    /// Extracts `archive` into the destination with top-level names `allowed`; the error, if any.
+    /// Extracts `archive` into the destination (or `into`) with top-level names `allowed`; the
+    /// error, if any. With `asNobody` the extraction runs with nobody's file access (root only).
     @discardableResult
     func extract(_ archive: [UInt8], allowed: [String] = ["x"], renames: [String: String] = [:], umask: mode_t = 0o022,
-                 space: SpaceReserve = SpaceReserve(keepFree: { _, _ in 0 })) throws -> PenError? {
+                 space: SpaceReserve = SpaceReserve(keepFree: { _, _ in 0 }), into: String? = nil, asNobody: Bool = false,
+                 made: (SafeExtractor) -> Void = { _ in }) throws -> PenError? {
         let file = dir + "/archive.tar"
         try Data(archive).write(to: URL(fileURLWithPath: file))
         let input = open(file, O_RDONLY | O_CLOEXEC)
-        let dest = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dest = open(into ?? destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { close(input); close(dest) }
         var names = Dictionary(uniqueKeysWithValues: allowed.map { (Array($0.utf8), Array($0.utf8)) })
         for (from, to) in renames { names[Array(from.utf8)] = Array(to.utf8) }
-        do {
-            try SafeExtractor(destination: dest, renames: names, umask: umask, space: space).extract(from: input)
-            return nil
-        } catch {
-            return error
+        let extractor = SafeExtractor(destination: dest, renames: names, umask: umask, space: space)
+        defer { made(extractor) }
+        let run = { () -> PenError? in
+            do throws(PenError) {
+                try extractor.extract(from: input)
+                return nil
+            } catch {
+                return error
+            }
         }
+        return asNobody ? NobodyThread.run(run) : run()
     }
 
     func sentinelIsUntouched() throws -> Bool {
@@ -235,5 +242,200 @@ import Testing
         #expect(error == nil)
         print("extracted \(entries.count) entries, depth 200, in \(elapsed)")
         #expect(lstatOf(destination + "/" + path + "/f49") != nil)
+    }
+
+    /// A reserve that stops the copy at a 16 MiB file: its first check finds room (8 MiB until
+    /// the next one), the next finds none, whatever else is writing to this disk meanwhile.
+    func reserveStoppingABigFile() -> (SpaceReserve, CraftedTar.Entry) {
+        var checks = 0
+        let space = SpaceReserve(keepFree: { _, available in
+            checks += 1
+            return checks == 1 ? 0 : available + 1
+        })
+        var big = [UInt8](repeating: 7, count: 16 << 20)
+        big[0] = 1
+        return (space, CraftedTar.Entry(name: Array("x/big".utf8), data: big))
+    }
+
+    /// A chain of directories with long names, left (through another top-level item) and come
+    /// back to, then many files at its bottom: the copy made the chain, so nothing inside it is
+    /// recorded on its own; only the two top-level items are. Then the reserve stops the copy
+    /// and everything it made is removed.
+    @Test func comingBackIntoADirectoryTheCopyMadeRecordsNothingNew() throws {
+        try "mine".write(toFile: destination + "/kept", atomically: false, encoding: .utf8)
+        let names = (0..<40).map { String(repeating: String(UnicodeScalar(UInt8(97 + $0 % 26))), count: 255) }
+        var entries: [CraftedTar.Entry] = [.directory("x")]
+        var path = "x"
+        for name in names {
+            path += "/" + name
+            entries.append(.directory(path))
+        }
+        entries.append(.file("y", "top"))
+        for i in 0..<200 { entries.append(.file(path + "/f\(i)", "")) }
+        let (space, big) = reserveStoppingABigFile()
+        entries.append(big)
+        var recorded = (count: -1, bytes: -1)
+        let error = try extract(CraftedTar.archive(entries, format: .pax), allowed: ["x", "y"], space: space) {
+            recorded = ($0.recordedRoots, $0.recordedRootBytes)
+        }
+        #expect(try #require(error).message.hasPrefix("pen cp: stopped"))
+        #expect(recorded.count == 2 && recorded.bytes < 1024, "recorded \(recorded.count) paths, \(recorded.bytes) bytes")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: destination) == ["kept"])
+    }
+
+    /// Past the bound on what is recorded, the copy still stops; the message says what it could
+    /// not remove instead of claiming everything was.
+    @Test func pastTheRecordBoundTheMessageSaysNotEverythingWasRemoved() throws {
+        try FileManager.default.createDirectory(atPath: destination + "/x", withIntermediateDirectories: false)
+        let (space, big) = reserveStoppingABigFile()
+        let entries = (0..<10).map { CraftedTar.Entry.file("x/f\($0)") } + [big]
+        let file = dir + "/archive.tar"
+        try Data(CraftedTar.archive(entries)).write(to: URL(fileURLWithPath: file))
+        let input = open(file, O_RDONLY | O_CLOEXEC), dest = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(input); close(dest) }
+        let extractor = SafeExtractor(destination: dest, renames: [Array("x".utf8): Array("x".utf8)], umask: 0o022, space: space,
+                                      recordLimit: (count: 4, bytes: 1 << 20))
+        var error: PenError?
+        do { try extractor.extract(from: input) } catch let e { error = e }
+        let message = try #require(error).message
+        #expect(message.hasPrefix("pen cp: stopped") && !message.contains("\n"), "\(message)")
+        #expect(!message.contains("was removed") && message.contains("not removed"), "\(message)")
+        #expect(lstatOf(destination + "/x/f0") == nil && lstatOf(destination + "/x/f9") != nil)
+    }
+
+    /// A GNU sparse 1.0 map of 1-byte segments 4 KiB apart: each takes a block on disk, and is
+    /// charged a block against the reserve (not one byte).
+    @Test func aSparseMapOfTinySegmentsIsChargedWhatItTakesOnDisk() throws {
+        let segments = (0..<2000).map { (offset: $0 * 4096, data: [UInt8(1)]) }
+        let space = SpaceReserve(keepFree: { _, _ in 0 })
+        let entries = [CraftedTar.Entry.directory("x"), CraftedTar.sparse("x/sparse", segments: segments, realSize: 2000 * 4096)]
+        #expect(try extract(CraftedTar.archive(entries, format: .pax), space: space) == nil)
+        let st = try #require(lstatOf(destination + "/x/sparse"))
+        #expect(st.st_size == 2000 * 4096)
+        #expect(space.charged >= UInt64(st.st_blocks) * 512 && space.charged >= 2000 * 4096,
+                "charged \(space.charged) bytes for \(st.st_blocks * 512) on disk")
+    }
+
+    /// The archive makes its directory unreadable (mode 000), then the reserve stops the copy:
+    /// for a user without root's override the directory must still be removed (its mode is not
+    /// applied before the removal).
+    @Test(.enabled(if: getuid() == 0, "acts as nobody through the filesystem uid"))
+    func aStoppedCopyIsRemovedEvenWhenTheArchiveMadeItsDirectoryUnreadable() throws {
+        chown(destination, 65534, 65534)
+        let (space, big) = reserveStoppingABigFile()
+        let error = try extract(CraftedTar.archive([.directory("x", mode: 0), big]), space: space, asNobody: true)
+        #expect(try #require(error).message.hasPrefix("pen cp: stopped"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: destination) == [])
+    }
+
+    /// A directory the copy made and left with mode 000, inside the tree being removed.
+    @Test(.enabled(if: getuid() == 0, "acts as nobody through the filesystem uid"))
+    func aStoppedCopyRemovesADirectoryItLeftUnreadable() throws {
+        chown(destination, 65534, 65534)
+        let (space, big) = reserveStoppingABigFile()
+        let entries: [CraftedTar.Entry] = [.directory("x"), .directory("x/d", mode: 0), .file("x/d/f"), .directory("x/e", mode: 0o500), big]
+        let error = try extract(CraftedTar.archive(entries), space: space, asNobody: true)
+        let message = try #require(error).message
+        #expect(message.hasPrefix("pen cp: stopped") && message.contains("was removed"), "\(message)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: destination) == [])
+    }
+
+    /// What cannot be removed (here a directory of root's inside the copy) is reported, not hidden.
+    @Test(.enabled(if: getuid() == 0, "acts as nobody through the filesystem uid"))
+    func treeRemovalSaysWhenSomethingStays() throws {
+        try FileManager.default.createDirectory(atPath: destination + "/t/roots", withIntermediateDirectories: true)
+        try "r".write(toFile: destination + "/t/roots/file", atomically: false, encoding: .utf8)
+        chown(destination, 65534, 65534)
+        chown(destination + "/t", 65534, 65534)
+        let dest = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(dest) }
+        let removed = NobodyThread.run { TreeRemoval.remove(PathComponent(bytes: Array("t".utf8)), in: dest) }
+        #expect(!removed)
+        #expect(lstatOf(destination + "/t/roots/file") != nil)
+    }
+
+    /// A tmpfs of `inodes` inodes mounted on a fresh directory for `body` only (root only).
+    func withSmallFilesystem(inodes: Int, _ body: (String) throws -> Void) throws {
+        let point = dir + "/small"
+        try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: false)
+        try #require(mount("tmpfs", point, "tmpfs", 0, "size=64m,nr_inodes=\(inodes)") == 0, "mount: \(errno)")
+        defer { umount2(point, Int32(MNT_DETACH)) }
+        try body(point)
+    }
+
+    /// Another writer takes the last inodes after the copy's check: its next mkdir or create
+    /// fails with ENOSPC, and it stops like at the reserve and removes what it made.
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs"))
+    func runningOutOfInodesStopsTheCopyAndRemovesIt() throws {
+        try withSmallFilesystem(inodes: 200) { point in
+            try FileManager.default.createDirectory(atPath: point + "/dest", withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(atPath: point + "/other", withIntermediateDirectories: false)
+            var filled = 0
+            let space = SpaceReserve(keepFree: { _, _ in 0 }, keepInodes: { _, _ in
+                // The other writer, between the check and the copy's next entries: it leaves
+                // 30 inodes, so the copy makes some entries before it fails.
+                while FileManager.default.createFile(atPath: point + "/other/\(filled)", contents: nil) { filled += 1 }
+                for i in 0..<30 { unlink(point + "/other/\(i)") }
+                return 0
+            })
+            var entries: [CraftedTar.Entry] = [.directory("x")]
+            for i in 0..<50 { entries += [.directory("x/d\(i)"), .file("x/d\(i)/f")] }
+            let error = try extract(CraftedTar.archive(entries), space: space, into: point + "/dest")
+            let message = try #require(error).message
+            #expect(message.hasPrefix("pen cp: stopped: the destination's filesystem is full") && message.contains("was removed")
+                    && message.contains("No space left"), "\(message)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: point + "/dest") == [])
+            #expect(filled > 150)
+        }
+    }
+
+    /// The standard reserve keeps inodes free too: the copy stops before the filesystem has none.
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs"))
+    func theReserveKeepsInodesFree() throws {
+        try withSmallFilesystem(inodes: 2000) { point in
+            let entries: [CraftedTar.Entry] = [.directory("x")] + (0..<1900).map { .file("x/f\($0)") }
+            let error = try extract(CraftedTar.archive(entries), space: SpaceReserve(keepFree: { _, _ in 0 }), into: point)
+            let message = try #require(error).message
+            #expect(message.hasPrefix("pen cp: stopped: the copy would leave fewer than") && message.contains("inodes"), "\(message)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: point) == [])
+            var fs = statvfs()
+            statvfs(point, &fs)
+            #expect(fs.f_favail >= 400)
+        }
+    }
+
+    @Test func theStandardInodeReserveIsFivePercentAtLeast10000() {
+        #expect(SpaceReserve.standardInodes(total: 1_000_000) == 50_000)
+        #expect(SpaceReserve.standardInodes(total: 100_000) == 10_000)
+        #expect(SpaceReserve.standardInodes(total: 2000) == 500)  // a tiny filesystem: a quarter
+        #expect(SpaceReserve.standardInodes(total: 0) == 0)  // no inode count (btrfs)
+    }
+}
+
+@_silgen_name("setfsuid") private func setfsuid(_ uid: UInt32) -> Int32
+@_silgen_name("setfsgid") private func setfsgid(_ gid: UInt32) -> Int32
+
+/// Work on a thread of its own whose filesystem uid and gid are nobody's (65534): its file
+/// accesses are checked as that user's, without root's override (Linux drops the filesystem
+/// capabilities when the filesystem uid is not 0). Only that thread changes.
+enum NobodyThread {
+    static func run<T>(_ body: @escaping () -> T) -> T {
+        let box = Box<T>()
+        nonisolated(unsafe) let work = body
+        Thread {
+            _ = setfsgid(65534)
+            _ = setfsuid(65534)
+            box.value = work()
+            _ = setfsuid(0)
+            _ = setfsgid(0)
+            box.done.signal()
+        }.start()
+        box.done.wait()
+        return box.value!
+    }
+
+    private final class Box<T>: @unchecked Sendable {
+        var value: T?
+        let done = DispatchSemaphore(value: 0)
     }
 }

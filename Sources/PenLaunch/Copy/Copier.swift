@@ -66,7 +66,7 @@ struct Copier {
         if destination == "-" {
             return try session(argv, connection, vm, io: SessionIO(forwardInput: false))
         }
-        let (dir, renames) = try target(sources, destination)
+        let (dir, renames) = try Self.target(sources, destination)
         defer { close(dir) }
         let pipe = try Pipe2()
         let extractor = Background { () throws(PenError) in
@@ -89,28 +89,44 @@ struct Copier {
     /// Where a copy out lands: into DEST when it is a directory; else the one source becomes
     /// DEST. Returns the directory, open, and each top-level name's name there. DEST itself is
     /// opened without following a link: in a shared workspace the guest could have planted it
-    /// (`./results` -> elsewhere). The components before it are followed: the user typed them.
-    private func target(_ sources: [String], _ destination: String) throws(PenError) -> (Int32, [[UInt8]: [UInt8]]) {
+    /// (`./results` -> elsewhere); so is every component of a relative DEST (TypedPath); those
+    /// of an absolute one are followed: the user typed them.
+    static func target(_ sources: [String], _ destination: String) throws(PenError) -> (Int32, [[UInt8]: [UInt8]]) {
         let names = sources.map { Array(splitPath($0).name.utf8) }
+        let same = Dictionary(names.map { ($0, $0) }, uniquingKeysWith: { a, _ in a })
         var trimmed = Substring(destination)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }  // a trailing '/' would follow a link
         let path = String(trimmed)
-        let dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if dir >= 0 { return (dir, Dictionary(names.map { ($0, $0) }, uniquingKeysWith: { a, _ in a })) }
+        let (parent, name) = splitPath(path)
+        if name.isEmpty || name == "." || name == ".." {  // a directory by its nature ("/", ".", "..")
+            let dir = try TypedPath.openDirectory(path)
+            guard dir >= 0 else { throw PenError.system("pen cp: cannot open \(destination)") }
+            return (dir, same)
+        }
+        let parentDir = try TypedPath.openDirectory(parent)
+        guard parentDir >= 0 else { throw PenError.system("pen cp: \(parent): no such directory") }
+        let component = PathComponent(bytes: Array(name.utf8))
+        let dir = component.withCString { openat(parentDir, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        if dir >= 0 {
+            close(parentDir)
+            return (dir, same)
+        }
         let err = errno
         var st = stat()
-        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+        if component.withCString({ fstatat(parentDir, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+            close(parentDir)
             throw PenError("pen cp: \(destination) is a symlink, and pen does not copy through one (a VM may have planted it)",
                            fix: "give the directory it points to, if you trust it")
         }
-        guard err == ENOENT || err == ENOTDIR else { throw PenError.system("pen cp: cannot open \(destination)", err) }
+        guard err == ENOENT || err == ENOTDIR else {
+            close(parentDir)
+            throw PenError.system("pen cp: cannot open \(destination)", err)
+        }
         guard sources.count == 1 else {
+            close(parentDir)
             throw PenError("pen cp: \(destination) is not a directory", fix: "copying several items needs an existing directory")
         }
-        let (parent, name) = splitPath(path)
-        let parentDir = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parentDir >= 0 else { throw PenError.system("pen cp: \(parent): no such directory") }
-        return (parentDir, [names[0]: Array(name.utf8)])
+        return (parentDir, [names[0]: component.bytes])
     }
 
     private func session(_ argv: [String], _ connection: SupervisorConnection, _ vm: VMDirectory,

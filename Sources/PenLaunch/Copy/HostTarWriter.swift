@@ -40,8 +40,9 @@ struct HostTreeWalk {
         self.writer = writer
     }
 
-    /// A source as the user typed it: the components before its last are followed (the user
-    /// named them); the last one and everything under it are not.
+    /// A source as the user typed it: the components before its last are followed when the
+    /// path is absolute (the user named them), never when it is relative (TypedPath: the
+    /// workspace is shared with the VM); the last one and everything under it never are.
     mutating func add(_ source: String) throws(PenError) {
         var trimmed = Substring(source)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
@@ -49,7 +50,7 @@ struct HostTreeWalk {
         guard !name.isEmpty, name != "/", name != ".", name != ".." else {
             throw PenError("pen cp: give a file or directory by name, not \(source)", fix: "e.g. pen cp ./src dev:/root/")
         }
-        let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let parent = try TypedPath.openDirectory(parentPath)
         guard parent >= 0 else { throw PenError.system("pen cp: cannot read \(source)") }
         defer { close(parent) }
         let component = PathComponent(bytes: Array(name.utf8))
@@ -71,7 +72,8 @@ struct HostTreeWalk {
             }
             switch st.st_mode & S_IFMT {
             case S_IFLNK:
-                return try addLink(name, in: dir, as: archiveName, st)
+                if try addLink(name, in: dir, as: archiveName, st) { return }
+                continue  // no longer a link: look again
             case S_IFREG, S_IFDIR:
                 let directory = (st.st_mode & S_IFMT) == S_IFDIR
                 let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (directory ? O_DIRECTORY : 0)
@@ -93,13 +95,16 @@ struct HostTreeWalk {
         throw PenError("pen cp: \(shown) keeps changing while it is copied", fix: "copy it again when nothing is changing it")
     }
 
-    private mutating func addLink(_ name: PathComponent, in dir: Int32, as archiveName: [UInt8], _ st: stat) throws(PenError) {
+    /// False when `name` is no longer a link (swapped since fstatat): nothing was written.
+    private mutating func addLink(_ name: PathComponent, in dir: Int32, as archiveName: [UInt8], _ st: stat) throws(PenError) -> Bool {
         var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = name.withCString { c in target.withUnsafeMutableBufferPointer { readlinkat(dir, c, $0.baseAddress!, Int(PATH_MAX)) } }
+        if n < 0 && (errno == EINVAL || errno == ENOENT) { return false }
         guard n >= 0 else { throw PenError.system("pen cp: cannot read the link \(GuestText.printable(archiveName))") }
         try writeHeader(archiveName, st) { entry in
             PathComponent(bytes: Array(target[0..<n])).withCString { archive_entry_set_symlink(entry, $0) }
         }
+        return true
     }
 
     private mutating func addFile(_ fd: Int32, as archiveName: [UInt8], _ st: stat) throws(PenError) {

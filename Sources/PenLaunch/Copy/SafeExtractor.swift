@@ -20,14 +20,20 @@ final class SafeExtractor {
     private let chain: DirectoryChain
     /// Entries this copy created inside directories that were already there: removing them
     /// (with what is under them) undoes the copy. One per top-level item in the usual copy.
+    /// Bounded in count and in bytes (each path's names, plus 48 bytes a component for its
+    /// array); past either bound nothing more is recorded and a removal says it is partial.
     private var createdRoots: [[PathComponent]] = []
-    private static let maximumCreatedRoots = 100_000
+    private let recordLimit: (count: Int, bytes: Int)
     private var createdRootsOverflowed = false
+    /// How many paths, and how many bytes, are recorded (for tests).
+    var recordedRoots: Int { createdRoots.count }
+    private(set) var recordedRootBytes = 0
 
     /// `destination` is an open directory (kept open by the caller); `renames` maps each
     /// allowed top-level name (bytes) to its name in the destination.
     init(destination: Int32, renames: [[UInt8]: [UInt8]], umask: mode_t = SafeExtractor.processUmask(),
-         space: SpaceReserve = SpaceReserve()) {
+         space: SpaceReserve = SpaceReserve(), recordLimit: (count: Int, bytes: Int) = (100_000, 64 << 20)) {
+        self.recordLimit = recordLimit
         self.destination = destination
         self.renames = Dictionary(renames.map { (PathComponent(bytes: $0.key), PathComponent(bytes: $0.value)) },
                                   uniquingKeysWith: { a, _ in a })
@@ -53,10 +59,30 @@ final class SafeExtractor {
             }
             chain.leave(downTo: 0)  // the last directories get their modes and times
         } catch {
-            chain.leave(downTo: 0)
-            if space.exhausted { removeCreated() }
-            throw error
+            // A copy about to be removed keeps its directories as they are (0700): a mode
+            // from the archive such as 000 would shut the user out of removing them.
+            chain.leave(downTo: 0, finishing: !space.exhausted)
+            guard space.exhausted else { throw error }
+            throw removingTheCopy(error)
         }
+    }
+
+    /// A copy stopped for space: what it created is removed, and the error says whether all
+    /// of it was (never claiming more than was done).
+    private func removingTheCopy(_ error: PenError) -> PenError {
+        let left = removeCreated()
+        var stopped = error
+        let fix = stopped.fix ?? "free some space there or copy less"
+        if let first = left.first {
+            let shown = GuestText.printable(first.flatMap { $0.bytes + [ArchivePath.slash] }.dropLast(), limit: 200)
+            stopped.fix = fix + "; what this copy wrote was not removed entirely: '\(shown)'"
+                + (left.count > 1 ? " and \(left.count - 1) more stay" : " stays")
+        } else if createdRootsOverflowed {
+            stopped.fix = fix + "; what this copy wrote was not removed entirely: it made more than pen keeps track of, look in the destination"
+        } else {
+            stopped.fix = fix + " (what this copy wrote was removed)"
+        }
+        return stopped
     }
 
     private func extract(_ entry: OpaquePointer, archive a: OpaquePointer) throws(PenError) {
@@ -76,30 +102,30 @@ final class SafeExtractor {
         let name = path.last!
         let kept = mode & 0o1777 & ~umask
         let time = timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: Int(archive_entry_mtime_nsec(entry)))
-        try space.willWrite(UInt64(SparseFileWriter.block), on: parent)
+        try space.willCreate(on: parent)
         if let hardlink {
             let target = try components(ArchivePath.bytes(hardlink))
             let targetParent = try openDirectory(target.dropLast(), shown)
             defer { close(targetParent) }
             try removeExisting(parent, name, shown)
             let linked = target.last!.withCString { t in name.withCString { linkat(targetParent, t, parent, $0, 0) } }
-            guard linked == 0 else { throw PenError.system("pen cp: cannot link '\(shown)'") }
+            guard linked == 0 else { throw space.failed("pen cp: cannot link '\(shown)'") }
             created(path, in: parentCreated)
             return
         }
         switch type {
         case FileType.directory:
             let made = name.withCString { mkdirat(parent, $0, 0o700) } == 0
-            guard made || errno == EEXIST else { throw PenError.system("pen cp: cannot create '\(shown)'") }
+            guard made || errno == EEXIST else { throw space.failed("pen cp: cannot create '\(shown)'") }
             let fd = name.withCString { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { throw PenError("pen cp: refused '\(shown)': a non-directory is in the way") }
             if made { created(path, in: parentCreated) }
             // A directory that was already there keeps its mode and times.
-            chain.push(name, fd: fd, created: made, finish: made ? DirectoryChain.Finish(mode: kept, time: time) : nil)
+            chain.push(name, fd: fd, made: made, finish: made ? DirectoryChain.Finish(mode: kept, time: time) : nil)
         case FileType.regular:
             try removeExisting(parent, name, shown)
             let fd = name.withCString { openat(parent, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-            guard fd >= 0 else { throw PenError.system("pen cp: cannot create '\(shown)'") }
+            guard fd >= 0 else { throw space.failed("pen cp: cannot create '\(shown)'") }
             defer { close(fd) }
             created(path, in: parentCreated)
             try SparseFileWriter.copy(a, to: fd, size: archive_entry_size(entry), space: space, name: { "'\(shown)'" })
@@ -110,7 +136,7 @@ final class SafeExtractor {
             let target = ArchivePath.bytes(archive_entry_symlink(entry))
             try removeExisting(parent, name, shown)
             let linked = PathComponent(bytes: target).withCString { t in name.withCString { symlinkat(t, parent, $0) } }
-            guard linked == 0 else { throw PenError.system("pen cp: cannot create the link '\(shown)'") }
+            guard linked == 0 else { throw space.failed("pen cp: cannot create the link '\(shown)'") }
             created(path, in: parentCreated)
             var times = [time, time]
             _ = name.withCString { utimensat(parent, $0, &times, AT_SYMLINK_NOFOLLOW) }
@@ -174,17 +200,25 @@ final class SafeExtractor {
     /// Notes an entry this copy created, when its directory was already there.
     private func created(_ path: [PathComponent], in parentCreated: Bool) {
         guard !parentCreated else { return }
-        guard createdRoots.count < Self.maximumCreatedRoots else { createdRootsOverflowed = true; return }
+        let bytes = path.reduce(0) { $0 + $1.bytes.count + 48 }
+        guard createdRoots.count < recordLimit.count, recordedRootBytes + bytes <= recordLimit.bytes else {
+            createdRootsOverflowed = true
+            return
+        }
         createdRoots.append(path)
+        recordedRootBytes += bytes
     }
 
-    /// Undoes the copy: removes what it created (never following a link).
-    private func removeCreated() {
+    /// Undoes the copy: removes what it created (never following a link). Returns the paths
+    /// (in the destination) of what stays.
+    private func removeCreated() -> [[PathComponent]] {
+        var left: [[PathComponent]] = []
         for path in createdRoots.reversed() {
-            guard let parent = try? openDirectory(path.dropLast(), "") else { continue }
-            TreeRemoval.remove(path.last!, in: parent)
+            guard let parent = try? openDirectory(path.dropLast(), "") else { left.append(path); continue }
+            if !TreeRemoval.remove(path.last!, in: parent) { left.append(path) }
             close(parent)
         }
+        return left
     }
 
     private func failure(_ a: OpaquePointer, _ what: String) -> PenError {

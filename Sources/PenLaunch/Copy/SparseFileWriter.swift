@@ -1,7 +1,11 @@
 // An archive entry's data into a new file, holes kept: the archive's sparse map (the offsets
 // libarchive gives with each block) and any run of zeros filling whole 4 KiB blocks are
 // skipped, not written, and the file is sized with ftruncate; so a sparse file from the guest
-// stays sparse on the host, and a stream of zeros takes no space.
+// stays sparse on the host, and a stream of zeros takes no space. Each write is charged to
+// the reserve as the 4 KiB blocks it touches, not its bytes: a sparse map of 1-byte segments
+// 4 KiB apart takes a block on disk for each (libarchive gives each segment as its own block).
+// Not bounded here: libarchive reads a GNU sparse 1.0 map into a list of its own inside
+// archive_read_next_header, before pen sees any data, so its memory grows with the map.
 import CArchive
 import Foundation
 import PenCore
@@ -13,6 +17,7 @@ enum SparseFileWriter {
     /// Writes the current entry's data (`size`: its length, holes included) to `fd`.
     static func copy(_ a: OpaquePointer, to fd: Int32, size: Int64, space: SpaceReserve, name: () -> String) throws(PenError) {
         var end: Int64 = 0
+        var charge = BlockCharge()
         while true {
             var buffer: UnsafeRawPointer?
             var length = 0
@@ -23,16 +28,17 @@ enum SparseFileWriter {
                 throw PenError("pen cp: cannot read \(name())", cause: archive_error_string(a).map { String(cString: $0) })
             }
             guard offset >= 0, let buffer, length > 0 else { continue }
-            try writeSkippingZeros(UnsafeRawBufferPointer(start: buffer, count: length), at: offset, to: fd, space: space, name: name)
+            try writeSkippingZeros(UnsafeRawBufferPointer(start: buffer, count: length), at: offset, to: fd, space: space,
+                                   charge: &charge, name: name)
             end = max(end, offset + Int64(length))
         }
-        guard ftruncate(fd, off_t(max(end, size))) == 0 else { throw space.failedWriting(name()) }
+        guard ftruncate(fd, off_t(max(end, size))) == 0 else { throw space.failed("pen cp: cannot write \(name())") }
     }
 
     /// Writes `data` at `offset`, leaving out the zero blocks (aligned on the file's 4 KiB
     /// blocks; the file is new, so what is not written reads as zeros).
     private static func writeSkippingZeros(_ data: UnsafeRawBufferPointer, at offset: Int64, to fd: Int32,
-                                           space: SpaceReserve, name: () -> String) throws(PenError) {
+                                           space: SpaceReserve, charge: inout BlockCharge, name: () -> String) throws(PenError) {
         var start = 0  // beginning of the run of data not written yet
         var position = 0
         while position < data.count {
@@ -42,24 +48,40 @@ enum SparseFileWriter {
             let piece = UnsafeRawBufferPointer(rebasing: data[position..<blockEnd])
             let isZero = piece.count == block && memcmp(piece.baseAddress!, zeros, block) == 0
             if isZero {
-                try write(UnsafeRawBufferPointer(rebasing: data[start..<position]), at: offset + Int64(start), fd, space, name)
+                try write(UnsafeRawBufferPointer(rebasing: data[start..<position]), at: offset + Int64(start), fd, space, &charge, name)
                 start = blockEnd
             }
             position = blockEnd
         }
-        try write(UnsafeRawBufferPointer(rebasing: data[start..<data.count]), at: offset + Int64(start), fd, space, name)
+        try write(UnsafeRawBufferPointer(rebasing: data[start..<data.count]), at: offset + Int64(start), fd, space, &charge, name)
     }
 
     private static func write(_ data: UnsafeRawBufferPointer, at offset: Int64, _ fd: Int32,
-                              _ space: SpaceReserve, _ name: () -> String) throws(PenError) {
+                              _ space: SpaceReserve, _ charge: inout BlockCharge, _ name: () -> String) throws(PenError) {
         guard data.count > 0 else { return }
-        try space.willWrite(UInt64(data.count), on: fd)
+        try space.willWrite(charge.blocks(at: offset, count: data.count), on: fd)
         var done = 0
         while done < data.count {
             let n = pwrite(fd, data.baseAddress! + done, data.count - done, off_t(offset) + off_t(done))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw space.failedWriting(name()) }
+            guard n > 0 else { throw space.failed("pen cp: cannot write \(name())") }
             done += n
         }
+    }
+}
+
+/// The bytes of the 4 KiB blocks a write touches, less the block it shares with the write
+/// before (data in order comes in runs that meet inside a block). Anything else, a segment out
+/// of order included, is charged in full: charging too much is safe, too little is not.
+struct BlockCharge {
+    private var lastBlock: Int64 = -1
+
+    mutating func blocks(at offset: Int64, count: Int) -> UInt64 {
+        let block = Int64(SparseFileWriter.block)
+        let start = offset / block * block
+        let end = (offset + Int64(count) + block - 1) / block * block
+        let first = start == lastBlock ? start + block : start
+        lastBlock = end - block
+        return end > first ? UInt64(end - first) : 0
     }
 }
