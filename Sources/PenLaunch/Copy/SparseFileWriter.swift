@@ -9,6 +9,7 @@
 import CArchive
 import Foundation
 import PenCore
+import PenIO
 
 enum SparseFileWriter {
     static let block = 4096
@@ -60,13 +61,7 @@ enum SparseFileWriter {
                               _ space: SpaceReserve, _ charge: inout BlockCharge, _ name: () -> String) throws(PenError) {
         guard data.count > 0 else { return }
         try space.willWrite(charge.blocks(at: offset, count: data.count), on: fd)
-        var done = 0
-        while done < data.count {
-            let n = pwrite(fd, data.baseAddress! + done, data.count - done, off_t(offset) + off_t(done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw space.failed("pen cp: cannot write \(name())") }
-            done += n
-        }
+        guard writeAll(fd, data, at: offset) else { throw space.failed("pen cp: cannot write \(name())") }
     }
 }
 

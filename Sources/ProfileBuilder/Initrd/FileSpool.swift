@@ -4,6 +4,7 @@
 // (holes are left unwritten) and read back as zeros.
 import Foundation
 import PenCore
+import PenIO
 
 final class FileSpool: Sendable {
     let fd: Int32
@@ -30,13 +31,7 @@ final class FileSpool: Sendable {
     private static let tmpfileFlag: Int32 = 0o20000000 | O_DIRECTORY
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw PenError.system("cannot write the \(label)") }
-            done += n
-        }
+        guard writeAll(fd, bytes, at: Int64(offset)) else { throw PenError.system("cannot write the \(label)") }
     }
 
     /// Makes the file at least `length` bytes long; the extension is a hole.
