@@ -271,3 +271,9 @@ long pen_send_with_fd(int socket, const void *buf, unsigned long len, int fd) {
     do { n = sendmsg(socket, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
     return n;
 }
+
+#include <linux/falloc.h>
+
+int pen_punch_hole(int fd, long long offset, long long length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}

@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shutil
+import tempfile
 import signal
 import subprocess
 import time
@@ -242,6 +243,20 @@ def published(runner, profile):
     """The image directories (one per input hash) published for a profile."""
     d = pathlib.Path(runner.env["PEN_IMAGES"]) / "profiles" / profile
     return sorted(p.name for p in d.iterdir() if not p.name.startswith(".") and p.is_dir()) if d.exists() else []
+
+
+@pytest.fixture(scope="session")
+def pen_for_any_user():
+    """pen and its guest init copied where any uid can reach them: a test that runs pen as another
+    user must not depend on where the checkout is (a fresh clone may sit in a 0700 directory)."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="pen-bin-"))
+    os.chmod(d, 0o755)
+    # The installed layout: bin/{pen,PenGuestInit} beside share/pen/profiles (the shipped profiles).
+    shutil.copytree(pathlib.Path(PEN).resolve().parent.parent, d / "out", symlinks=True)
+    for path in [d / "out", *(d / "out").rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
+    yield str(d / "out" / "bin" / pathlib.Path(PEN).name)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def own_image_cache(runner, base_image, copy=False, images=None):

@@ -56,12 +56,12 @@ def guest_ram_flags(pid, memory_kib):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as nobody")
-def test_pen_is_not_readable_by_its_users_other_processes(tmp_path):
+def test_pen_is_not_readable_by_its_users_other_processes(tmp_path, pen_for_any_user):
     """A process of the same user cannot read pen's environment (its secrets) or memory."""
     run = tmp_path / "run"
     reader, writer = os.pipe()
     env = {"PATH": "/usr/bin:/bin", "PEN_HOME": str(tmp_path), "A_SECRET": "pen-hidden-value"}
-    proc = subprocess.Popen([PEN, "supervise", "--plan-fd", "0", "--ready-fd", "1", "--run", str(run)],
+    proc = subprocess.Popen([pen_for_any_user, "supervise", "--plan-fd", "0", "--ready-fd", "1", "--run", str(run)],
                             stdin=reader, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                             preexec_fn=as_nobody)
     os.close(reader)
@@ -224,7 +224,7 @@ def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, b
         stop(proc)
 
 
-def test_a_non_root_pen_keeps_setuid_bits_fifos_and_device_nodes_off_the_host(base_image):
+def test_a_non_root_pen_keeps_setuid_bits_fifos_and_device_nodes_off_the_host(base_image, pen_for_any_user):
     """pen as an ordinary user shares the workspace with security_model=none: the guest's chmod,
     mkfifo and mknod would be the host's. QEMU's seccomp filter refuses setuid/setgid bits and
     every node but a regular file, so the host's files stay plain. (As root, the test runs pen as
@@ -246,7 +246,7 @@ def test_a_non_root_pen_keeps_setuid_bits_fifos_and_device_nodes_off_the_host(ba
                   "mknod blk b 8 0 2>&1 | grep -q 'not permitted' && echo node-refused; "
                   "mkdir -m 2775 gdir 2>&1 | grep -q 'not permitted' && echo setgid-dir-refused; "
                   "stat -c '%a' suid")
-        r = subprocess.run([PEN, "shell", "nonroot", "--dir", str(ws), "--", "sh", "-c", script],
+        r = subprocess.run([pen_for_any_user, "shell", "nonroot", "--dir", str(ws), "--", "sh", "-c", script],
                            preexec_fn=as_nobody if os.geteuid() == 0 else None, env=runner.env, cwd=ws,
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
         assert r.returncode == 0, describe(r)

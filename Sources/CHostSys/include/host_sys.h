@@ -21,6 +21,9 @@ pid_t pen_spawn(const char *const argv[], const char *const envp[],
 int pen_get_winsize(int fd, uint16_t *rows, uint16_t *cols);
 int pen_errno(void);
 
+/// fallocate(PUNCH_HOLE | KEEP_SIZE): frees the blocks of [offset, offset+length) of a file.
+int pen_punch_hole(int fd, long long offset, long long length);
+
 /// Installs handlers for the given signals that write each signal number as one byte to a
 /// non-blocking pipe, and returns the pipe's read end (works whatever thread gets the signal).
 int pen_signal_pipe(const int *signals, int count);

@@ -95,7 +95,7 @@ public struct ProfileImageBuilder {
         progress.enter("writing the root image")
         let archive = work.path + "/root.tar"
         // The files' contents are spooled in the work directory; what they expand to is bounded like the stream.
-        let tree = try RootTree.readTar(path: archive, spoolDirectory: work.path, maxBytes: try Self.rootLimit())
+        let tree = try RootTree.readTar(consuming: archive, spoolDirectory: work.path, maxBytes: try Self.rootLimit())
         unlink(archive)
         let root = try ErofsWriter.write(tree, to: work.path + "/" + ProfileImages.rootImageName)
         var phaseSeconds: [String: Double] = [:]

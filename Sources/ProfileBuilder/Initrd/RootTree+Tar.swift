@@ -27,6 +27,18 @@ extension RootTree {
         }
     }
 
+    /// Reads the tar at `path` and frees its blocks as they are read (the file is the caller's to
+    /// remove after): while a build's root moves into the spool, the disk holds it about once.
+    public static func readTar(consuming path: String, spoolDirectory: String,
+                               maxBytes: UInt64 = defaultMaxBytes, maxEntries: Int = defaultMaxEntries) throws -> RootTree {
+        let fd = try SafeFiles.openNoFollow(path, O_RDWR)
+        defer { close(fd) }
+        return try read(source: path, spoolDirectory: spoolDirectory, limits: Limits(bytes: maxBytes, entries: maxEntries),
+                        consumed: fd) { a in
+            archive_read_open_fd(a, fd, readBlockSize)
+        }
+    }
+
     /// Reads from the descriptor's current position; the descriptor is left open.
     public static func readTar(fileDescriptor: Int32, spoolDirectory: String,
                                maxBytes: UInt64 = defaultMaxBytes, maxEntries: Int = defaultMaxEntries) throws -> RootTree {
@@ -37,6 +49,8 @@ extension RootTree {
     }
 
     private static let readBlockSize = 1 << 20
+    /// How much of a consumed tar is freed at a time.
+    private static let punchStep: Int64 = 8 << 20
 
     struct Limits {
         var bytes: UInt64
@@ -63,7 +77,8 @@ extension RootTree {
         }
     }
 
-    private static func read(source: String, spoolDirectory: String, limits: Limits,
+    /// `consumed`: the source's descriptor, whose blocks already read are freed as reading goes.
+    private static func read(source: String, spoolDirectory: String, limits: Limits, consumed: Int32? = nil,
                              open: (OpaquePointer) -> Int32) throws -> RootTree {
         guard let a = archive_read_new() else {
             throw InitrdError.tarOpen(source: source, reason: "out of memory")
@@ -80,6 +95,7 @@ extension RootTree {
         tree.spool = spool
         var budget = Budget(source: source, limits: limits)
         var spoolEnd: UInt64 = 0
+        var punched: Int64 = 0
         while true {
             var entryPointer: OpaquePointer?
             let r = archive_read_next_header(a, &entryPointer)
@@ -92,6 +108,11 @@ extension RootTree {
             }
             try budget.countEntry()
             try readMember(a, entry, spool: spool, spoolEnd: &spoolEnd, budget: &budget, into: &tree)
+            if let consumed {
+                // What libarchive has read from the file is in the spool or its buffer: never read again.
+                let read = archive_filter_bytes(a, -1) & ~Int64(punchStep - 1)
+                if read - punched >= punchStep, FileHoles.punch(consumed, upTo: read) { punched = read }
+            }
         }
         return tree
     }
