@@ -319,10 +319,11 @@ def test_another_user_is_refused_even_when_the_socket_is_opened_up(pen):
     run = pen.vm_dir("uid") / "run"
     # Loosen every mode on the way (a careless umask, a chmod -R): the peer's uid still decides.
     ancestors = [p for p in pen.home.parents if str(p).startswith("/tmp/")]
-    saved = {p: os.stat(p).st_mode & 0o7777 for p in ancestors}
+    own = [pen.home, pen.home / "vms", pen.vm_dir("uid"), run]
+    saved = {p: os.stat(p).st_mode & 0o7777 for p in ancestors + own}
     for p in ancestors:
         os.chmod(p, saved[p] | 0o011)
-    for p in [pen.home, pen.home / "vms", pen.vm_dir("uid"), run]:
+    for p in own:
         os.chmod(p, 0o777)
     os.chmod(run / "pen.sock", 0o777)
     # The supervisor may close before the probe has written (EPIPE) or read (ECONNRESET): either
@@ -333,6 +334,7 @@ def test_another_user_is_refused_even_when_the_socket_is_opened_up(pen):
              "try:\n    print(len(s.recv(65536)))\nexcept ConnectionResetError:\n    print(0)\n")
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c", probe,
                         str(run / "pen.sock")], capture_output=True, timeout=60)
+    # Back as they were: pen refuses state in directories anyone can write (StateOwnership).
     for p, mode in saved.items():
         os.chmod(p, mode)
     assert r.returncode == 0 and r.stdout == b"0\n", describe(r)  # connected, then closed without a word
