@@ -45,10 +45,13 @@ final class FrameLink {
     /// Writes what the peer takes now; returns the session output it took, per guest session.
     @discardableResult
     func flush() -> [UInt32: Int] {
-        guard !closed else { return [:] }
-        let before = outgoing.count
-        if !outgoing.flush(to: fd) { closed = true }
-        written += UInt64(before - outgoing.count)
+        // A closed peer takes nothing more: what it was sent is confirmed below all the same, so
+        // the guest's window reopens for output nobody will read.
+        if !closed {
+            let before = outgoing.count
+            if !outgoing.flush(to: fd) { closed = true }
+            written += UInt64(before - outgoing.count)
+        }
         var taken: [UInt32: Int] = [:]
         while confirmedCount < unconfirmed.count, unconfirmed[confirmedCount].end <= written || closed {
             let first = unconfirmed[confirmedCount]

@@ -3,6 +3,7 @@
 // counts, and a session whose guest breaks the promise is closed. Acknowledgements are owed per
 // session and sent as one frame each per turn of the loop, never one per frame the guest sent.
 // Whichever side is over its bound is not read until it is under again.
+import Foundation
 import PenWire
 
 /// What the host counts of one guest session.
@@ -84,5 +85,25 @@ extension Supervisor {
         let stopsWithIt = !plan.detached && sessionCount == 0
         if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
         sessionEnded()
+    }
+}
+
+extension Supervisor {
+    /// A guest that stops reading its control channel while it goes on sending would keep the
+    /// supervisor from reading anyone (clients included: a `pen shell` could not even leave).
+    func checkGuestReads(now: Date) {
+        guard guestOverBound, !guest.closed else {
+            guestStuckSince = nil
+            return
+        }
+        guard let since = guestStuckSince else {
+            guestStuckSince = now
+            return
+        }
+        if now >= since.addingTimeInterval(guestStuckLimit) {
+            log("pen: VM '\(plan.spec.name)' did not read its control channel for \(Int(guestStuckLimit)) s; stopping it")
+            vm.process.kill()
+            guestStuckSince = nil
+        }
     }
 }

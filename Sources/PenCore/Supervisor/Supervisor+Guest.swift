@@ -90,6 +90,9 @@ extension Supervisor {
         let client = client(ofSession: id)
         switch frame.kind {
         case .stdoutData, .stderrData:
+            // An empty frame carries nothing but would cost the host a queued frame: the window
+            // (which counts bytes) would not bound a flood of them.
+            guard !body.payload.isEmpty else { return }
             guard outputArrived(id, bytes: body.payload.count) != nil else { return }  // dropped
             if let client {
                 client.link.send(.session(frame.kind, 0, body.payload), output: id, bytes: body.payload.count)

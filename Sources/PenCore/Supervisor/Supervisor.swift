@@ -66,6 +66,10 @@ public final class Supervisor {
     /// Told once: nil when the guest is ready, else why the boot failed.
     public var onBoot: ((PenError?) -> Void)?
 
+    /// Since when the guest has had more queued for it than its bound (nil: it reads); past
+    /// `guestStuckLimit` of that the VM is stopped (Supervisor+Flow: checkGuestReads).
+    var guestStuckSince: Date?
+    var guestStuckLimit = 30.0
     var clients: [Client] = []
     /// What the host counts of each guest session (0: the first-boot setup), by guest id.
     var flows: [UInt32: SessionFlow] = [0: SessionFlow()]
@@ -228,7 +232,11 @@ public final class Supervisor {
         if let first = clients.filter({ !$0.greeted }).map(\.connectedAt).min() {
             wait = min(wait, first.addingTimeInterval(helloTimeout).timeIntervalSince(now))
         }
-        if let limit = idleLimit, sessionCount == 0 { wait = min(wait, idleSince.addingTimeInterval(limit).timeIntervalSince(now)) }
+        // The idle timer counts only where checkTimers acts on it (else a passed deadline spins).
+        if ready, stopRequests == 0, sessionCount == 0, let limit = idleLimit {
+            wait = min(wait, idleSince.addingTimeInterval(limit).timeIntervalSince(now))
+        }
+        if let since = guestStuckSince { wait = min(wait, since.addingTimeInterval(guestStuckLimit).timeIntervalSince(now)) }
         return Int32(max(0, wait) * 1000) + 1
     }
 
@@ -253,6 +261,7 @@ public final class Supervisor {
             shutdownForced = true
         }
         if let paused = acceptPausedUntil, now >= paused { acceptPausedUntil = nil }
+        checkGuestReads(now: now)
         closeSilentClients(now: now)
         if ready, stopRequests == 0, sessionCount == 0, let limit = idleLimit, now >= idleSince.addingTimeInterval(limit) {
             log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")

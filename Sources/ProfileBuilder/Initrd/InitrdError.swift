@@ -22,6 +22,10 @@ public enum InitrdError: Error, CustomStringConvertible, Sendable {
     case valueOutOfRange(source: String, entry: String, field: String, value: Int64)
     /// A member lies below something that is not a directory (e.g. a symlink).
     case parentNotDirectory(source: String, entry: String, parent: String)
+    /// A name, or a symlink's target, longer than Linux takes (PATH_MAX, NAME_MAX).
+    case nameTooLong(source: String, entry: String)
+    /// A member that would replace a directory with something else.
+    case replacesDirectory(source: String, entry: String)
     case invalidCompressionLevel(destination: String, level: Int)
     case invalidDestination(path: String)
     /// cpio newc stores sizes in 32 bits.
@@ -51,6 +55,10 @@ public enum InitrdError: Error, CustomStringConvertible, Sendable {
             return "root filesystem archive \(source): member \(quoted(entry)) has \(field) \(value), which does not fit in 32 bits"
         case let .parentNotDirectory(source, entry, parent):
             return "root filesystem archive \(source): member \(quoted(entry)) lies below \(quoted(parent)), which is not a directory"
+        case let .nameTooLong(source, entry):
+            return "root filesystem archive \(source): member \(quoted(entry)) has a path over 4096 bytes, a name over 255 or a link target over 4095; shorten it in the profile's build script"
+        case let .replacesDirectory(source, entry):
+            return "root filesystem archive \(source): member \(quoted(entry)) would replace a directory with something else"
         case let .invalidCompressionLevel(destination, level):
             return "cannot write initrd \(destination): zstd level \(level) is not in 1...22"
         case let .invalidDestination(path):

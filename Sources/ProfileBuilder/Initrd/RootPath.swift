@@ -44,6 +44,19 @@ enum RootPath {
         path.indices.filter { path[$0] == slash }.map { Array(path[..<$0]) }
     }
 
+    /// The ancestors of a normalised path, deepest first ("a/b/c" -> "a/b", "a"), made one at a
+    /// time as they are asked for.
+    static func parentsDeepestFirst(of path: [UInt8]) -> some Sequence<[UInt8]> {
+        AnySequence { () -> AnyIterator<[UInt8]> in
+            var end = path.count
+            return AnyIterator {
+                guard let cut = path[..<end].lastIndex(of: Self.slash) else { return nil }
+                end = cut
+                return Array(path[..<cut])
+            }
+        }
+    }
+
     /// The last component of a normalised path.
     static func name(of path: [UInt8]) -> ArraySlice<UInt8> {
         path[(path.lastIndex(of: slash).map { $0 + 1 } ?? 0)...]

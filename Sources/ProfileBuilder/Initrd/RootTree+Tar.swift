@@ -123,14 +123,28 @@ extension RootTree {
         guard let rawName = memberName(archive_entry_pathname(entry) ?? archive_entry_pathname_utf8(entry)) else {
             throw InitrdError.tarRead(source: source, reason: "a member has no name")
         }
+        // Linux's own limits, before any work that grows with a name's length.
+        guard rawName.count <= 4096 else { throw InitrdError.nameTooLong(source: source, entry: RootPath.display(rawName)) }
         let path: [UInt8]
         switch RootPath.normalise(rawName, allowAbsolute: false) {
         case .root: return  // the root directory itself is never an entry
         case .absolute, .escapes: throw InitrdError.unsafePath(source: source, entry: RootPath.display(rawName))
         case .path(let p): path = p
         }
+        if path.split(separator: RootPath.slash).contains(where: { $0.count > 255 }) {
+            throw InitrdError.nameTooLong(source: source, entry: RootPath.display(path))
+        }
         if let parent = tree.nonDirectoryAncestor(of: path) {
             throw InitrdError.parentNotDirectory(source: source, entry: RootPath.display(path), parent: RootPath.display(parent))
+        }
+        // A real root never replaces a directory by a file, and each such replacement would cost
+        // a scan of the whole tree.
+        let replacesDirectory = tree.entry(atNormalised: path)?.kind == .directory
+        func insert(_ e: RootEntry) throws {
+            if replacesDirectory && e.kind != .directory {
+                throw InitrdError.replacesDirectory(source: source, entry: RootPath.display(path))
+            }
+            for _ in 0..<tree.insertNormalised(e) { try budget.countEntry() }  // the parents it made count too
         }
 
         // Hard links share an inode, so the copy takes the target's metadata and data
@@ -143,7 +157,7 @@ extension RootTree {
             }
             try budget.charge(copy.size, for: path)
             copy.pathBytes = path
-            tree.insertNormalised(copy)
+            try insert(copy)
             return
         }
 
@@ -167,6 +181,7 @@ extension RootTree {
         case FileType.symlink:
             e.kind = .symlink
             e.linkTargetBytes = memberName(archive_entry_symlink(entry) ?? archive_entry_symlink_utf8(entry)) ?? []
+            guard e.linkTargetBytes.count <= 4095 else { throw InitrdError.nameTooLong(source: source, entry: RootPath.display(path)) }
         case FileType.characterDevice, FileType.blockDevice:
             e.kind = type == FileType.characterDevice ? .characterDevice : .blockDevice
             e.deviceMajor = try id("device major", Int64(archive_entry_rdevmajor(entry)))
@@ -178,7 +193,7 @@ extension RootTree {
         default:
             throw InitrdError.unsupportedEntryType(source: source, entry: RootPath.display(path), type: type)
         }
-        tree.insertNormalised(e)
+        try insert(e)
     }
 
     /// Copies a regular member's body to the spool at `start`, block by block as libarchive

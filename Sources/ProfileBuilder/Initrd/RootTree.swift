@@ -85,15 +85,23 @@ public struct RootTree: Sendable {
         try spool.read(range, buffer: &buffer, body)
     }
 
-    /// `e.pathBytes` must already be normalised and non-root.
-    mutating func insertNormalised(_ e: RootEntry) {
-        for parent in RootPath.ancestors(of: e.pathBytes) {
+    /// `e.pathBytes` must already be normalised and non-root. Returns how many parent
+    /// directories it had to make. Parents are looked at from the deepest up, stopping at the
+    /// first directory: everything above an entry is a directory already (the tree's invariant),
+    /// so a member costs what it adds, not its depth times its length.
+    @discardableResult
+    mutating func insertNormalised(_ e: RootEntry) -> Int {
+        var made = 0
+        for parent in RootPath.parentsDeepestFirst(of: e.pathBytes) {
             let key = Key(parent)
-            if let existing = entries[key], existing.kind == .directory { continue }
-            if let existing = entries[key] { fileBytes -= existing.size }
+            if let existing = entries[key], existing.kind == .directory { break }
+            let replaced = entries[key]
+            if let replaced { fileBytes -= replaced.size }
             var directory = RootEntry(path: "", kind: .directory, mode: 0o755)
             directory.pathBytes = parent
             entries[key] = directory
+            made += 1
+            if replaced != nil { break }  // a file was there: its parents are directories
         }
         let key = Key(e.pathBytes)
         if let old = entries[key] {
@@ -102,6 +110,7 @@ public struct RootTree: Sendable {
         }
         entries[key] = e
         fileBytes += e.size
+        return made
     }
 
     func entry(atNormalised path: [UInt8]) -> RootEntry? { entries[Key(path)] }
@@ -109,10 +118,12 @@ public struct RootTree: Sendable {
     /// The outermost ancestor of a normalised path that exists but is not a
     /// directory, if any; lets the tar reader refuse members below symlinks.
     func nonDirectoryAncestor(of path: [UInt8]) -> [UInt8]? {
-        RootPath.ancestors(of: path).first { p in
-            if let e = entries[Key(p)], e.kind != .directory { return true }
-            return false
+        // From the deepest up: the first that exists decides (everything above it is a directory).
+        for parent in RootPath.parentsDeepestFirst(of: path) {
+            guard let e = entries[Key(parent)] else { continue }
+            return e.kind == .directory ? nil : parent
         }
+        return nil
     }
 
     /// All entries sorted bytewise by path, so parents precede their children.

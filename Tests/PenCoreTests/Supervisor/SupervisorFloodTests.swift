@@ -91,4 +91,64 @@ func residentKiB() -> (now: Int, peak: Int) {
         print("flood: guest wrote \(flood.written) bytes, the client \(asks.written); supervisor queued at most \(h.peakQueuedBytes) bytes (bound \(Self.queuedBound)); RSS \(before.now) KiB before, \(during.now) KiB after, peak \(during.peak) KiB")
         #expect(h.peakQueuedBytes < Self.queuedBound)
     }
+
+    /// Empty output frames cost the window nothing: they must cost the host nothing either.
+    @Test func emptyOutputFramesForAStalledClientQueueNothing() throws {
+        let h = try SupervisorHarness()
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        let stuck = try h.connect()
+        stuck.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["yes"]).encoded()))
+        let id = try #require(h.guest.await(.open)).sessionID()
+        // A window's worth that the client never reads, then a flood of empty frames.
+        let chunk = [UInt8](repeating: 0x79, count: 65_536)
+        let windows = sessionWindow / chunk.count
+        let flood = Flood(h.guest.fd) { i in
+            switch i {
+            case ..<windows: .session(.stdoutData, id, chunk)
+            case ..<(windows + 300_000): .session(.stdoutData, id, [])
+            default: nil
+            }
+        }
+        #expect(flood.wait())
+        usleep(500_000)
+        close(stuck.fd)
+        h.vm.exit()
+        #expect(h.finished())
+        // 300,000 queued frames would be ~10 MB of headers and bookkeeping.
+        #expect(h.peakQueuedBytes < sessionWindow + Supervisor.clientQueueLimit)
+    }
+
+    /// A guest that sends and never reads its control channel is stopped once its replies have
+    /// stood over their bound for the limit, instead of holding every client up for good.
+    @Test func aGuestThatNeverReadsItsChannelIsStopped() throws {
+        let h = try SupervisorHarness(configure: { $0.guestStuckLimit = 1 })
+        _ = h.readBootConfig()
+        h.guest.send(Frame(.ready))
+        let client = try h.connect()
+        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["cat"]).encoded()))
+        let id = try #require(h.guest.await(.open)).sessionID()
+        _ = id
+        // One small frame at a time, each answered with an acknowledgement the guest never reads
+        // (frames that arrive together are acknowledged together: pacing is what makes many acks).
+        let frame = Frame.session(.stdoutData, 0, [0x61]).encoded()
+        let guestFD = h.guest.fd
+        let vm = h.vm
+        let sender = Thread {
+            let deadline = Date().addingTimeInterval(90)
+            while !vm.killed && Date() < deadline {
+                let n = frame.withUnsafeBytes { Glibc.send(guestFD, $0.baseAddress!, frame.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                if n < 0 && errno != EAGAIN && errno != EINTR { return }
+                usleep(20)
+            }
+        }
+        sender.start()
+        let deadline = Date().addingTimeInterval(120)
+        while !h.vm.killed && Date() < deadline { usleep(100_000) }
+        #expect(h.vm.killed)
+        #expect(h.messages.contains { $0.contains("did not read its control channel") })
+        close(client.fd)
+        h.vm.exit()
+        #expect(h.finished())
+    }
 }

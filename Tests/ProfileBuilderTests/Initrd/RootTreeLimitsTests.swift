@@ -57,6 +57,57 @@ import Testing
         }
     }
 
+    /// A tar written by Python's tarfile from `members` (a Python list of TarInfo-making expressions).
+    func craftedTar(_ dir: String, _ members: String) throws -> String {
+        let script = """
+        import io, tarfile
+        def d(name): t = tarfile.TarInfo(name); t.type = tarfile.DIRTYPE; t.mode = 0o755; return (t, None)
+        def f(name): t = tarfile.TarInfo(name); t.size = 1; return (t, io.BytesIO(b"x"))
+        def l(name, target): t = tarfile.TarInfo(name); t.type = tarfile.SYMTYPE; t.linkname = target; return (t, None)
+        with tarfile.open("\(dir)/crafted.tar", "w", format=tarfile.GNU_FORMAT) as tar:
+            for info, data in [\(members)]: tar.addfile(info, data)
+        """
+        try script.write(toFile: dir + "/make.py", atomically: true, encoding: .utf8)
+        try #require(try shell("python3 \(dir)/make.py").status == 0)
+        return dir + "/crafted.tar"
+    }
+
+    func refusal(_ tar: String, maxEntries: Int = RootTree.defaultMaxEntries) -> InitrdError? {
+        do {
+            _ = try RootTree.readTar(path: tar, maxEntries: maxEntries)
+            return nil
+        } catch let e as InitrdError { return e } catch { return nil }
+    }
+
+    /// Names longer than Linux takes are refused before any work that grows with their length
+    /// (a 1 MiB name of `a/a/a/…` once cost its square in memory).
+    @Test func namesOverLinuxLimitsAreRefused() throws {
+        let scratch = try TemporaryDirectory()
+        for members in ["f('a/' * 2100 + 'f')", "f('x' * 300)", "l('link', 'y' * 5000)"] {
+            let e = refusal(try craftedTar(scratch.path, members))
+            guard case .nameTooLong = e else { Issue.record("\(members): \(String(describing: e))"); continue }
+        }
+        // At the limits themselves: fine.
+        #expect(refusal(try craftedTar(scratch.path, "f('d/' * 2000 + 'f'), f('x' * 255), l('link', 'y' * 4095)")) == nil)
+    }
+
+    /// The directories a member implies are entries too: they count against the limit.
+    @Test func impliedParentsCountAsEntries() throws {
+        let scratch = try TemporaryDirectory()
+        let tar = try craftedTar(scratch.path, "f('d/' * 200 + 'f')")
+        guard case .tooManyEntries = refusal(tar, maxEntries: 100) else { Issue.record("200 implied directories under a limit of 100"); return }
+        #expect(refusal(tar, maxEntries: 201) == nil)
+    }
+
+    /// A real root never replaces a directory by a file; each such replacement used to scan the tree.
+    @Test func aFileReplacingADirectoryIsRefused() throws {
+        let scratch = try TemporaryDirectory()
+        guard case .replacesDirectory = refusal(try craftedTar(scratch.path, "d('d'), f('d/x'), f('d')")) else {
+            Issue.record("a file replaced a directory"); return
+        }
+        #expect(refusal(try craftedTar(scratch.path, "f('d'), f('d')")) == nil)  // a file replacing a file is fine
+    }
+
     @Test func entriesAreCounted() throws {
         let scratch = try TemporaryDirectory()
         let dir = scratch.path
