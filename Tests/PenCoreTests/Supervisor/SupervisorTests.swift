@@ -264,7 +264,7 @@ final class SupervisorHarness: @unchecked Sendable {
     @Test func aGuestWhoseInitSpokeIsNeverRestartedHoweverMuchCPUItUses() throws {
         let h = try SupervisorHarness(restartable: true)
         _ = h.readBootConfig()
-        h.guest.send(.stage(StageTiming("kernel_to_init", 3_000_000)))
+        h.guest.send(.stage(StageTiming(.kernelToInit, 3_000_000)))
         Thread.sleep(forTimeInterval: 0.2)
         h.vm.cpuSeconds = 1000  // a long first-boot setup
         #expect(h.awaitRestart(within: 2.5) == nil)
