@@ -25,9 +25,10 @@ let package = Package(
         .target(name: "CHostSys"),
         .target(name: "CGuestSys"),
 
-        // The host–guest contract: the control channel's frames and payloads, device names,
-        // mount points and addresses (stdlib only, shared by host and guest).
-        .target(name: "PenWire"),
+        // The host–guest contract: the control channel's frames and payloads, the framed link
+        // that carries them, boot stages, device names, mount points and addresses (Glibc only,
+        // shared by host and guest).
+        .target(name: "PenWire", dependencies: ["PenIO"]),
 
         // writeAll and C string arrays, shared by host and guest (Glibc only: static-link clean).
         .target(name: "PenIO"),
@@ -57,7 +58,7 @@ let package = Package(
 
         // A scratch directory and small helpers shared by every test target.
         .target(name: "PenTestSupport", path: "Tests/PenTestSupport"),
-        .testTarget(name: "PenWireTests", dependencies: ["PenWire"]),
+        .testTarget(name: "PenWireTests", dependencies: ["PenWire", "PenIO"]),
         .testTarget(name: "PenCoreTests", dependencies: ["PenCore", "PenTestSupport"]),
         .testTarget(name: "ProfileBuilderTests", dependencies: ["ProfileBuilder", "PenCore", "CArchive", "PenTestSupport"]),
         .testTarget(name: "PenLaunchTests", dependencies: ["PenLaunch", "PenCore", "ProfileBuilder", "CArchive", "PenTestSupport"]),

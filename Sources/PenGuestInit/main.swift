@@ -17,12 +17,12 @@ do throws(InitFailure) {
     try EarlyMounts.rerootOnBindMount()
     try EarlyMounts.mountAPIFilesystems()
     Console.attach()
-    timer.mark("early")
+    timer.mark(.early)
     try Modules.loadAll()
-    timer.mark("modules")
+    timer.mark(.modules)
     try VirtioBus.bindShared()
     try RootSwitch.mountLower()
-    timer.mark("root_image")
+    timer.mark(.rootImage)
     let control = try ControlChannel()
     channel = control
     // The snapshot point: nothing of this VM has been touched yet (its disk, network and
@@ -32,16 +32,16 @@ do throws(InitFailure) {
     let (config, configured) = try control.readConfig()
     timer = StageTimer()  // from here on, the stages of this VM (a restored one starts here)
     let pending = configured + (try FreshStart.apply(over: control))
-    timer.mark("fresh")
+    timer.mark(.fresh)
     try VirtioBus.bindTheRest()
-    timer.mark("vm_devices")
+    timer.mark(.vmDevices)
     try RootSwitch.mountRoot(config.rootMode, vmName: config.hostname) { control.send(.notice, $0) }
-    timer.mark("root")
+    timer.mark(.root)
     try Network.configure(hostname: config.hostname)
-    timer.mark("network")
+    timer.mark(.network)
     if let tag = config.workspaceTag {
         try Workspace.mount(tag: tag)
-        timer.mark("workspace")
+        timer.mark(.workspace)
     }
     let server = try SessionServer(channel: control, config: config, timer: timer)
     control.send([Frame(.ready)] + timer.finished.map { Frame.stage($0) })

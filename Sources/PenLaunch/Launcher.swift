@@ -92,9 +92,7 @@ public struct Launcher {
         let opened = Date()
         let status = try client.run(diskPath: vm.diskPath)
         if host.environment["PEN_TIMINGS"] != nil {
-            let order = ["qemu_to_guest", "kernel_to_init", "early", "modules", "root_image", "fresh", "vm_devices", "root",
-                         "network", "workspace", "setup"]
-            let guest = order.compactMap { name in stages[name].map { StageTiming(name, $0) } }
+            let guest = BootStage.allCases.compactMap { stage in stages[stage.rawValue].map { StageTiming(stage, $0) } }
             let ended = client.endedAt ?? Date()
             let session = [StageTiming("session", UInt64(max(0, ended.timeIntervalSince(opened)) * 1e6)),
                            StageTiming("stop", micros(since: ended))]

@@ -24,7 +24,7 @@ public struct BootConfig: Codable, Equatable, Sendable {
     }
 
     public func frames() -> [Frame] {
-        var out = [Frame(.hello, text: String(wireVersion)), Frame(.rootMode, text: rootMode.rawValue),
+        var out = [Frame.hello, Frame(.rootMode, text: rootMode.rawValue),
                    Frame(.hostname, text: hostname)]
         if let setupScript { out.append(Frame(.setupScript, text: setupScript)) }
         if let workspaceTag { out.append(Frame(.workspace, text: workspaceTag)) }
@@ -40,8 +40,7 @@ public struct BootConfigAssembler: Sendable {
 
     public mutating func apply(_ frame: Frame) throws(WireError) -> Bool {
         switch frame.kind {
-        case .hello:
-            guard frame.text == String(wireVersion) else { throw .versionMismatch(frame.text) }
+        case .hello: try frame.checkHello()
         case .rootMode:
             guard let m = RootMode(rawValue: frame.text) else { throw .badValue(.rootMode, frame.text) }
             config.rootMode = m

@@ -4,8 +4,9 @@
 //
 // A frame is: 1 byte kind, 4 bytes big-endian payload length, the payload.
 
-/// Bumped whenever a frame's meaning changes; host and guest must agree.
+/// Bumped whenever a frame's meaning changes; host and guest must agree (see `Frame.hello`).
 /// 3: many sessions per VM, each with its own id, flow control and exit status.
+/// 4: a VM may be restored from a snapshot: `snapshotPoint`, `wantFresh` and `fresh`.
 public let wireVersion = 4
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.

@@ -60,3 +60,37 @@ import Testing
         }
     }
 }
+
+@Suite struct SessionFrameTests {
+    /// Each typed constructor: its kind, its id, and a body its receiver's typed reader accepts.
+    @Test func typedSessionFramesReadBackThroughTheTypedReaders() throws {
+        let request = SessionRequest(kind: .command, arguments: ["true"], terminal: WindowSize(rows: 3, cols: 4))
+        let open = try Frame.open(9, request).sessionBody()
+        #expect(open.id == 9 && open.body.kind == .open)
+        #expect(try SessionRequest(decoding: open.body.payload[...]) == request)
+        #expect(try Frame.windowSize(9, WindowSize(rows: 40, cols: 100)).sessionBody().body.windowSize() == WindowSize(rows: 40, cols: 100))
+        #expect(try Frame.signal(9, 15).sessionBody().body.status() == 15)
+        #expect(try Frame.exitStatus(9, 137).sessionBody().body.status() == 137)
+        #expect(try Frame.exitStatus(9, -1).sessionBody().body.status() == -1)
+        #expect(try Frame.outputAck(9, 65536).sessionBody().body.count() == 65536)
+        #expect(try Frame.stdinAck(9, 1).sessionBody().body.count() == 1)
+        #expect(try Frame.archiveEnd(9, UInt64.max).sessionBody().body.count() == UInt64.max)
+        #expect(try Frame.openFailed(9, "no such directory").sessionBody().body.text == "no such directory")
+        let kinds: [(Frame, FrameKind)] = [(.stdinClosed(9), .stdinClosed), (.hangup(9), .hangup), (.signal(9, 1), .signal),
+                                           (.outputAck(9, 1), .outputAck), (.stdinAck(9, 1), .stdinAck),
+                                           (.exitStatus(9, 0), .exitStatus), (.archiveEnd(9, 0), .archiveEnd),
+                                           (.openFailed(9, ""), .openFailed), (.windowSize(9, .standard), .windowSize)]
+        for (frame, kind) in kinds {
+            #expect(frame.kind == kind)
+            #expect(try frame.sessionBody().id == 9)
+        }
+        #expect(try Frame.hangup(9).sessionBody().body.payload.isEmpty)
+    }
+
+    @Test func bootStagesAreShortWordsInBootOrder() throws {
+        #expect(BootStage.allCases.first == .qemuToGuest && BootStage.allCases.last == .setup)
+        for stage in BootStage.allCases {
+            #expect(try Frame.stage(StageTiming(stage, 1)).stageTiming() == StageTiming(stage.rawValue, 1))
+        }
+    }
+}

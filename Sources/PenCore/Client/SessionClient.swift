@@ -71,7 +71,7 @@ public final class SessionClient {
         let signals = try SignalPipe.shared()
         let terminal = io.terminal ? RawTerminal(fd: io.input) : nil
         defer { terminal?.restore() }
-        if !io.forwardInput { link.send(.session(.stdinClosed, 0, text: "")) }
+        if !io.forwardInput { link.send(.stdinClosed(connectionSessionID)) }
         while !link.closed {
             if exit != nil || failure != nil { endedAt = endedAt ?? Date() }
             if let endedAt, Date().timeIntervalSince(endedAt) > Self.stopWait { break }
@@ -126,7 +126,7 @@ public final class SessionClient {
             for frame in dataFrames(.stdinData, session: 0, bytes[...]) { link.send(frame) }
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
             inputOpen = false  // never polled again: no spinning on a closed stdin
-            link.send(.session(.stdinClosed, 0, text: ""))
+            link.send(.stdinClosed(connectionSessionID))
         }
     }
 
@@ -134,7 +134,7 @@ public final class SessionClient {
     private func leave() {
         leftByEscape = true
         inputOpen = false
-        link.send(.session(.hangup, 0, text: ""))
+        link.send(.hangup(connectionSessionID))
     }
 
     private func readSupervisor() {
@@ -198,15 +198,15 @@ public final class SessionClient {
             if signal == SIGCHLD { continue }
             if signal == SIGWINCH {
                 if let size = RawTerminal.windowSize(fd: io.input), io.terminal {
-                    link.send(.session(.windowSize, 0, Frame.windowSize(size).payload))
+                    link.send(.windowSize(connectionSessionID, size))
                 }
                 continue
             }
             signalsSeen += 1
             if signalsSeen == 1 {
-                link.send(.session(.signal, 0, text: String(io.terminal ? SIGHUP : SIGTERM)))
+                link.send(.signal(connectionSessionID, io.terminal ? SIGHUP : SIGTERM))
             } else {
-                link.send(.session(.hangup, 0, text: ""))
+                link.send(.hangup(connectionSessionID))
             }
         }
     }

@@ -7,7 +7,8 @@ import PenWire
 public final class SupervisorConnection {
     public let fd: Int32
     public private(set) var status: SupervisorStatus
-    private var decoder = FrameDecoder()
+    /// Reads the status reply; the descriptor goes on to a SessionClient, so it is not closed with it.
+    private let link: FrameLink
 
     /// Connects to VM `vm`'s supervisor; nil when the VM is not running (or stops meanwhile:
     /// then once it is down). A VM whose lock is held but whose socket is not there yet is booting:
@@ -44,11 +45,12 @@ public final class SupervisorConnection {
 
     private init(fd: Int32, vmName: String) throws(PenError) {
         self.fd = fd
+        link = FrameLink(fd: fd, ownsDescriptor: false)
         status = SupervisorStatus(pid: 0, startedAt: Date(), ready: false, stopping: false, detached: false, sessions: 0,
                                   facts: BootFacts(profile: "", cpus: 0, memoryMiB: 0, workspace: nil, published: [],
                                                    accelerator: .tcg), stages: [:])
         do {
-            try send([Frame(.hello, text: String(wireVersion)), Frame(.status)])
+            try send([.hello, Frame(.status)])
             let reply = try receive(within: 10)
             guard reply.kind == .statusReport else {
                 throw PenError("VM '\(vmName)' refused this pen", cause: reply.text)
@@ -67,7 +69,7 @@ public final class SupervisorConnection {
 
     /// Asks for a session; the caller hands `fd` to a SessionClient.
     public func open(_ request: SessionRequest) throws(PenError) {
-        try send([.session(.open, 0, request.encoded())])
+        try send([.open(connectionSessionID, request)])
     }
 
     /// Asks the VM to shut down without waiting; asked twice, the supervisor pulls the plug.
@@ -106,18 +108,13 @@ public final class SupervisorConnection {
     }
 
     private func receive(within seconds: Double) throws(PenError) -> Frame {
-        let deadline = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            if let frame = try? decoder.next() { return frame }
-            let left = deadline.timeIntervalSinceNow
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else {
-                throw PenError("the VM's supervisor did not answer within \(Int(seconds)) s")
-            }
-            let n = read(fd, &buffer, buffer.count)
-            guard n > 0 else { throw PenError("the VM's supervisor closed the connection") }
-            decoder.feed(buffer[0..<n])
+        let frame: Frame?
+        do { frame = try link.next(within: Int(seconds * 1000), &buffer) } catch {
+            throw PenError("the VM's supervisor sent a malformed frame", cause: error.description)
         }
+        if let frame { return frame }
+        if link.closed { throw PenError("the VM's supervisor closed the connection") }
+        throw PenError("the VM's supervisor did not answer within \(Int(seconds)) s")
     }
 }

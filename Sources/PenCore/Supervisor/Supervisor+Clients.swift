@@ -99,7 +99,7 @@ extension Supervisor {
         }
         switch frame.kind {
         case .hello:
-            guard frame.text == String(wireVersion) else {
+            guard (try? frame.checkHello()) != nil else {
                 return refuse(client, "this VM's pen speaks wire version \(wireVersion), the client \(frame.text.prefix(10)): stop the VM and start it with this pen")
             }
             client.greeted = true
@@ -127,7 +127,7 @@ extension Supervisor {
             // The client leaves its session now (Ctrl-] q) but waits for the VM if it stops with it.
             guard let session = client.session, !session.ended else { return }
             session.ended = true
-            if session.openSent { guest.send(.session(.hangup, session.guestID, text: "")) }
+            if session.openSent { guest.send(.hangup(session.guestID)) }
             let stopsWithIt = !plan.detached && sessionCount == 0
             if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
             sessionEnded()
@@ -154,7 +154,7 @@ extension Supervisor {
     func openInGuest(_ session: ClientSession) {
         guard !session.openSent else { return }
         session.openSent = true
-        guest.send(.session(.open, session.guestID, session.request.encoded()))
+        guest.send(.open(session.guestID, session.request))
         session.pending.forEach(guest.send)
         session.pending = []
         guest.flush()
@@ -170,7 +170,7 @@ extension Supervisor {
     /// since is told to the client in one frame.
     func flush(_ client: Client) {
         if let session = client.session, let flow = flows[session.guestID], flow.inputAckOwed > 0, !client.link.closed {
-            client.link.send(.session(.stdinAck, 0, text: String(flow.inputAckOwed)))
+            client.link.send(.stdinAck(connectionSessionID, UInt64(flow.inputAckOwed)))
             flow.inputAckOwed = 0
         }
         for (session, bytes) in client.link.flush() where bytes > 0 {
@@ -185,7 +185,7 @@ extension Supervisor {
         flush(client)  // acknowledges everything it will now never read
         guard let session = client.session, !session.ended else { return }
         session.ended = true
-        if session.openSent { guest.send(.session(.hangup, session.guestID, text: "")) }
+        if session.openSent { guest.send(.hangup(session.guestID)) }
         guest.flush()
         sessionEnded()
     }

@@ -67,7 +67,7 @@ extension Supervisor {
     func sendAcks() {
         guard !guestOverBound else { return }
         for (id, flow) in flows where flow.ackOwed > 0 {
-            guest.send(.session(.outputAck, id, text: String(flow.ackOwed)))
+            guest.send(.outputAck(id, UInt64(flow.ackOwed)))
             flow.ackOwed = 0
         }
         guest.flush()
@@ -77,7 +77,7 @@ extension Supervisor {
     /// The guest broke its promise for one session: hung up in the guest, its client told.
     func closeSession(_ id: UInt32, _ flow: SessionFlow, because why: String) {
         flow.closed = true
-        guest.send(.session(.hangup, id, text: ""))
+        guest.send(.hangup(id))
         log("pen: VM '\(plan.spec.name)' \(why) (session \(id)); the session was closed")
         guard let client = client(ofSession: id), let session = client.session, !session.ended else { return }
         client.link.send(Frame(.fatal, text: "VM '\(plan.spec.name)' \(why); the session was closed"))

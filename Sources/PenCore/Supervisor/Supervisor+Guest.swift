@@ -17,7 +17,7 @@ extension Supervisor {
         if !frames.isEmpty, !guestHeard {
             guestHeard = true
             // QEMU's start until the guest's first word: a cold kernel's boot, or a restore.
-            stages["qemu_to_guest"] = UInt64(max(0, Date().timeIntervalSince(vmStartedAt)) * 1_000_000)
+            stages[BootStage.qemuToGuest.rawValue] = UInt64(max(0, Date().timeIntervalSince(vmStartedAt)) * 1_000_000)
         }
         for frame in frames {
             do { try handleGuest(frame) } catch {
@@ -78,13 +78,13 @@ extension Supervisor {
 
     private func handleSessionFrame(_ frame: Frame) throws(WireError) {
         let (id, body) = try frame.sessionBody()
-        if id == 0 && (frame.kind == .stdoutData || frame.kind == .stderrData) {
+        if id == setupSessionID && (frame.kind == .stdoutData || frame.kind == .stderrData) {
             // The first-boot setup: its progress goes to every client with a session, as stderr.
             // A client that does not keep up misses some of it (it is not its session's output).
-            guard outputArrived(0, bytes: body.payload.count) != nil else { return }
-            let progress = Frame.session(.stderrData, 0, body.payload)
+            guard outputArrived(setupSessionID, bytes: body.payload.count) != nil else { return }
+            let progress = Frame.session(.stderrData, connectionSessionID, body.payload)
             for client in clients where client.session != nil && hasRoom(client) { client.link.send(progress) }
-            outputTaken(0, bytes: body.payload.count)
+            outputTaken(setupSessionID, bytes: body.payload.count)
             return
         }
         let client = client(ofSession: id)
@@ -95,7 +95,7 @@ extension Supervisor {
             guard !body.payload.isEmpty else { return }
             guard outputArrived(id, bytes: body.payload.count) != nil else { return }  // dropped
             if let client {
-                client.link.send(.session(frame.kind, 0, body.payload), output: id, bytes: body.payload.count)
+                client.link.send(.session(frame.kind, connectionSessionID, body.payload), output: id, bytes: body.payload.count)
             } else {
                 outputTaken(id, bytes: body.payload.count)  // nobody left to read it
             }
@@ -105,11 +105,11 @@ extension Supervisor {
             client?.session?.archiveExpected = try body.count()
         case .exitStatus, .openFailed:
             if frame.kind == .exitStatus { _ = try body.status() }
-            if id != 0 { flows[id]?.ended = true }  // nothing more of it is taken
+            if id != setupSessionID { flows[id]?.ended = true }  // nothing more of it is taken
             guard let client, let session = client.session else { return }
             let exit = frame.kind == .openFailed
-                ? Frame.session(.openFailed, 0, text: GuestText.printable(body.payload))
-                : Frame.session(frame.kind, 0, body.payload)
+                ? Frame.openFailed(connectionSessionID, GuestText.printable(body.payload))
+                : Frame.session(frame.kind, connectionSessionID, body.payload)
             if let expected = session.archiveExpected, archiveReceived < expected {
                 session.heldExit = exit  // the rest of the archive is still on its way
             } else {
@@ -125,7 +125,7 @@ extension Supervisor {
     func endSession(of client: Client, with exit: Frame) {
         guard let session = client.session, !session.ended else { return }
         if let expected = session.archiveExpected {
-            client.link.send(.session(.archiveEnd, 0, text: String(archiveReceived)))
+            client.link.send(.archiveEnd(connectionSessionID, archiveReceived))
             if archiveReceived != expected {
                 client.link.send(Frame(.fatal, text: "VM '\(plan.spec.name)' sent \(archiveReceived) of \(expected) archive bytes"))
             }

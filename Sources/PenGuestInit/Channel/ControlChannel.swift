@@ -1,33 +1,34 @@
-// The guest end of the control channel: frames to and from pen over a virtio-serial port.
-// Non-blocking both ways: frames wait in a queue until the port takes them, so init never
-// blocks writing while the host may be busy writing to it.
+// The guest end of the control channel: frames to and from pen over a virtio-serial port, on
+// the shared FrameLink. Non-blocking both ways: frames wait in a queue until the port takes
+// them, so init never blocks writing while the host may be busy writing to it.
 import Glibc
 import PenIO
 import PenWire
 
 final class ControlChannel {
     static let stage = "control"
-    let fd: Int32
-    private var decoder = FrameDecoder()
-    private var outgoing = OutputQueue()
-    /// QEMU closed the port (the host is going away): nothing more to read or write.
-    private(set) var closed = false
+    private let link: FrameLink
+    private var buffer = [UInt8](repeating: 0, count: 65536)
 
     init() throws(InitFailure) {
         let path = try Devices.virtioPort(named: GuestContract.controlPort, stage: Self.stage)
-        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        let fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         if fd < 0 { throw .sys(Self.stage, "open \(path)") }
+        link = FrameLink(fd: fd)
     }
 
+    var fd: Int32 { link.fd }
+    /// QEMU closed the port (the host is going away): nothing more to read or write.
+    var closed: Bool { link.closed }
+    var wantsWrite: Bool { link.wantsWrite }
+
     func send(_ frame: Frame) {
-        guard !closed else { return }
-        outgoing.append(frame.encoded())
+        link.send(frame)
         flush()
     }
 
     func send(_ frames: [Frame]) {
-        guard !closed else { return }
-        for frame in frames { outgoing.append(frame.encoded()) }
+        link.send(frames)
         flush()
     }
 
@@ -35,32 +36,13 @@ final class ControlChannel {
         send(Frame(kind, text: text))
     }
 
-    var wantsWrite: Bool { !closed && !outgoing.isEmpty }
-
-    func flush() {
-        if !outgoing.flush(to: fd) { closed = true }
-    }
+    func flush() { link.flush() }
 
     /// The whole frames that have arrived (none when nothing is readable); nil once the host is gone.
     func receive() throws(InitFailure) -> [Frame]? {
-        guard !closed else { return nil }
-        var buf = [UInt8](repeating: 0, count: 65536)
-        let n = read(fd, &buf, buf.count)
-        if n < 0 {
-            if errno == EINTR || errno == EAGAIN { return [] }
-            throw .sys(Self.stage, "read")
-        }
-        if n == 0 {
-            closed = true
-            return nil
-        }
-        decoder.feed(buf[0..<n])
-        var frames: [Frame] = []
-        do {
-            while let f = try decoder.next() { frames.append(f) }
-        } catch {
-            throw InitFailure(Self.stage, error.description)
-        }
+        let frames: [Frame]?
+        do { frames = try link.receive(&buffer) } catch { throw InitFailure(Self.stage, error.description) }
+        if frames == nil, let err = link.readError { throw .sys(Self.stage, "read", err) }
         return frames
     }
 

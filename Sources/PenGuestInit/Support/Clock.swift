@@ -15,12 +15,12 @@ struct StageTimer {
 
     /// The kernel's own time before init started (the monotonic clock starts with the kernel).
     mutating func markKernel() {
-        finished.append(StageTiming("kernel_to_init", last))
+        finished.append(StageTiming(.kernelToInit, last))
     }
 
-    mutating func mark(_ name: String) {
+    mutating func mark(_ stage: BootStage) {
         let now = monotonicMicroseconds()
-        finished.append(StageTiming(name, now - last))
+        finished.append(StageTiming(stage, now - last))
         last = now
     }
 }

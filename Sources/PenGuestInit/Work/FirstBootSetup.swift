@@ -1,11 +1,10 @@
 // The profile's setup script, run once per VM (until it succeeds) before the first session's
-// work. It is session 0: its output reaches the host like a session's (as stderr), under the
+// work. It is session `setupSessionID`: its output reaches the host like a session's (as stderr), under the
 // same window, and sessions opened meanwhile wait for it with their input kept.
 import Glibc
 import PenWire
 
 struct FirstBootSetup {
-    static let sessionID: UInt32 = 0
     static let scriptPath = "/run/pen-setup.sh"
 
     let script: String?
@@ -20,7 +19,7 @@ struct FirstBootSetup {
     /// Starts the setup when this VM has one that has not succeeded yet; nil otherwise.
     mutating func start(environment: [String], directory: String, channel: ControlChannel) -> GuestSession? {
         guard let script, !Files.exists(GuestContract.setupMarker) else { return nil }
-        let session = GuestSession(id: Self.sessionID, request: SessionRequest(kind: .command, arguments: ["setup"]))
+        let session = GuestSession(id: setupSessionID, request: SessionRequest(kind: .command, arguments: ["setup"]))
         do throws(InitFailure) {
             try Files.write(Self.scriptPath, script, mode: 0o700)
             // A script with its own #! line picks its interpreter; otherwise sh stops at the first error.
@@ -53,7 +52,7 @@ struct FirstBootSetup {
                 Console.log(error.line)
             }
         }
-        timer.mark("setup")
+        timer.mark(.setup)
         channel.send([.status(.setupFinished, exitStatus), .stage(timer.finished.last!)])
     }
 }

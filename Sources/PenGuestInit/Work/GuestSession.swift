@@ -79,10 +79,10 @@ final class GuestSession {
         let before = pendingInput.count
         let alive = pendingInput.flush(to: input)
         let written = before - pendingInput.count
-        if written > 0 { channel?.send(.session(.stdinAck, id, text: String(written))) }
+        if written > 0 { channel?.send(.stdinAck(id, UInt64(written))) }
         if !alive {
             // The process closed its stdin: what was queued can never be written; free the host's window.
-            if before - written > 0 { channel?.send(.session(.stdinAck, id, text: String(before - written))) }
+            if before - written > 0 { channel?.send(.stdinAck(id, UInt64(before - written))) }
             closeInputDescriptor()
         } else if inputClosedByHost && pendingInput.isEmpty {
             if isTerminal {

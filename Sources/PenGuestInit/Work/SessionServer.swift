@@ -34,7 +34,7 @@ final class SessionServer {
         handle(pending)
         if let session = setup.start(environment: environment(for: SessionRequest(kind: .command, arguments: ["setup"])),
                                      directory: defaultDirectory, channel: channel) {
-            sessions[FirstBootSetup.sessionID] = session
+            sessions[setupSessionID] = session
         }
         while true {
             if shutdownRequests > 0 && sessions.isEmpty { halt() }
@@ -101,12 +101,12 @@ final class SessionServer {
             guard session.isFinished, let status = session.exitStatus else { continue }
             session.closeAll()
             sessions[session.id] = nil
-            if session.id == FirstBootSetup.sessionID {
+            if session.id == setupSessionID {
                 setup.finished(status, channel: channel, timer: &timer)
                 startWaitingSessions()
             } else {
-                if let archive = session.archive { channel.send(.session(.archiveEnd, session.id, text: String(archive.bytes))) }
-                channel.send(.session(.exitStatus, session.id, text: String(status)))
+                if let archive = session.archive { channel.send(.archiveEnd(session.id, UInt64(archive.bytes))) }
+                channel.send(.exitStatus(session.id, status))
             }
         }
     }
@@ -157,12 +157,12 @@ final class SessionServer {
     }
 
     private func open(_ id: UInt32, _ request: SessionRequest) {
-        guard id != FirstBootSetup.sessionID, sessions[id] == nil else {
-            return channel.send(.session(.openFailed, id, text: "session id \(id) is in use"))
+        guard id != setupSessionID, sessions[id] == nil else {
+            return channel.send(.openFailed(id, "session id \(id) is in use"))
         }
-        guard shutdownRequests == 0 else { return channel.send(.session(.openFailed, id, text: "the VM is shutting down")) }
+        guard shutdownRequests == 0 else { return channel.send(.openFailed(id, "the VM is shutting down")) }
         guard sessions.count < Self.maxSessions else {
-            return channel.send(.session(.openFailed, id, text: "too many sessions (\(Self.maxSessions))"))
+            return channel.send(.openFailed(id, "too many sessions (\(Self.maxSessions))"))
         }
         let session = GuestSession(id: id, request: request)
         sessions[id] = session
@@ -186,7 +186,7 @@ final class SessionServer {
         let directory = request.directory ?? defaultDirectory
         guard Files.isDirectory(directory) else {
             sessions[session.id] = nil
-            return channel.send(.session(.openFailed, session.id, text: "no such directory in the VM: \(directory)"))
+            return channel.send(.openFailed(session.id, "no such directory in the VM: \(directory)"))
         }
         do throws(InitFailure) {
             let argv: [String]
@@ -201,7 +201,7 @@ final class SessionServer {
                                             terminal: request.terminal, stdinFromNull: request.kind == .archive))
         } catch {
             sessions[session.id] = nil
-            channel.send(.session(.openFailed, session.id, text: error.message))
+            channel.send(.openFailed(session.id, error.message))
         }
     }
 
@@ -223,7 +223,7 @@ final class SessionServer {
         shutdownDeadline = monotonicMicroseconds() + (shutdownRequests > 1 ? 0 : Self.shutdownGrace)
         for session in sessions.values {
             if !session.isStarted {
-                if session.id != FirstBootSetup.sessionID { session.endWithoutStarting(128 + SIGTERM) }
+                if session.id != setupSessionID { session.endWithoutStarting(128 + SIGTERM) }
             } else {
                 session.signal(shutdownRequests > 1 ? SIGKILL : (session.isTerminal ? SIGHUP : SIGTERM))
             }

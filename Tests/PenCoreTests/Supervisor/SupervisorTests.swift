@@ -60,22 +60,16 @@ final class FakeVM: VMProcess, @unchecked Sendable {
 /// Reads frames from one end of a connection, with a timeout.
 final class FrameReader {
     let fd: Int32
-    private var decoder = FrameDecoder()
+    private let link: FrameLink
+    private var buffer = [UInt8](repeating: 0, count: 1 << 16)
 
-    init(_ fd: Int32) { self.fd = fd }
+    init(_ fd: Int32) {
+        self.fd = fd
+        link = FrameLink(fd: fd, ownsDescriptor: false)
+    }
 
     func next(within seconds: Double = 5) -> Frame? {
-        let deadline = Date().addingTimeInterval(seconds)
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            if let frame = try? decoder.next() { return frame }
-            let left = deadline.timeIntervalSinceNow
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else { return nil }
-            let n = read(fd, &buffer, buffer.count)
-            guard n > 0 else { return nil }
-            decoder.feed(buffer[0..<n])
-        }
+        (try? link.next(within: Int(seconds * 1000), &buffer)) ?? nil
     }
 
     /// Frames until one of `kind` (returned), skipping the others.
@@ -92,13 +86,8 @@ final class FrameReader {
     /// Whether the peer closes the connection within `seconds` (frames before that are skipped).
     func closes(within seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let left = deadline.timeIntervalSinceNow
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else { return false }
-            if read(fd, &buffer, buffer.count) <= 0 { return true }
-        }
+        while Date() < deadline, next(within: max(0.001, deadline.timeIntervalSinceNow)) != nil {}
+        return link.closed
     }
 }
 
@@ -208,7 +197,7 @@ final class SupervisorHarness: @unchecked Sendable {
     func connect() throws -> FrameReader {
         let fd = try #require(try run.connect())
         let client = FrameReader(fd)
-        client.send(Frame(.hello, text: String(wireVersion)))
+        client.send(.hello)
         return client
     }
 
@@ -275,7 +264,7 @@ final class SupervisorHarness: @unchecked Sendable {
     @Test func aGuestWhoseInitSpokeIsNeverRestartedHoweverMuchCPUItUses() throws {
         let h = try SupervisorHarness(restartable: true)
         _ = h.readBootConfig()
-        h.guest.send(.stage(StageTiming("kernel_to_init", 3_000_000)))
+        h.guest.send(.stage(StageTiming(.kernelToInit, 3_000_000)))
         Thread.sleep(forTimeInterval: 0.2)
         h.vm.cpuSeconds = 1000  // a long first-boot setup
         #expect(h.awaitRestart(within: 2.5) == nil)
