@@ -47,14 +47,6 @@ import Testing
     static let greeting = #"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": []}}"#
     var soon: Date { Date().addingTimeInterval(5) }
 
-    func expectError(_ expected: String, _ body: () throws(PenError) -> Void) {
-        do throws(PenError) {
-            try body()
-            Issue.record("no error; expected \"\(expected)\"")
-        } catch {
-            #expect(error.message.contains(expected), "\(error.message)")
-        }
-    }
 
     @Test func greetingIsReadAndCapabilitiesAreNegotiatedBeforeAnyCommand() throws {
         let qemu = FakeQEMU()
@@ -69,7 +61,7 @@ import Testing
     @Test func somethingOtherThanAGreetingIsRefused() {
         let qemu = FakeQEMU()
         qemu.says(#"{"return": {}}"#)
-        expectError("QEMU's monitor did not greet") { () throws(PenError) in try qemu.client.greet(deadline: soon) }
+        #expect(thrownMessage { try qemu.client.greet(deadline: soon) }.contains("QEMU's monitor did not greet"))
         #expect(qemu.commandsReceived().isEmpty)  // no negotiation with something that is not QEMU
     }
 
@@ -117,35 +109,35 @@ import Testing
     @Test func anErrorReplyThrowsWithQEMUsDescription() {
         let qemu = FakeQEMU()
         qemu.says(#"{"event": "X"}"#, #"{"error": {"class": "GenericError", "desc": "No such device 'nope'"}}"#)
-        expectError("QEMU refused device_del") { () throws(PenError) in
+        #expect(thrownMessage {
             try qemu.client.execute("device_del", ["id": "nope"], deadline: soon)
-        }
-        expectError("No such device 'nope'") { () throws(PenError) in
+        }.contains("QEMU refused device_del"))
+        #expect(thrownMessage {
             qemu.says(#"{"error": {"class": "GenericError", "desc": "No such device 'nope'"}}"#)
             try qemu.client.execute("device_del", ["id": "nope"], deadline: soon)
-        }
+        }.contains("No such device 'nope'"))
     }
 
     @Test func aMonitorThatClosesIsAnErrorNotAHang() {
         let qemu = FakeQEMU()
         qemu.says(#"{"event": "SHUTDOWN"}"#)
         qemu.hangsUp()
-        expectError("QEMU's monitor closed") { () throws(PenError) in try qemu.client.execute("cont", deadline: soon) }
+        #expect(thrownMessage { try qemu.client.execute("cont", deadline: soon) }.contains("QEMU's monitor closed"))
     }
 
     @Test(arguments: ["this is not json", "[1, 2, 3]", "\u{7f}\u{1}{\"return\""])
     func garbageIsRefused(_ line: String) {
         let qemu = FakeQEMU()
         qemu.says(line)
-        expectError("not a QMP message") { () throws(PenError) in try qemu.client.execute("cont", deadline: soon) }
+        #expect(thrownMessage { try qemu.client.execute("cont", deadline: soon) }.contains("not a QMP message"))
     }
 
     @Test func aMonitorThatNeverAnswersEndsAtTheDeadline() {
         let qemu = FakeQEMU()
         qemu.says(#"{"event": "STOP"}"#)  // talks, but never answers
-        expectError("did not answer in time") { () throws(PenError) in
+        #expect(thrownMessage {
             try qemu.client.execute("stop", deadline: Date().addingTimeInterval(0.3))
-        }
+        }.contains("did not answer in time"))
     }
 
     @Test func anEndlessLineIsCutOffAtTheMessageLimit() {
@@ -160,7 +152,7 @@ import Testing
             while flood.written < 4 * QMPClient.messageLimit, writeAll(server, chunk) { flood.written += chunk.count }
             done.signal()
         }.start()
-        expectError("oversized message") { () throws(PenError) in try qemu.client.execute("cont", deadline: soon) }
+        #expect(thrownMessage { try qemu.client.execute("cont", deadline: soon) }.contains("oversized message"))
         shutdown(qemu.client.fd, Int32(SHUT_RDWR))  // the writer's next write fails: it stops
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(flood.written < 4 * QMPClient.messageLimit, "the client read every byte offered")

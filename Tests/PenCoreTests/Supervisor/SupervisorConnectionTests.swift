@@ -71,14 +71,6 @@ import Testing
         Frame(.statusReport, Array((try? PenJSON.encode(status)) ?? Data()))
     }
 
-    func expectError(_ expected: String, _ body: () throws(PenError) -> Void) {
-        do throws(PenError) {
-            try body()
-            Issue.record("no error; expected \"\(expected)\"")
-        } catch {
-            #expect(error.message.contains(expected), "\(error.message)")
-        }
-    }
 
     @Test func theClientSaysHelloInThisWireVersionAndDecodesTheStatus() throws {
         let vm = try makeVM()
@@ -99,23 +91,23 @@ import Testing
             reader.send(Frame(.fatal, text: "this VM's pen speaks wire version \(wireVersion + 1), the client \(said.first?.text ?? "")"))
             shutdown(reader.fd, Int32(SHUT_RDWR))
         }
-        expectError("VM 'box' refused this pen: this VM's pen speaks wire version \(wireVersion + 1)") { () throws(PenError) in
+        #expect(thrownMessage {
             _ = try SupervisorConnection.connect(vm, wait: 5)
-        }
+        }.contains("VM 'box' refused this pen: this VM's pen speaks wire version \(wireVersion + 1)"))
         #expect(supervisor.received().count == 2)
     }
 
     @Test func aSupervisorThatHangsUpIsAnError() throws {
         let vm = try makeVM()
         let supervisor = try FakeSupervisor(vm.run) { reader, _ in shutdown(reader.fd, Int32(SHUT_RDWR)) }
-        expectError("closed the connection") { () throws(PenError) in _ = try SupervisorConnection.connect(vm, wait: 5) }
+        #expect(thrownMessage { _ = try SupervisorConnection.connect(vm, wait: 5) }.contains("closed the connection"))
         _ = supervisor
     }
 
     @Test func anUnreadableStatusIsAnErrorNamingTheVM() throws {
         let vm = try makeVM()
         let supervisor = try FakeSupervisor(vm.run) { reader, _ in reader.send(Frame(.statusReport, Array("{\"pid\": 1}".utf8))) }
-        expectError("VM 'box' sent an unreadable status") { () throws(PenError) in _ = try SupervisorConnection.connect(vm, wait: 5) }
+        #expect(thrownMessage { _ = try SupervisorConnection.connect(vm, wait: 5) }.contains("VM 'box' sent an unreadable status"))
         _ = supervisor
     }
 
@@ -123,7 +115,7 @@ import Testing
     @Test func aSupervisorThatNeverAnswersEndsAtTheDeadline() throws {
         let vm = try makeVM()
         let supervisor = try FakeSupervisor(vm.run) { _, _ in }
-        expectError("did not answer within 10 s") { () throws(PenError) in _ = try SupervisorConnection.connect(vm, wait: 5) }
+        #expect(thrownMessage { _ = try SupervisorConnection.connect(vm, wait: 5) }.contains("did not answer within 10 s"))
         #expect(supervisor.received().map(\.kind) == [.hello, .status])
     }
 
@@ -133,8 +125,25 @@ import Testing
         let elsewhere = RunDirectory(path: home.scratch.path + "/elsewhere")
         let supervisor = try FakeSupervisor(elsewhere) { reader, _ in reader.send(Self.report(Self.status())) }
         #expect(symlink(elsewhere.path, vm.run.path) == 0)
-        expectError("is a symlink") { () throws(PenError) in _ = try SupervisorConnection.connect(vm, wait: 5) }
+        #expect(thrownMessage { _ = try SupervisorConnection.connect(vm, wait: 5) }.contains("is a symlink"))
         #expect(!supervisor.hasPendingConnection, "the client connected through the link")
+    }
+
+    /// The socket itself a link to another supervisor's socket: connect(2) follows a link in its
+    /// last component, and RunDirectory.connect does not look first. Only this user can make
+    /// the link (the run directory is 0700), so it is recorded here, not fixed by this change.
+    @Test func aSocketThatIsASymlinkIsNotFollowed() throws {
+        let vm = try makeVM()
+        let elsewhere = RunDirectory(path: home.scratch.path + "/elsewhere")
+        let supervisor = try FakeSupervisor(elsewhere) { reader, _ in reader.send(Self.report(Self.status())) }
+        try FileManager.default.createDirectory(atPath: vm.run.path, withIntermediateDirectories: false)
+        #expect(symlink(elsewhere.socketPath, vm.run.socketPath) == 0)
+        let connection = try? SupervisorConnection.connect(vm, wait: 5)
+        connection?.close()
+        withKnownIssue("RunDirectory.connect follows a symlink at pen.sock") {
+            #expect(connection == nil)
+            #expect(supervisor.received(within: 0.5).isEmpty, "the client reached the supervisor behind the link")
+        }
     }
 
     @Test func aVMWithNeitherSocketNorLockIsNotRunning() throws {
@@ -149,9 +158,9 @@ import Testing
         let vm = try makeVM()
         let lock = try VMLock(path: vm.lockPath, vmName: vm.name)
         defer { _ = lock }
-        expectError("VM 'box' is locked but no supervisor answers") { () throws(PenError) in
+        #expect(thrownMessage {
             _ = try SupervisorConnection.connect(vm, wait: 0.2)
-        }
+        }.contains("VM 'box' is locked but no supervisor answers"))
     }
 
     @Test func aStoppingSupervisorIsWaitedForUnlessAccepted() throws {
