@@ -30,6 +30,31 @@ import Testing
             writeAll(server, Array(lines.map { $0 + "\r\n" }.joined().utf8))
         }
 
+        /// Reads the next message with the descriptor that came with it (SCM_RIGHTS), as QEMU's
+        /// `getfd` does; the message's text and the descriptor (-1 when none came).
+        func receiveWithDescriptor() -> (text: String, fd: Int32) {
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            // One cmsghdr (length, level, type) followed by one int, padded: CMSG_SPACE(4) on 64-bit Linux.
+            var control = [UInt8](repeating: 0, count: 24)
+            var p = pollfd(fd: server, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 5000) > 0 else { return ("", -1) }
+            let n = bytes.withUnsafeMutableBytes { data in
+                control.withUnsafeMutableBytes { cmsg in
+                    var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
+                    return withUnsafeMutablePointer(to: &vector) { vec in
+                        var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vec, msg_iovlen: 1,
+                                             msg_control: cmsg.baseAddress, msg_controllen: cmsg.count, msg_flags: 0)
+                        return recvmsg(server, &message, 0)
+                    }
+                }
+            }
+            guard n > 0 else { return ("", -1) }
+            let text = String(decoding: bytes[0..<n], as: UTF8.self)
+            let header = control.withUnsafeBytes { $0.load(as: cmsghdr.self) }
+            guard header.cmsg_level == SOL_SOCKET, header.cmsg_type == Int32(SCM_RIGHTS) else { return (text, -1) }
+            return (text, control.withUnsafeBytes { $0.load(fromByteOffset: MemoryLayout<cmsghdr>.size, as: Int32.self) })
+        }
+
         /// QEMU goes away: the client reads end of file.
         func hangsUp() { shutdown(server, Int32(SHUT_WR)) }
 
@@ -73,6 +98,26 @@ import Testing
         let sent = try #require(qemu.commandsReceived().first)
         #expect(sent["execute"] as? String == "query-status")
         #expect((sent["arguments"] as? [String: Any])?["detail"] as? Int == 1)
+    }
+
+    /// `getfd`: the descriptor travels with the command itself, so QEMU can use it (here: write to it).
+    @Test func aDescriptorPassedWithACommandArrivesWithIt() throws {
+        let qemu = FakeQEMU()
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)
+        defer { close(pipe[0]) }
+        qemu.says(#"{"return": {}}"#)
+        try qemu.client.execute("getfd", ["fdname": "snapshot"], passing: pipe[1], deadline: soon)
+        close(pipe[1])
+        let (text, received) = qemu.receiveWithDescriptor()
+        #expect(text.contains(#""fdname":"snapshot""#))
+        #expect(received >= 0)
+        guard received >= 0 else { return }
+        #expect(write(received, "via qemu", 8) == 8)
+        close(received)
+        var got = [UInt8](repeating: 0, count: 16)
+        let n = read(pipe[0], &got, got.count)
+        #expect(n == 8 && String(decoding: got[0..<max(n, 0)], as: UTF8.self) == "via qemu")
     }
 
     @Test func eventsBeforeTheReplyAreSkippedAndBlankLinesIgnored() throws {
