@@ -61,6 +61,9 @@ let package = Package(
         .testTarget(name: "PenWireTests", dependencies: ["PenWire", "PenIO"]),
         .testTarget(name: "PenCoreTests", dependencies: ["PenCore", "PenTestSupport"]),
         .testTarget(name: "ProfileBuilderTests", dependencies: ["ProfileBuilder", "PenCore", "CArchive", "PenTestSupport"]),
+        // The guest init's parts that run on any Linux (no PID 1, no VM devices): its executable
+        // module imported @testable (SwiftPM renames its entry point for tests).
+        .testTarget(name: "PenGuestInitTests", dependencies: ["PenGuestInit", "PenWire", "PenTestSupport"]),
         .testTarget(name: "PenLaunchTests", dependencies: ["PenLaunch", "PenCore", "ProfileBuilder", "CArchive", "PenTestSupport"]),
     ]
 )

@@ -243,14 +243,6 @@ final class SessionServer {
     var defaultDirectory: String { config.workspaceTag != nil ? GuestContract.workspaceMountPoint : "/root" }
 
     func environment(for request: SessionRequest) -> [String] {
-        var env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-                   "USER=root", "LOGNAME=root", "SHELL=/bin/bash", "LANG=C.UTF-8",
-                   request.terminal != nil ? "TERM=linux" : "TERM=dumb"]
-        for pair in request.environment {  // the session's values win over the defaults
-            let key = pair.prefix { $0 != "=" }
-            env.removeAll { $0.hasPrefix(key + "=") }
-            env.append(pair)
-        }
-        return env
+        SessionEnvironment.build(for: request)
     }
 }
