@@ -1,7 +1,7 @@
 // Where a running VM is reached: a private directory (0700) holding its supervisor's socket
 // (0600). The socket is bound and connected through /proc/self/fd/N of the opened directory,
 // so the path is short whatever PEN_HOME is (sun_path holds 108 bytes) and no link in the
-// VM's path can redirect it.
+// VM's path can redirect it; a client connects only to a socket, never through a link in its place.
 import Foundation
 import CHostSys
 
@@ -47,6 +47,15 @@ public struct RunDirectory: Sendable {
             return try openDirectory()  // throws the reason (a symlink, permissions)
         }
         defer { close(dir) }
+        // connect(2) follows a symlink at the socket's name: only a socket itself is reached.
+        var st = stat()
+        guard fstatat(dir, Self.socketName, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return nil }
+            throw PenError.system("cannot read \(socketPath)")
+        }
+        guard st.st_mode & S_IFMT == S_IFSOCK else {
+            throw PenError("\(socketPath) is not a socket", fix: "remove it; pen recreates it when the VM starts")
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw PenError.system("cannot create a socket") }
         if bindOrConnect(fd, directory: dir, bind: false) == 0 { return fd }
