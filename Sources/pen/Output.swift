@@ -37,6 +37,13 @@ struct JSONOption: ParsableArguments {
     }
 }
 
+extension JSONOption {
+    /// Rows as JSON when asked for, else a table of `columns` with `cells` for each row.
+    func list<T: Encodable>(_ rows: [T], columns: [String], _ cells: (T) -> [String]) throws {
+        try print(rows) { printTable(columns, rows.map(cells)) }
+    }
+}
+
 /// Left-aligned columns, for people; scripts use --json.
 func printTable(_ header: [String], _ rows: [[String]]) {
     let all = [header] + rows

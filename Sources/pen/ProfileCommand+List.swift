@@ -9,12 +9,9 @@ extension ProfileCommand {
 
         func run() throws {
             try reportingErrors {
-                let rows = Catalog().profileSummaries()
-                try output.print(rows) {
-                    printTable(["NAME", "PACKAGES", "SETUP", "IMAGE"], rows.map { row in
-                        [row.name, row.error == nil ? row.packages.joined(separator: ",").ifEmpty("-") : "-",
-                         row.setup ? "yes" : "no", row.error.map { "invalid: \($0)" } ?? row.image.rawValue]
-                    })
+                try output.list(Catalog().profileSummaries(), columns: ["NAME", "PACKAGES", "SETUP", "IMAGE"]) { row in
+                    [row.name, row.error == nil ? row.packages.joined(separator: ",").ifEmpty("-") : "-",
+                     row.setup ? "yes" : "no", row.error.map { "invalid: \($0)" } ?? row.image.rawValue]
                 }
             }
         }

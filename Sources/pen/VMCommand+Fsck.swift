@@ -7,15 +7,14 @@ extension VMCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a stopped VM's disk with e2fsck (and repair it with --repair).")
 
-        @Argument(help: "The VM's name.")
-        var name: String
+        @OptionGroup var target: VMArgument
 
         @Flag(help: "Repair what e2fsck finds (e2fsck -f -y); without it nothing is written.")
         var repair = false
 
         func run() throws {
             try reportingErrors {
-                let vm = VMDirectory(paths: PenPaths(), name: try VMName(name))
+                let vm = try target.directory()
                 let outcome = try VMFsck.run(vm, repair: repair)
                 if outcome.clean {
                     say("pen: the disk of VM '\(vm.name)' is clean")

@@ -7,8 +7,7 @@ extension VMCommand {
         static let configuration = CommandConfiguration(
             commandName: "rm", abstract: "Remove a stopped VM and its disk.")
 
-        @Argument(help: "The VM's name.")
-        var name: String
+        @OptionGroup var target: VMArgument
 
         @Flag(help: "Remove without asking, even when the VM's disk holds a lot of data.")
         var force = false
@@ -18,7 +17,7 @@ extension VMCommand {
 
         func run() throws {
             try reportingErrors {
-                let vm = VMDirectory(paths: PenPaths(), name: try VMName(name))
+                let vm = try target.directory()
                 try VMRemover.checkRemovable(vm)
                 let used = VMRemover.dataBytes(vm)
                 if used > Self.confirmAbove && !force {

@@ -7,15 +7,14 @@ extension VMCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stop a running VM: shut its guest down cleanly, or kill it after the timeout.")
 
-        @Argument(help: "The VM's name.")
-        var name: String
+        @OptionGroup var target: VMArgument
 
         @Option(help: "Seconds to wait for a clean shutdown before killing the VM.")
         var timeout: Double = 30
 
         func run() throws {
             try reportingErrors {
-                let vm = VMDirectory(paths: PenPaths(), name: try VMName(name))
+                let vm = try target.directory()
                 switch try VMStopper.stop(vm, timeout: timeout, say: say) {
                 case .notRunning: say("pen: VM '\(vm.name)' is not running")
                 case .stopped: say("pen: VM '\(vm.name)' stopped")

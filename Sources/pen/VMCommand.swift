@@ -15,17 +15,15 @@ struct VMCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let rows = Catalog().vms()
-                try output.print(rows) {
-                    printTable(["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"], rows.map { vm in
-                        // DISK is the ext4 filesystem's own use, not the sparse file's size.
-                        let used = vm.diskUsedBytes.map(ByteSize.short) ?? "?"
-                        let status = vm.status + (vm.detached == true ? " (detached)" : "")
-                        return [vm.name, vm.profile, status, vm.sessions.map(String.init) ?? "-",
-                                vm.uptimeSeconds.map { Age.format(Double($0)) } ?? "-", String(vm.cpus),
-                                ByteSize.short(UInt64(vm.memoryMiB) << 20),
-                                "\(used)/\(ByteSize.short(vm.diskSizeBytes))", vm.directory ?? "-"]
-                    })
+                try output.list(Catalog().vms(),
+                                columns: ["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"]) { vm in
+                    // DISK is the ext4 filesystem's own use, not the sparse file's size.
+                    let used = vm.diskUsedBytes.map(ByteSize.short) ?? "?"
+                    let status = vm.status + (vm.detached == true ? " (detached)" : "")
+                    return [vm.name, vm.profile, status, vm.sessions.map(String.init) ?? "-",
+                            vm.uptimeSeconds.map { Age.format(Double($0)) } ?? "-", String(vm.cpus),
+                            ByteSize.short(UInt64(vm.memoryMiB) << 20),
+                            "\(used)/\(ByteSize.short(vm.diskSizeBytes))", vm.directory ?? "-"]
                 }
             }
         }

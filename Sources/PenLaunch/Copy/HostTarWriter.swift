@@ -150,18 +150,20 @@ struct HostTreeWalk {
     private mutating func userName(_ uid: uid_t) -> String? {
         if let known = users[uid] { return known }
         var pw = passwd(), result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let name = getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0 && result != nil ? String(cString: pw.pw_name) : nil
-        users[uid] = name
-        return name
+        users[uid] = Self.lookUp { getpwuid_r(uid, &pw, $0, $1, &result) == 0 && result != nil ? pw.pw_name : nil }
+        return users[uid] ?? nil
     }
 
     private mutating func groupName(_ gid: gid_t) -> String? {
         if let known = groups[gid] { return known }
         var gr = group(), result: UnsafeMutablePointer<group>?
+        groups[gid] = Self.lookUp { getgrgid_r(gid, &gr, $0, $1, &result) == 0 && result != nil ? gr.gr_name : nil }
+        return groups[gid] ?? nil
+    }
+
+    /// Runs a reentrant passwd/group lookup with a scratch buffer; its name, if found.
+    private static func lookUp(_ call: (UnsafeMutablePointer<CChar>, Int) -> UnsafeMutablePointer<CChar>?) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
-        let name = getgrgid_r(gid, &gr, &buffer, buffer.count, &result) == 0 && result != nil ? String(cString: gr.gr_name) : nil
-        groups[gid] = name
-        return name
+        return buffer.withUnsafeMutableBufferPointer { call($0.baseAddress!, $0.count).map { String(cString: $0) } }
     }
 }

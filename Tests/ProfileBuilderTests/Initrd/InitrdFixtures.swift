@@ -114,3 +114,11 @@ func directoryListing(_ dir: String) throws -> [String] {
 
 // MARK: - RootTree
 
+
+/// Why reading `tar` as a root tree failed; nil when it was read (or failed some other way).
+func refusal(_ tar: String, maxEntries: Int = RootTree.defaultMaxEntries) -> InitrdError? {
+    do {
+        _ = try RootTree.readTar(path: tar, maxEntries: maxEntries)
+        return nil
+    } catch let e as InitrdError { return e } catch { return nil }
+}

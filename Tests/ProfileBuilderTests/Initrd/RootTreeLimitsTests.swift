@@ -72,13 +72,6 @@ import Testing
         return dir + "/crafted.tar"
     }
 
-    func refusal(_ tar: String, maxEntries: Int = RootTree.defaultMaxEntries) -> InitrdError? {
-        do {
-            _ = try RootTree.readTar(path: tar, maxEntries: maxEntries)
-            return nil
-        } catch let e as InitrdError { return e } catch { return nil }
-    }
-
     /// Names longer than Linux takes are refused before any work that grows with their length
     /// (a 1 MiB name of `a/a/a/…` once cost its square in memory).
     @Test func namesOverLinuxLimitsAreRefused() throws {
