@@ -199,11 +199,10 @@ import Testing
 
     @Test func aCopyThatWouldEatTheReserveStopsAndRemovesWhatItWrote() throws {
         try "mine".write(toFile: destination + "/kept", atomically: false, encoding: .utf8)
-        // Keep free all but 4 MiB of what is available now: a 16 MiB file cannot fit.
-        var fs = statvfs()
-        statvfs(destination, &fs)
-        let now = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
-        let space = SpaceReserve(keepFree: { _, _ in now - (4 << 20) })
+        // Keep free all but 4 MiB more than this copy wrote so far: a 16 MiB file cannot fit,
+        // whatever other tests free or fill on the same filesystem meanwhile.
+        var space: SpaceReserve!
+        space = SpaceReserve(keepFree: { _, available in available + space.charged - (4 << 20) })
         var big = [UInt8](repeating: 7, count: 16 << 20)
         big[0] = 1
         let entries: [CraftedTar.Entry] = [.directory("x"), .file("x/small"), .directory("x/sub"),

@@ -10,6 +10,7 @@ import CArchive
 import Foundation
 import PenCore
 import PenIO
+import ProfileBuilder
 
 enum SparseFileWriter {
     static let block = 4096
@@ -19,19 +20,12 @@ enum SparseFileWriter {
     static func copy(_ a: OpaquePointer, to fd: Int32, size: Int64, space: SpaceReserve, name: () -> String) throws(PenError) {
         var end: Int64 = 0
         var charge = BlockCharge()
-        while true {
-            var buffer: UnsafeRawPointer?
-            var length = 0
-            var offset: la_int64_t = 0
-            let r = archive_read_data_block(a, &buffer, &length, &offset)
-            if r == ARCHIVE_EOF { break }
-            guard r >= ARCHIVE_WARN else {
-                throw PenError("pen cp: cannot read \(name())", cause: archive_error_string(a).map { String(cString: $0) })
-            }
-            guard offset >= 0, let buffer, length > 0 else { continue }
-            try writeSkippingZeros(UnsafeRawBufferPointer(start: buffer, count: length), at: offset, to: fd, space: space,
-                                   charge: &charge, name: name)
-            end = max(end, offset + Int64(length))
+        try ArchiveDataBlocks.forEach(a, failed: {
+            PenError("pen cp: cannot read \(name())", cause: archive_error_string(a).map { String(cString: $0) })
+        }) { (data, offset) throws(PenError) in
+            guard data.count > 0 else { return }
+            try writeSkippingZeros(data, at: offset, to: fd, space: space, charge: &charge, name: name)
+            end = max(end, offset + Int64(data.count))
         }
         guard ftruncate(fd, off_t(max(end, size))) == 0 else { throw space.failed("pen cp: cannot write \(name())") }
     }

@@ -205,23 +205,16 @@ extension RootTree {
         let declared = archive_entry_size_is_set(entry) != 0 ? UInt64(max(archive_entry_size(entry), 0)) : 0
         try budget.charge(declared, for: name)
         var length = declared
-        while true {
-            var block: UnsafeRawPointer?
-            var size = 0
-            var offset: la_int64_t = 0
-            let r = archive_read_data_block(a, &block, &size, &offset)
-            if r == ARCHIVE_EOF { break }
-            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, offset >= 0 else {
-                throw InitrdError.tarRead(source: budget.source, reason: "\(RootPath.display(name)): \(archiveErrorText(a))")
-            }
-            let end = UInt64(offset) + UInt64(size)
+        let source = budget.source
+        try ArchiveDataBlocks.forEach(a, failed: { () -> any Error in
+            InitrdError.tarRead(source: source, reason: "\(RootPath.display(name)): \(archiveErrorText(a))")
+        }) { (block, offset) throws in
+            let end = UInt64(offset) + UInt64(block.count)
             if end > length {
                 try budget.charge(end - length, for: name)
                 length = end
             }
-            if size > 0, let block {
-                try spool.write(UnsafeRawBufferPointer(start: block, count: size), at: start + UInt64(offset))
-            }
+            if block.count > 0 { try spool.write(block, at: start + UInt64(offset)) }
         }
         // A trailing hole (or an empty file) is only a length: the spool file is extended over it.
         try spool.extend(to: start + length)
