@@ -37,42 +37,24 @@ public enum InitrdError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case let .tarOpen(source, reason):
-            return "cannot open root filesystem archive \(source): \(oneLine(reason))"
-        case let .tarRead(source, reason):
-            return "cannot read root filesystem archive \(source): \(oneLine(reason))"
-        case let .unsafePath(source, entry):
-            return "root filesystem archive \(source) has an unsafe member path \(quoted(entry)) (absolute or escaping with ..)"
-        case let .tooLarge(source, entry, limit):
-            return "root filesystem archive \(source): at \(quoted(entry)) its files add up to more than \(ByteSize.format(limit)) (sparse holes and hard links included); make the root smaller or raise PEN_MAX_ROOT_SIZE"
-        case let .tooManyEntries(source, limit):
-            return "root filesystem archive \(source) has more than \(limit) entries; make the root smaller"
-        case let .badHardLink(source, entry, target):
-            return "root filesystem archive \(source): hard link \(quoted(entry)) points to \(quoted(target)), which is not an earlier regular file"
-        case let .unsupportedEntryType(source, entry, type):
-            return "root filesystem archive \(source): member \(quoted(entry)) has unsupported file type 0o\(String(type, radix: 8))"
-        case let .valueOutOfRange(source, entry, field, value):
-            return "root filesystem archive \(source): member \(quoted(entry)) has \(field) \(value), which does not fit in 32 bits"
-        case let .parentNotDirectory(source, entry, parent):
-            return "root filesystem archive \(source): member \(quoted(entry)) lies below \(quoted(parent)), which is not a directory"
-        case let .nameTooLong(source, entry):
-            return "root filesystem archive \(source): member \(quoted(entry)) has a path over 4096 bytes, a name over 255 or a link target over 4095; shorten it in the profile's build script"
-        case let .replacesDirectory(source, entry):
-            return "root filesystem archive \(source): member \(quoted(entry)) would replace a directory with something else"
-        case let .invalidCompressionLevel(destination, level):
-            return "cannot write initrd \(destination): zstd level \(level) is not in 1...22"
-        case let .invalidDestination(path):
-            return "cannot write initrd \(quoted(path)): not a file path"
-        case let .entryTooLarge(destination, entry, size):
-            return "cannot write initrd \(destination): \(quoted(entry)) is \(size) bytes, over the cpio limit of 4 GiB"
-        case let .createTemporary(path, err):
-            return "cannot create temporary file \(path): \(errnoText(err))"
-        case let .write(path, reason):
-            return "cannot write initrd \(path): \(oneLine(reason))"
-        case let .sync(path, err):
-            return "cannot flush \(path) to disk: \(errnoText(err))"
-        case let .publish(temporary, destination, err):
-            return "cannot rename \(temporary) to \(destination): \(errnoText(err))"
+        case let .tarOpen(source, reason): "cannot open root filesystem archive \(source): \(oneLine(reason))"
+        case let .tarRead(source, reason): "cannot read root filesystem archive \(source): \(oneLine(reason))"
+        case let .unsafePath(source, entry): "root filesystem archive \(source) has an unsafe member path \(quoted(entry)) (absolute or escaping with ..)"
+        case let .tooLarge(source, entry, limit): "root filesystem archive \(source): at \(quoted(entry)) its files add up to more than \(ByteSize.format(limit)) (sparse holes and hard links included); make the root smaller or raise PEN_MAX_ROOT_SIZE"
+        case let .tooManyEntries(source, limit): "root filesystem archive \(source) has more than \(limit) entries; make the root smaller"
+        case let .badHardLink(source, entry, target): "root filesystem archive \(source): hard link \(quoted(entry)) points to \(quoted(target)), which is not an earlier regular file"
+        case let .unsupportedEntryType(source, entry, type): "root filesystem archive \(source): member \(quoted(entry)) has unsupported file type 0o\(String(type, radix: 8))"
+        case let .valueOutOfRange(source, entry, field, value): "root filesystem archive \(source): member \(quoted(entry)) has \(field) \(value), which does not fit in 32 bits"
+        case let .parentNotDirectory(source, entry, parent): "root filesystem archive \(source): member \(quoted(entry)) lies below \(quoted(parent)), which is not a directory"
+        case let .nameTooLong(source, entry): "root filesystem archive \(source): member \(quoted(entry)) has a path over 4096 bytes, a name over 255 or a link target over 4095; shorten it in the profile's build script"
+        case let .replacesDirectory(source, entry): "root filesystem archive \(source): member \(quoted(entry)) would replace a directory with something else"
+        case let .invalidCompressionLevel(destination, level): "cannot write initrd \(destination): zstd level \(level) is not in 1...22"
+        case let .invalidDestination(path): "cannot write initrd \(quoted(path)): not a file path"
+        case let .entryTooLarge(destination, entry, size): "cannot write initrd \(destination): \(quoted(entry)) is \(size) bytes, over the cpio limit of 4 GiB"
+        case let .createTemporary(path, err): "cannot create temporary file \(path): \(errnoText(err))"
+        case let .write(path, reason): "cannot write initrd \(path): \(oneLine(reason))"
+        case let .sync(path, err): "cannot flush \(path) to disk: \(errnoText(err))"
+        case let .publish(temporary, destination, err): "cannot rename \(temporary) to \(destination): \(errnoText(err))"
         }
     }
 }

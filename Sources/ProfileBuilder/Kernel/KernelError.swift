@@ -27,34 +27,20 @@ public enum KernelError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String {
         switch self {
-        case .cannotResolve:
-            return "cannot find Debian's kernel package: run `apt-get update` (or pass --kernel-deb FILE)"
-        case let .downloadFailed(package, detail):
-            return "cannot download \(package) with `apt-get download` (\(detail)): check network access and run `apt-get update` (or pass --kernel-deb FILE)"
-        case let .missingKernelImage(deb):
-            return "\(deb) contains no boot/vmlinuz-*: is it a linux-image package?"
-        case let .missingModules(deb):
-            return "\(deb) contains no lib/modules/<release>/ directory: is it a linux-image package?"
-        case let .ambiguousRelease(deb, releases):
-            return "\(deb) contains modules for several kernels (\(releases.joined(separator: ", "))): use a single linux-image package"
-        case let .unknownRoot(name, release):
-            return "kernel module \(name) is neither in the kernel package nor built into kernel \(release)"
-        case let .noPayload(source, detail):
-            return "cannot extract the kernel from \(source): \(detail)"
-        case let .notAModule(file, reason):
-            return "\(file) is not a usable kernel module: \(reason)"
-        case let .missingModule(name):
-            return "kernel module \(name) is not in the kernel package"
-        case let .missingDependency(name, by):
-            return "kernel module \(by) needs module \(name), which is not in the kernel package"
-        case let .cycle(names):
-            return "kernel modules depend on each other in a cycle: \(names.joined(separator: " -> "))"
-        case let .missingMember(deb, member):
-            return "\(deb) is not a Debian package: it has no \(member) member"
-        case let .entryDataUnavailable(path):
-            return "internal error: data of \(path) read twice or outside its callback"
-        case let .archive(context, message):
-            return "\(context): \(message)"
+        case .cannotResolve: "cannot find Debian's kernel package: run `apt-get update` (or pass --kernel-deb FILE)"
+        case let .downloadFailed(package, detail): "cannot download \(package) with `apt-get download` (\(detail)): check network access and run `apt-get update` (or pass --kernel-deb FILE)"
+        case let .missingKernelImage(deb): "\(deb) contains no boot/vmlinuz-*: is it a linux-image package?"
+        case let .missingModules(deb): "\(deb) contains no lib/modules/<release>/ directory: is it a linux-image package?"
+        case let .ambiguousRelease(deb, releases): "\(deb) contains modules for several kernels (\(releases.joined(separator: ", "))): use a single linux-image package"
+        case let .unknownRoot(name, release): "kernel module \(name) is neither in the kernel package nor built into kernel \(release)"
+        case let .noPayload(source, detail): "cannot extract the kernel from \(source): \(detail)"
+        case let .notAModule(file, reason): "\(file) is not a usable kernel module: \(reason)"
+        case let .missingModule(name): "kernel module \(name) is not in the kernel package"
+        case let .missingDependency(name, by): "kernel module \(by) needs module \(name), which is not in the kernel package"
+        case let .cycle(names): "kernel modules depend on each other in a cycle: \(names.joined(separator: " -> "))"
+        case let .missingMember(deb, member): "\(deb) is not a Debian package: it has no \(member) member"
+        case let .entryDataUnavailable(path): "internal error: data of \(path) read twice or outside its callback"
+        case let .archive(context, message): "\(context): \(message)"
         }
     }
 }
