@@ -9,7 +9,7 @@ extension ProfileCommand {
 
         func run() throws {
             try reportingErrors {
-                let rows = Catalog().profileSummaries()
+                let rows = Catalog(.cli).profileSummaries()
                 try output.print(rows) {
                     printTable(["NAME", "PACKAGES", "SETUP", "IMAGE"], rows.map { row in
                         [row.name, row.error == nil ? row.packages.joined(separator: ",").ifEmpty("-") : "-",

@@ -15,7 +15,7 @@ extension VMCommand {
 
         func run() throws {
             try reportingErrors {
-                let vm = VMDirectory(paths: PenPaths(), name: try VMName(name))
+                let vm = VMDirectory(paths: PenPaths(.cli), name: try VMName(name))
                 let outcome = try VMFsck.run(vm, repair: repair)
                 if outcome.clean {
                     say("pen: the disk of VM '\(vm.name)' is clean")

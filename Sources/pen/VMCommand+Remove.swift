@@ -18,7 +18,7 @@ extension VMCommand {
 
         func run() throws {
             try reportingErrors {
-                let vm = VMDirectory(paths: PenPaths(), name: try VMName(name))
+                let vm = VMDirectory(paths: PenPaths(.cli), name: try VMName(name))
                 try VMRemover.checkRemovable(vm)
                 let used = VMRemover.dataBytes(vm)
                 if used > Self.confirmAbove && !force {

@@ -15,7 +15,7 @@ extension VMCommand {
 
         func run() throws {
             try reportingErrors {
-                let vm = VMDirectory(paths: PenPaths(), name: try VMName(name))
+                let vm = VMDirectory(paths: PenPaths(.cli), name: try VMName(name))
                 switch try VMStopper.stop(vm, timeout: timeout, say: say) {
                 case .notRunning: say("pen: VM '\(vm.name)' is not running")
                 case .stopped: say("pen: VM '\(vm.name)' stopped")

@@ -15,7 +15,7 @@ struct VMCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let rows = Catalog().vms()
+                let rows = Catalog(.cli).vms()
                 try output.print(rows) {
                     printTable(["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"], rows.map { vm in
                         // DISK is the ext4 filesystem's own use, not the sparse file's size.
