@@ -1,6 +1,6 @@
 import PenCore
 import PenWire
-import ProfileBuilder
+@testable import ProfileBuilder
 import Testing
 @testable import PenLaunch
 
@@ -118,7 +118,7 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         let fromFlags = try resolve(BootRequest(name: "box", diskSize: "40G", cpus: 1, memory: "1G"),
                                     profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
         #expect(fromFlags.newVM?.cpus == 1 && fromFlags.newVM?.memoryMiB == 1024 && fromFlags.newVM?.diskSize == 40 << 30)
-        #expect(fromFlags.newVM?.diskSizeGiven && fromFlags.spec.cpus == 1 && fromFlags.spec.memoryMiB == 1024)
+        #expect(fromFlags.newVM?.diskSizeGiven == true && fromFlags.spec.cpus == 1 && fromFlags.spec.memoryMiB == 1024)
     }
 
     @Test func aRootPensWorkspaceKeepsTheGuestsOwnersAndModesAsMetadataOnly() throws {
@@ -190,7 +190,7 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         (BootRequest(name: "box", publish: ["80"]), "invalid --publish"),
         (BootRequest(name: "box", idleTimeout: "soon"), "invalid --idle-timeout 'soon'"),
     ])
-    func everyBadBootFlagIsRefusedWithItsName(_ request: LaunchRequest, _ named: String) {
+    func everyBadBootFlagIsRefusedWithItsName(_ request: BootRequest, _ named: String) {
         #expect { try resolve(request) } throws: { ($0 as? PenError)?.message.hasPrefix(named) == true }
     }
 
@@ -236,7 +236,7 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
     @Test func aRunningVMRefusesBootFlagsThatDiffer() throws {
         let facts = BootFacts(profile: "dev", cpus: 2, memoryMiB: 2048, workspace: "/home/u/p",
                               published: [PublishedPort(host: 8080, guest: 80)], accelerator: .tcg)
-        func check(_ request: LaunchRequest, workspace: String? = nil) throws {
+        func check(_ request: BootRequest, workspace: String? = nil) throws {
             try LaunchResolver.conflict(request, running: facts, workspace: workspace, vmName: "box")
         }
         // The same values, or none, are fine.

@@ -9,6 +9,12 @@ public struct SnapshotChoice {
     public var state: Int32?
     /// When saving: what the snapshot depends on, recorded beside it.
     public var key: SnapshotKey?
+
+    public init(boot: SnapshotBoot, state: Int32? = nil, key: SnapshotKey? = nil) {
+        self.boot = boot
+        self.state = state
+        self.key = key
+    }
 }
 
 public struct SnapshotChooser {

@@ -6,6 +6,12 @@ import PenTestSupport
 @Suite struct SnapshotChooserTests: ScratchSuite {
     let scratch = TemporaryDirectory.fresh("pen-snapshot-chooser")
     var store: BootSnapshotStore { BootSnapshotStore(root: dir + "/snapshots") }
+    /// Written once: its identity on disk is part of the key.
+    let qemu: QEMU
+
+    init() throws {
+        qemu = QEMU(executable: try scratch.write("qemu-system-x86_64", "not really QEMU"))
+    }
 
     func spec(user: HostUser? = nil) -> VMSpec {
         var spec = VMSpec(name: "box", kernelPath: dir + "/vmlinux", initrdPath: dir + "/initrd.img", rootImagePath: dir + "/root.erofs",
@@ -16,7 +22,6 @@ import PenTestSupport
     }
 
     func choose(_ spec: VMSpec, said: inout [String]) throws -> SnapshotChoice {
-        let qemu = QEMU(executable: try scratch.write("qemu-system-x86_64", "not really QEMU"))
         var lines: [String] = []
         let choice = SnapshotChooser(store: store, say: { lines.append($0) })
             .choose(spec, kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: qemu)
