@@ -12,12 +12,14 @@ struct BuilderRun {
     let qemu: QEMU
 
     func run() throws(PenError) -> SessionOutcome {
-        let plan = try LaunchResolver.builder(request, accelerator: accelerator, qemu: qemu, host: launcher.host,
-                                              notice: launcher.say)
+        let launch = try LaunchResolver.describe(builder: request, accelerator: accelerator, qemu: qemu, host: launcher.host)
+        launch.notices.forEach(launcher.say)
+        let plan = launch.supervisor
         let run = RunDirectory(path: request.workDirectory + "/run")
         let deadline = Date().addingTimeInterval(request.timeout)
         let supervisor = try SupervisorProcess.start(plan, run: run, lock: nil,
-                                                     logPath: request.workDirectory + "/supervisor.log", attached: true)
+                                                     logPath: request.workDirectory + "/supervisor.log", attached: true,
+                                                     settings: launcher.settings)
         defer { supervisor?.wait(seconds: 30) }
         var outcome = SessionOutcome(exitStatus: 0)
         do {

@@ -6,12 +6,12 @@ import ProfileBuilder
 public struct Catalog {
     public let paths: PenPaths
     let profiles: ProfileStore
-    let environment: [String: String]
+    let settings: Settings
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.environment = environment
-        paths = PenPaths(environment: environment)
-        profiles = ProfileStore.standard(paths: paths, environment: environment)
+    public init(_ settings: Settings) {
+        self.settings = settings
+        paths = PenPaths(settings)
+        profiles = ProfileStore.standard(paths: paths, settings: settings)
     }
 
     /// `pen image ls`: the base image and every profile image, fresh, stale or orphan.
@@ -21,7 +21,7 @@ public struct Catalog {
 
     /// `pen image prune`: what no profile uses any more, removed (or, for a dry run, listed).
     public func pruneImages(dryRun: Bool) -> [PrunedItem] {
-        let qemu = try? QEMU.locate(environment: environment)
+        let qemu = try? QEMU.locate(settings)
         let pruner = ImagePruner(paths: paths, store: profiles, qemuIdentity: qemu?.identity)
         return dryRun ? pruner.plan() : pruner.prune()
     }

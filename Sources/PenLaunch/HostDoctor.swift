@@ -12,12 +12,12 @@ public struct DoctorReport: Encodable, Sendable {
 }
 
 public struct HostDoctor {
-    let env: [String: String]
+    let settings: Settings
     let paths: PenPaths
 
-    public init(environment: [String: String]) {
-        env = environment
-        paths = PenPaths(environment: environment)
+    public init(_ settings: Settings) {
+        self.settings = settings
+        paths = PenPaths(settings)
     }
 
     /// Below this much free space pen warns: a base image build needs about 1 GB, and VM disks grow.
@@ -27,8 +27,8 @@ public struct HostDoctor {
         let base = BaseImage(paths: paths)
         let manifest = base.loadManifest()
         let baseBuilt = manifest?.builderVersion == BaseImage.builderVersion
-        let qemu = try? QEMU.locate(environment: env)
-        let initBinary = try? PenPaths.initBinary(environment: env)
+        let qemu = try? QEMU.locate(settings)
+        let initBinary = try? PenPaths.initBinary(settings)
         var checks = [qemuCheck(), kvmCheck(), kernelCheck(baseBuilt: baseBuilt),
                       toolCheck("mmdebstrap", required: !baseBuilt, package: "mmdebstrap",
                                 why: "builds the base image's Debian root"),
@@ -46,7 +46,7 @@ public struct HostDoctor {
     func qemuCheck() -> HostCheck {
         let fix = "install it with `sudo apt-get install qemu-system-x86` (or point PEN_QEMU at it)"
         let qemu: QEMU
-        do { qemu = try QEMU.locate(environment: env) } catch {
+        do { qemu = try QEMU.locate(settings) } catch {
             return HostCheck("qemu", .fail, "qemu-system-x86_64 not found on PATH", fix: fix)
         }
         guard let result = runTool(qemu.executable, ["--version"]), result.status == 0,
@@ -87,11 +87,11 @@ public struct HostDoctor {
     /// The network pen gives a guest that asks for the internet: passt, slirp only when asked
     /// for, and without either only `--network none` boots.
     func networkCheck() -> HostCheck {
-        if env["PEN_NETWORK"] == "slirp" {
+        if settings.slirp {
             return HostCheck("network", .warn, "QEMU's slirp (PEN_NETWORK=slirp): guests can reach this host's loopback services",
                              fix: "unset PEN_NETWORK to use passt")
         }
-        if let passt = Passt.locate(environment: env) {
+        if let passt = Passt.locate(environment: settings.environment) {
             return HostCheck("network", .ok, "passt (\(passt.executable)): the internet, not this host's loopback services")
         }
         return HostCheck("network", .fail, "passt not found: only VMs with --network none can boot",
@@ -132,7 +132,7 @@ public struct HostDoctor {
 
     func initCheck() -> HostCheck {
         do {
-            return HostCheck("init", .ok, try PenPaths.initBinary(environment: env))
+            return HostCheck("init", .ok, try PenPaths.initBinary(settings))
         } catch {
             return HostCheck("init", .fail, error.message,
                              fix: "install pen with `make install` (PenGuestInit goes next to pen) or set PEN_INIT")
@@ -155,7 +155,7 @@ public struct HostDoctor {
     // MARK: helpers
 
     func findTool(_ tool: String) -> String? {
-        return ExecutableSearch.find(tool, environment: env)
+        return ExecutableSearch.find(tool, environment: settings.environment)
     }
 
     /// Runs a quick tool, its stdout and stderr together (nil if it cannot start).

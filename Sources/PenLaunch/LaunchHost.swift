@@ -5,7 +5,8 @@ import PenCore
 import PenWire
 
 public struct LaunchHost: Sendable {
-    public var environment: [String: String]
+    /// pen's settings (Settings: the environment, read once).
+    public var settings: Settings
     public var cores: Int
     public var tscKilohertz: Int?
     public var kvm: KVMProbe
@@ -19,9 +20,9 @@ public struct LaunchHost: Sendable {
     /// The group that may open /dev/kvm, for a QEMU that drops its privileges.
     public var kvmGroup: UInt32?
 
-    public init(environment: [String: String], cores: Int, tscKilohertz: Int?, kvm: KVMProbe, passt: Passt?,
+    public init(settings: Settings, cores: Int, tscKilohertz: Int?, kvm: KVMProbe, passt: Passt?,
                 currentDirectory: String, stdinIsTerminal: Bool = false, terminalSize: WindowSize? = nil) {
-        self.environment = environment
+        self.settings = settings
         self.cores = cores
         self.tscKilohertz = tscKilohertz
         self.kvm = kvm
@@ -32,24 +33,14 @@ public struct LaunchHost: Sendable {
     }
 
     /// This machine, now.
-    public static func current(environment env: [String: String] = ProcessInfo.processInfo.environment) -> LaunchHost {
-        var host = LaunchHost(environment: env, cores: ProcessInfo.processInfo.activeProcessorCount, tscKilohertz: hostTSCKilohertz(),
-                              kvm: KVMProbe.run(), passt: Passt.locate(environment: env),
+    public static func current(_ settings: Settings) -> LaunchHost {
+        var host = LaunchHost(settings: settings, cores: ProcessInfo.processInfo.activeProcessorCount, tscKilohertz: hostTSCKilohertz(),
+                              kvm: KVMProbe.run(), passt: Passt.locate(environment: settings.environment),
                               currentDirectory: FileManager.default.currentDirectoryPath, stdinIsTerminal: isatty(0) == 1,
                               terminalSize: RawTerminal.windowSize(fd: 0))
         host.runsAsRoot = geteuid() == 0
         var kvm = stat()
         if stat("/dev/kvm", &kvm) == 0 { host.kvmGroup = kvm.st_gid }
         return host
-    }
-
-    /// The guest kernel's console log level in boot.log: PEN_BOOT_LOGLEVEL (0–8, for debugging a boot), else 4.
-    var bootLogLevel: Int {
-        environment["PEN_BOOT_LOGLEVEL"].flatMap(Int.init).flatMap { (0...8).contains($0) ? $0 : nil } ?? 4
-    }
-
-    /// A number of seconds from the environment (PEN_BOOT_TIMEOUT, …), else the default.
-    func seconds(_ key: String, default value: Double) -> Double {
-        environment[key].flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? value
     }
 }

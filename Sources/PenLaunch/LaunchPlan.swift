@@ -1,40 +1,35 @@
-// Everything about one boot, resolved: which VM, made how if it is new, booted with what
-// resources, network, workspace and accelerator, kept how long, with which timeouts. A plain
-// value: the launcher only carries it out.
+// Everything about one boot, resolved: the supervisor's whole plan (which VM, booted with what
+// resources, network, workspace, accelerator and QEMU user, kept how long, with which timeouts),
+// what the VM gets if it is new, what to tell the user, and whether it boots cold. A plain value:
+// the launcher only fills in what needs the disk (the image's paths, the snapshot found).
 import PenCore
 import PenWire
+import ProfileBuilder
 
 public struct LaunchPlan: Equatable, Sendable {
-    public var name: VMName
-    public var profile: String
-    /// What the VM gets if it does not exist yet.
-    public var newVM: NewVM
-    /// This boot's resources (an existing VM keeps its record's unless a flag says otherwise).
-    public var cpus: Int
-    public var memoryMiB: Int
-    public var accelerator: Accelerator
-    public var kernelArguments: [String]
-    public var network: NetworkBackend
-    public var workspace: String?
-    /// The workspace keeps the guest's owners, modes and device nodes as metadata only (pen runs
-    /// as root, so QEMU does: see VMSpec.workspaceMapped).
-    public var workspaceMapped = false
-    public var boot: BootConfig
-    public var bootTimeout: Double
-    /// Started with `pen vm start` (else it stops with its last session).
-    public var detached: Bool
-    public var idleTimeout: Double?
+    /// What the supervisor boots. A user VM's image paths are empty until `use(_:)` fills them.
+    public var supervisor: SupervisorPlan
+    /// What the VM gets if it does not exist yet (nil: a builder VM, which has no disk or record).
+    public var newVM: NewVM?
     /// Lines to show the user before the boot (the TCG fallback, slirp, a changed setup).
     public var notices: [String]
+    /// Boot the kernel, neither restoring nor saving a snapshot (`--cold`, PEN_SNAPSHOT=0, a builder).
+    public var cold: Bool
 
-    public var facts: BootFacts {
-        let ports: [PublishedPort]
-        switch network {
-        case .passt(_, let p, _), .slirp(let p): ports = p
-        case .none: ports = []
-        }
-        return BootFacts(profile: profile, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace, published: ports,
-                         accelerator: accelerator, network: network == .none ? NetworkMode.none : .internet)
+    public var spec: VMSpec { supervisor.spec }
+
+    /// Boots this image.
+    public mutating func use(_ image: BootImage) {
+        supervisor.spec.kernelPath = image.kernelPath
+        supervisor.spec.initrdPath = image.initrdPath
+        supervisor.spec.rootImagePath = image.rootImagePath
+    }
+
+    /// Restores, or saves, the snapshot chosen (the state's descriptor stays the caller's to close).
+    public mutating func use(_ choice: SnapshotChoice) {
+        supervisor.spec.snapshot = choice.boot
+        supervisor.spec.snapshotDescriptor = choice.state
+        supervisor.snapshotKey = choice.key
     }
 }
 

@@ -1,5 +1,6 @@
 // The cascade that decides a boot: flags win over the VM's record, which wins over the
-// profile, which wins over pen's defaults; the environment sets timeouts and the network.
+// profile, which wins over pen's defaults; the settings give timeouts and the network. The
+// result is the whole boot description, for user VMs and builder VMs alike.
 // Pure: the same inputs always give the same plan, and every bad input is refused here,
 // before anything on disk is touched.
 import PenCore
@@ -7,16 +8,12 @@ import PenWire
 import ProfileBuilder
 
 public enum LaunchResolver {
-    /// Seconds a boot may take to reach the guest init's `ready` (PEN_BOOT_TIMEOUT).
-    static let defaultBootTimeout = 120.0
-    /// Seconds a profile build may take (PEN_BUILD_TIMEOUT).
-    static let defaultBuildTimeout = 1800.0
     /// Seconds a builder VM may take to boot.
     static let builderBootTimeout = 300.0
 
     /// The profile a launch uses: the flag, else the VM's own, else `default`. A VM never
     /// changes profile.
-    public static func profileName(_ request: LaunchRequest, record: VMRecord?) throws(PenError) -> String {
+    public static func profileName(_ request: BootRequest, record: VMRecord?) throws(PenError) -> String {
         if let record, let wanted = request.profile, wanted != record.profile {
             throw PenError("VM '\(record.name)' was created with profile '\(record.profile)', not '\(wanted)'",
                            fix: "drop --profile, or use a new VM name")
@@ -24,17 +21,21 @@ public enum LaunchResolver {
         return request.profile ?? record?.profile ?? "default"
     }
 
-    /// Checks every boot flag and resolves the plan. `workspace` is the shared directory, already
-    /// resolved (see WorkspaceDirectory); `vmDirectory` the VM's directory (for passt's log).
-    public static func resolve(_ request: LaunchRequest, profile: Profile, record: VMRecord?, workspace: String,
-                               vmDirectory: String, host: LaunchHost) throws(PenError) -> LaunchPlan {
+    /// Checks every boot flag and describes the whole boot of user VM `request.name`. `workspace`
+    /// is the shared directory, already resolved (see WorkspaceDirectory), `workspaceOwner` its
+    /// owner (HostUser.owner), `qemu` the QEMU that will run it. The image paths stay empty
+    /// (LaunchPlan.use), the snapshot undecided.
+    public static func describe(_ request: BootRequest, profile: Profile, record: VMRecord?, workspace: String,
+                                workspaceOwner: HostUser?, qemu: QEMU, host: LaunchHost) throws(PenError) -> LaunchPlan {
         let name = try VMName(request.name)
         let flags = try BootFlags(request)
+        let paths = PenPaths(host.settings)
+        let vm = VMDirectory(paths: paths, name: name)
         var notices: [String] = []
         let accelerator = try Accelerator.resolve(flags.accelerator, probe: { host.kvm }, notice: { notices.append($0) })
         let mode = flags.network ?? profile.network ?? .internet
-        let network = try NetworkBackend.choose(mode, passt: host.passt, environment: host.environment, ports: flags.ports,
-                                                passtLog: vmDirectory + "/passt.log", notice: { notices.append($0) })
+        let network = try NetworkBackend.choose(mode, passt: host.passt, slirp: host.settings.slirp, ports: flags.ports,
+                                                passtLog: vm.path + "/passt.log", notice: { notices.append($0) })
         let setupHash = ImageHash.setupHash(profile)
         if let record, record.setupHash != setupHash {
             notices.append("pen: profile '\(profile.name)' has a different setup than when VM '\(name)' was created; this VM will not re-run it")
@@ -43,23 +44,34 @@ public enum LaunchResolver {
                           diskSizeGiven: flags.diskSize != nil, cpus: request.cpus ?? profile.cpus ?? host.cores,
                           memoryMiB: flags.memoryMiB ?? profile.memoryMiB ?? VMResources.defaultMemoryMiB,
                           profile: profile.name, setupHash: setupHash)
-        var plan = LaunchPlan(
-            name: name, profile: profile.name, newVM: newVM,
-            cpus: request.cpus ?? record?.cpus ?? newVM.cpus, memoryMiB: flags.memoryMiB ?? record?.memoryMiB ?? newVM.memoryMiB,
-            accelerator: accelerator,
-            kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz,
-                                                    logLevel: host.bootLogLevel),
-            network: network, workspace: workspace,
+        let cpus = request.cpus ?? record?.cpus ?? newVM.cpus
+        let memoryMiB = flags.memoryMiB ?? record?.memoryMiB ?? newVM.memoryMiB
+        var spec = VMSpec(name: name.value, kernelPath: "", initrdPath: "", rootImagePath: nil,
+                          kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz,
+                                                                  logLevel: host.settings.bootLogLevel),
+                          diskPath: vm.diskPath, cpus: cpus, memoryMiB: memoryMiB, accelerator: accelerator,
+                          bootLogPath: vm.bootLogPath, qemuLogPath: vm.qemuLogPath, network: network, workspace: workspace)
+        // pen as root (so QEMU): the workspace keeps the guest's owners, modes and device nodes
+        // as metadata only (see VMSpec.workspaceMapped), and QEMU drops to the workspace's owner.
+        spec.workspaceMapped = host.runsAsRoot
+        spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: workspaceOwner.map { ($0.uid, $0.gid) },
+                                        hasWorkspace: true, accelerator: accelerator, kvmGroup: host.kvmGroup)
+        spec.qemuCopyDirectory = paths.qemuCopyDirectory
+        let facts = BootFacts(profile: profile.name, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace,
+                              published: flags.ports, accelerator: accelerator,
+                              network: network == .none ? NetworkMode.none : .internet)
+        let supervisor = SupervisorPlan(
+            spec: spec, qemu: qemu.executable,
             boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag),
-            bootTimeout: host.seconds("PEN_BOOT_TIMEOUT", default: defaultBootTimeout),
-            detached: request.detached, idleTimeout: flags.idleTimeout, notices: notices)
-        plan.workspaceMapped = host.runsAsRoot
-        return plan
+            detached: request.detached, idleTimeout: flags.idleTimeout, bootTimeout: host.settings.bootTimeout, facts: facts,
+            snapshotStore: paths.snapshotDirectory)
+        return LaunchPlan(supervisor: supervisor, newVM: newVM, notices: notices,
+                          cold: request.cold || !host.settings.snapshots)
     }
 
     /// The flags that only apply at boot, given for a running VM that booted with other values:
     /// the first one named in an error (an unchanged value, or no flag, is fine).
-    public static func conflict(_ request: LaunchRequest, running facts: BootFacts, workspace: String?,
+    public static func conflict(_ request: BootRequest, running facts: BootFacts, workspace: String?,
                                 vmName: String) throws(PenError) {
         let flags = try BootFlags(request)
         func refuse(_ flag: String, _ running: String) -> PenError {
@@ -85,17 +97,18 @@ public enum LaunchResolver {
     }
 
     /// A builder VM: the base image with network and no disk, as many CPUs as the host has, kept
-    /// until the builder stops it, streaming its root over an archive port.
-    public static func builder(_ request: BuilderVMRequest, accelerator: Accelerator, qemu: QEMU, host: LaunchHost,
-                               notice: (String) -> Void) throws(PenError) -> SupervisorPlan {
+    /// until the builder stops it, streaming its root over an archive port; always cold.
+    public static func describe(builder request: BuilderVMRequest, accelerator: Accelerator, qemu: QEMU,
+                                host: LaunchHost) throws(PenError) -> LaunchPlan {
         let work = request.workDirectory
-        let network = try NetworkBackend.choose(.internet, passt: host.passt, environment: host.environment, ports: [],
-                                                passtLog: work + "/passt.log", notice: notice)
+        var notices: [String] = []
+        let network = try NetworkBackend.choose(.internet, passt: host.passt, slirp: host.settings.slirp, ports: [],
+                                                passtLog: work + "/passt.log", notice: { notices.append($0) })
         var spec = VMSpec(
             name: "build-\(request.profile)", kernelPath: request.kernelPath, initrdPath: request.initrdPath,
             rootImagePath: request.rootImagePath,
             kernelArguments: VMSpec.kernelArguments(accelerator: accelerator, tscKilohertz: host.tscKilohertz,
-                                                    logLevel: host.bootLogLevel),
+                                                    logLevel: host.settings.bootLogLevel),
             diskPath: nil, cpus: host.cores, memoryMiB: request.memoryMiB, accelerator: accelerator,
             bootLogPath: work + "/boot.log", qemuLogPath: work + "/qemu.log",
             network: network,
@@ -106,10 +119,8 @@ public enum LaunchResolver {
                                   detached: true, idleTimeout: nil, bootTimeout: builderBootTimeout, archivePath: request.archivePath,
                                   facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,
                                                    workspace: nil, published: [], accelerator: accelerator))
-        if let text = host.environment["PEN_MAX_ROOT_SIZE"] {
-            plan.archiveLimit = try ByteSize.parse(text, what: "PEN_MAX_ROOT_SIZE")
-        }
-        return plan
+        if let limit = host.settings.maxRootSize { plan.archiveLimit = limit }
+        return LaunchPlan(supervisor: plan, newVM: nil, notices: notices, cold: true)
     }
 
     public static func acceleratorChoice(_ text: String) throws(PenError) -> AcceleratorChoice {
@@ -129,7 +140,7 @@ struct BootFlags {
     var idleTimeout: Double?
     var network: NetworkMode?
 
-    init(_ request: LaunchRequest) throws(PenError) {
+    init(_ request: BootRequest) throws(PenError) {
         network = try request.network.map { text throws(PenError) in try NetworkMode.parse(text, what: "--network") }
         ports = try request.publish.map { text throws(PenError) in try PublishedPort(text) }
         diskSize = try request.diskSize.map { text throws(PenError) in try ByteSize.parse(text, what: "--disk-size") }

@@ -12,14 +12,15 @@ public struct Launcher {
     public let host: LaunchHost
     let say: (String) -> Void
 
-    public init(host: LaunchHost = .current(), say: @escaping (String) -> Void) {
+    public init(host: LaunchHost, say: @escaping (String) -> Void) {
         self.host = host
-        paths = PenPaths(environment: host.environment)
+        paths = PenPaths(host.settings)
         self.say = say
     }
 
-    var profiles: ProfileStore { ProfileStore.standard(paths: paths, environment: host.environment) }
-    var bootTimeout: Double { host.seconds("PEN_BOOT_TIMEOUT", default: LaunchResolver.defaultBootTimeout) }
+    var settings: Settings { host.settings }
+    var profiles: ProfileStore { ProfileStore.standard(paths: paths, settings: settings) }
+    var bootTimeout: Double { settings.bootTimeout }
 
     func vmDirectory(_ name: String) throws(PenError) -> VMDirectory {
         VMDirectory(paths: paths, name: try VMName(name))
@@ -29,21 +30,21 @@ public struct Launcher {
 
     /// `pen shell`: a session in VM `request.name`, booting it first when it is not running
     /// (then it stops with its last session). Returns the session's exit status.
-    public func shell(_ request: LaunchRequest) throws(PenError) -> Int32 {
+    public func shell(_ request: BootRequest, _ options: SessionOptions) throws(PenError) -> Int32 {
         let started = Date()
         let vm = try vmDirectory(request.name)
-        let session = try SessionResolver.resolve(request, host: host)
+        let session = try SessionResolver.resolve(options, host: host)
         var timings: [StageTiming] = []
         var connection = try running(vm, request)
         if connection == nil { connection = try boot(vm, request, timings: &timings) }
         return try attach(connection!, session, vm: vm, started: started, timings: timings)
     }
 
-    /// `pen exec`: a session in a running VM.
-    public func exec(_ request: LaunchRequest) throws(PenError) -> Int32 {
+    /// `pen exec`: a session in running VM `name`.
+    public func exec(_ name: String, _ options: SessionOptions) throws(PenError) -> Int32 {
         _ = try SignalPipe.shared()
-        let vm = try vmDirectory(request.name)
-        let session = try SessionResolver.resolve(request, host: host)
+        let vm = try vmDirectory(name)
+        let session = try SessionResolver.resolve(options, host: host)
         guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else {
             throw PenError("VM '\(vm.name)' is not running", fix: "start it with `pen vm start \(vm.name)`")
         }
@@ -56,7 +57,7 @@ public struct Launcher {
     }
 
     /// `pen vm start`: boots the VM detached; false when it was running already.
-    public func start(_ request: LaunchRequest) throws(PenError) -> Bool {
+    public func start(_ request: BootRequest) throws(PenError) -> Bool {
         let vm = try vmDirectory(request.name)
         var detached = request
         detached.detached = true
@@ -70,11 +71,11 @@ public struct Launcher {
     }
 
     /// The running VM's supervisor, after checking that no boot-only flag asks for something else.
-    func running(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> SupervisorConnection? {
+    func running(_ vm: VMDirectory, _ request: BootRequest) throws(PenError) -> SupervisorConnection? {
         guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else { return nil }
         do {
             let workspace = try request.directory.map { dir throws(PenError) in
-                try WorkspaceDirectory.resolve(dir, guard: .init(paths: paths, environment: host.environment))
+                try WorkspaceDirectory.resolve(dir, guard: .init(paths: paths, settings: settings))
             }
             try LaunchResolver.conflict(request, running: connection.status.facts, workspace: workspace, vmName: vm.name.value)
         } catch {
@@ -91,7 +92,7 @@ public struct Launcher {
         let client = SessionClient(connection: connection.fd, vmName: vm.name.value, io: session.io, message: say)
         let opened = Date()
         let status = try client.run(diskPath: vm.diskPath)
-        if host.environment["PEN_TIMINGS"] != nil {
+        if settings.timings {
             let guest = BootStage.allCases.compactMap { stage in stages[stage.rawValue].map { StageTiming(stage, $0) } }
             let ended = client.endedAt ?? Date()
             let session = [StageTiming("session", UInt64(max(0, ended.timeIntervalSince(opened)) * 1e6)),
@@ -106,7 +107,7 @@ public struct Launcher {
 
     /// Boots VM `vm` for `request` and returns a connection to its supervisor. Another pen
     /// booting it at the same moment wins the VM's lock: then this one attaches to that boot.
-    private func boot(_ vm: VMDirectory, _ request: LaunchRequest,
+    private func boot(_ vm: VMDirectory, _ request: BootRequest,
                       timings: inout [StageTiming]) throws(PenError) -> SupervisorConnection {
         for _ in 0..<5 {
             do {
@@ -121,53 +122,43 @@ public struct Launcher {
     }
 
     /// Boots the VM; returns pen's own timings (the image decision, the supervisor's start until ready).
-    private func startSupervisor(_ vm: VMDirectory, _ request: LaunchRequest) throws(PenError) -> [StageTiming] {
+    private func startSupervisor(_ vm: VMDirectory, _ request: BootRequest) throws(PenError) -> [StageTiming] {
         let workspace = try WorkspaceDirectory.resolve(request.directory ?? host.currentDirectory,
                                                        explicit: request.directory != nil,
-                                                       guard: .init(paths: paths, environment: host.environment))
-        let qemu = try QEMU.locate(environment: host.environment)
-        let initBinary = try PenPaths.initBinary(environment: host.environment)
+                                                       guard: .init(paths: paths, settings: settings))
+        let qemu = try QEMU.locate(settings)
+        let initBinary = try PenPaths.initBinary(settings)
         let existing = vm.exists ? try vm.loadIfPresent() : nil
         let profile = try profiles.load(try LaunchResolver.profileName(request, record: existing))
-        let plan = try LaunchResolver.resolve(request, profile: profile, record: existing, workspace: workspace,
-                                              vmDirectory: vm.path, host: host)
+        var plan = try LaunchResolver.describe(request, profile: profile, record: existing, workspace: workspace,
+                                               workspaceOwner: HostUser.owner(of: workspace), qemu: qemu, host: host)
         plan.notices.forEach(say)
         let decisionStarted = Date()
-        let image = try imageBuilder(initBinary: initBinary, accelerator: plan.accelerator, qemu: qemu).ensure(profile)
+        let image = try imageBuilder(initBinary: initBinary, accelerator: plan.spec.accelerator, qemu: qemu).ensure(profile)
         let decision = StageTiming("image_decision", micros(since: decisionStarted))
         // From here a stop is caught: asked for while the VM boots, it reaches its session.
         // (Building an image before this point stops like any program.)
         _ = try SignalPipe.shared()
 
         try SafeFiles.makeDirectories(paths.vms)
-        let (record, lock) = try VMProvisioner.openOrCreate(vm, plan.newVM, notice: say)
+        guard let newVM = plan.newVM else { preconditionFailure("a user VM's plan says how to create it") }
+        let (record, lock) = try VMProvisioner.openOrCreate(vm, newVM, notice: say)
         if record.directory != workspace {
             var updated = record
             updated.directory = workspace
             try vm.save(updated)
         }
-        var spec = VMSpec(name: plan.name.value, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
-                          rootImagePath: image.rootImagePath,
-                          kernelArguments: plan.kernelArguments, diskPath: vm.diskPath, cpus: plan.cpus,
-                          memoryMiB: plan.memoryMiB, accelerator: plan.accelerator, bootLogPath: vm.bootLogPath,
-                          qemuLogPath: vm.qemuLogPath, network: plan.network, workspace: plan.workspace)
-        spec.workspaceMapped = plan.workspaceMapped
-        var owner = stat()
-        let workspaceOwner = stat(workspace, &owner) == 0 ? (uid: owner.st_uid, gid: HostUser.primaryGroup(of: owner.st_uid)) : nil
-        spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: workspaceOwner, hasWorkspace: true,
-                                        accelerator: plan.accelerator, kvmGroup: host.kvmGroup)
-        spec.qemuCopyDirectory = paths.qemuCopyDirectory
-        let (snapshot, verifiedState, snapshotKey) = SnapshotChooser(paths: paths, environment: host.environment, say: say)
-            .choose(spec, image: image, qemu: qemu, cold: request.cold)
+        plan.use(image)
+        if !plan.cold {
+            plan.use(SnapshotChooser(store: BootSnapshotStore(paths: paths), say: say)
+                .choose(plan.spec, kernelSHA256: image.kernelSHA256, initrdSHA256: image.initrdSHA256,
+                        rootImageSHA256: image.rootImageSHA256, qemu: qemu))
+        }
+        let verifiedState = plan.spec.snapshotDescriptor
         defer { if let verifiedState { close(verifiedState) } }
-        spec.snapshot = snapshot
-        spec.snapshotDescriptor = verifiedState
-        let supervisorPlan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: plan.boot, detached: plan.detached,
-                                            idleTimeout: plan.idleTimeout, bootTimeout: plan.bootTimeout, facts: plan.facts,
-                                            snapshotStore: paths.snapshotDirectory, snapshotKey: snapshotKey)
         let spawned = Date()
-        _ = try SupervisorProcess.start(supervisorPlan, run: vm.run, lock: lock.fd, logPath: vm.supervisorLogPath,
-                                        attached: false, inheriting: verifiedState.map { [$0] } ?? [])
+        _ = try SupervisorProcess.start(plan.supervisor, run: vm.run, lock: lock.fd, logPath: vm.supervisorLogPath,
+                                        attached: false, inheriting: verifiedState.map { [$0] } ?? [], settings: settings)
         withExtendedLifetime(lock) {}  // the supervisor holds the lock now (and QEMU with it)
         return [decision, StageTiming("supervisor_to_ready", micros(since: spawned))]
     }
@@ -178,8 +169,8 @@ public struct Launcher {
     public func buildProfile(_ name: String, force: Bool, accel: String) throws(PenError) -> (Profile, BootImage) {
         let choice = try LaunchResolver.acceleratorChoice(accel)
         let profile = try profiles.load(name)
-        let qemu = try QEMU.locate(environment: host.environment)
-        let initBinary = try PenPaths.initBinary(environment: host.environment)
+        let qemu = try QEMU.locate(settings)
+        let initBinary = try PenPaths.initBinary(settings)
         let accelerator = try Accelerator.resolve(choice, probe: { host.kvm }, notice: say)
         return (profile, try imageBuilder(initBinary: initBinary, accelerator: accelerator, qemu: qemu).ensure(profile, force: force))
     }
@@ -189,14 +180,14 @@ public struct Launcher {
         if let deb = kernelDeb, !FileManager.default.isReadableFile(atPath: deb) {
             throw PenError("--kernel-deb \(deb): no such readable file")
         }
-        let initBinary = try PenPaths.initBinary(environment: host.environment)
+        let initBinary = try PenPaths.initBinary(settings)
         let image = BaseImage(paths: paths)
         return (image, try image.ensure(initBinary: initBinary, kernelDeb: kernelDeb, rebuild: rebuild, progress: say))
     }
 
     func imageBuilder(initBinary: String, accelerator: Accelerator, qemu: QEMU) -> ProfileImageBuilder {
         ProfileImageBuilder(paths: paths, initBinary: initBinary,
-                            buildTimeout: host.seconds("PEN_BUILD_TIMEOUT", default: LaunchResolver.defaultBuildTimeout),
+                            buildTimeout: settings.buildTimeout, rootLimit: settings.maxRootSize ?? RootTree.defaultMaxBytes,
                             builderVM: { request throws(PenError) in
                                 // Its sessions catch stops; packing the image afterwards must not.
                                 defer { SignalPipe.release() }

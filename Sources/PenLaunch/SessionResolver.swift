@@ -5,14 +5,14 @@ import PenWire
 
 public enum SessionResolver {
     /// `pen shell` (no command: a shell) and `pen exec` (a command; `-t` for a pty).
-    public static func resolve(_ request: LaunchRequest, host: LaunchHost) throws(PenError) -> SessionPlan {
+    public static func resolve(_ request: SessionOptions, host: LaunchHost) throws(PenError) -> SessionPlan {
         var environment = try SessionEnvironment.collect(pairs: request.environment, fromHost: request.environmentFromHost,
-                                                         host: host.environment)
+                                                         host: host.settings.environment)
         let stdinIsTerminal = host.stdinIsTerminal
         let shell = request.command.isEmpty
         // A shell gets the terminal when stdin is one; else pipes, like `ssh host < script`.
         let onTerminal = request.terminal || (shell && stdinIsTerminal)
-        if onTerminal, let term = host.environment["TERM"], !environment.contains(where: { $0.hasPrefix("TERM=") }) {
+        if onTerminal, let term = host.settings.term, !environment.contains(where: { $0.hasPrefix("TERM=") }) {
             environment.append("TERM=\(term)")
         }
         if let workdir = request.workdir, !workdir.hasPrefix("/") {

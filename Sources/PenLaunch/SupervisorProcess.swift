@@ -11,7 +11,7 @@ enum SupervisorProcess {
     /// Starts the supervisor for `plan` and waits until its guest is ready (or its boot failed).
     /// `inheriting`: descriptors the plan names (a verified snapshot's state), kept open in it.
     static func start(_ plan: SupervisorPlan, run: RunDirectory, lock: Int32?, logPath: String,
-                      attached: Bool, inheriting extra: [Int32] = []) throws(PenError) -> ChildProcess? {
+                      attached: Bool, inheriting extra: [Int32] = [], settings: Settings) throws(PenError) -> ChildProcess? {
         let held = Descriptors()
         var planPipe: [Int32] = [-1, -1], readyPipe: [Int32] = [-1, -1]
         guard pen_pipe(&planPipe) == 0, pen_pipe(&readyPipe) == 0 else {
@@ -26,7 +26,7 @@ enum SupervisorProcess {
             inherited.append(lock)
         }
         var child: ChildProcess?
-        let env = ChildEnvironment.supervisor(from: ProcessInfo.processInfo.environment)
+        let env = ChildEnvironment.supervisor(from: settings.environment)
         if attached {
             child = try ChildProcess.start(argv, logPath: logPath, inheriting: inherited, environment: env)
         } else {

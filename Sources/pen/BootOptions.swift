@@ -32,8 +32,8 @@ struct BootOptions: ParsableArguments {
     var network: String?
 
     /// A request for VM `name` with these boot flags.
-    func request(_ name: String) -> LaunchRequest {
-        LaunchRequest(name: name, profile: profile, diskSize: diskSize, cpus: cpus, memory: memory, accel: accel,
-                      directory: dir, publish: publish, cold: cold, network: network)
+    func request(_ name: String) -> BootRequest {
+        BootRequest(name: name, profile: profile, diskSize: diskSize, cpus: cpus, memory: memory, accel: accel,
+                    directory: dir, publish: publish, cold: cold, network: network)
     }
 }

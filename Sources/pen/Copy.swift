@@ -18,7 +18,7 @@ struct Copy: ParsableCommand {
 
     func run() throws {
         let status = try reportingErrors(exitCode: Shell.penFailure) {
-            try Launcher(say: say).copy(try CopyRequest.parse(paths))
+            try launcher().copy(try CopyRequest.parse(paths))
         }
         if status != 0 { say("pen: cp failed in the VM (status \(status))") }
         throw ExitCode(status == 0 ? 0 : 1)

@@ -11,7 +11,7 @@ struct Doctor: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let report = HostDoctor(environment: ProcessInfo.processInfo.environment).run()
+            let report = HostDoctor(.cli).run()
             try output.print(report) {
                 for check in report.checks { check.lines.forEach { print($0) } }
                 print("paths:")

@@ -15,11 +15,7 @@ struct Exec: ParsableCommand {
     @Argument(help: "The VM's name.")
     var name: String
 
-    @Option(name: .customLong("env"), help: ArgumentHelp("Set KEY=VALUE in the command's environment (repeatable).", valueName: "KEY=VALUE"))
-    var envPairs: [String] = []
-
-    @Option(name: .customLong("env-from-host"), help: ArgumentHelp("Pass KEY's value from pen's environment (repeatable; keeps secrets off the command line).", valueName: "KEY"))
-    var envFromHost: [String] = []
+    @OptionGroup var environment: EnvironmentOptions
 
     @Option(help: ArgumentHelp("The working directory in the VM (default: /workspace, or /root without one).", valueName: "DIR"))
     var workdir: String?
@@ -32,11 +28,10 @@ struct Exec: ParsableCommand {
 
     func run() throws {
         SessionEnvironment.scrubArgumentValues()
-        let request = LaunchRequest(name: name, environment: envPairs, environmentFromHost: envFromHost, command: command,
-                                    terminal: terminal, workdir: workdir)
         let status = try reportingErrors(exitCode: Shell.penFailure) {
             guard !command.isEmpty else { throw PenError("pen exec needs a command", fix: "write it after --, e.g. pen exec \(name) -- ls") }
-            return try Launcher(say: say).exec(request)
+            return try launcher()
+                .exec(name, environment.session(command, terminal: terminal, workdir: workdir))
         }
         throw ExitCode(status)
     }

@@ -12,7 +12,7 @@ extension ImageCommand {
 
         func run() throws {
             try reportingErrors {
-                let catalog = Catalog()
+                let catalog = Catalog(.cli)
                 let rows = catalog.images()
                 try output.print(rows) {
                     if rows.isEmpty { say("pen: no images in \(catalog.paths.images) yet: `pen image base` builds the base image") }

@@ -23,7 +23,7 @@ extension ImageCommand {
 
         func run() throws {
             try reportingErrors {
-                let catalog = Catalog()
+                let catalog = Catalog(.cli)
                 let items = catalog.pruneImages(dryRun: dryRun)
                 let bytes = items.reduce(0) { $0 + $1.bytes }
                 try output.print(Report(dryRun: dryRun, removed: items, bytes: bytes)) {

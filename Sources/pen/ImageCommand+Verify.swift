@@ -12,7 +12,7 @@ extension ImageCommand {
 
         func run() throws {
             try reportingErrors {
-                let checked = ImageVerifier.verifyAll(paths: PenPaths())
+                let checked = ImageVerifier.verifyAll(paths: PenPaths(.cli))
                 try output.print(checked) {
                     for c in checked { print("\(c.ok ? "ok     " : "CORRUPT") \(c.image)  \(c.file)") }
                     if checked.isEmpty { say("pen: no images yet") }

@@ -22,7 +22,7 @@ struct ImageCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let (image, manifest) = try Launcher(say: say).baseImage(rebuild: rebuild, kernelDeb: kernelDeb)
+                let (image, manifest) = try launcher().baseImage(rebuild: rebuild, kernelDeb: kernelDeb)
                 try output.print(manifest) {
                     print("base image: \(image.directory)")
                     print("  kernel   \(manifest.kernelPackage) (\(manifest.kernelRelease)), \(ByteSize.format(manifest.kernelBytes)) vmlinux")

@@ -9,7 +9,7 @@ extension ProfileCommand {
 
         func run() throws {
             try reportingErrors {
-                try output.list(Catalog().profileSummaries(), columns: ["NAME", "PACKAGES", "SETUP", "IMAGE"]) { row in
+                try output.list(Catalog(.cli).profileSummaries(), columns: ["NAME", "PACKAGES", "SETUP", "IMAGE"]) { row in
                     [row.name, row.error == nil ? row.packages.joined(separator: ",").ifEmpty("-") : "-",
                      row.setup ? "yes" : "no", row.error.map { "invalid: \($0)" } ?? row.image.rawValue]
                 }

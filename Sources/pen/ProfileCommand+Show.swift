@@ -13,7 +13,7 @@ extension ProfileCommand {
 
         func run() throws {
             try reportingErrors {
-                let detail = try Catalog().profile(name)
+                let detail = try Catalog(.cli).profile(name)
                 try output.print(detail) {
                     func lines(_ script: String?) -> String { script.map { "\($0.split(separator: "\n").count) line(s)" } ?? "(none)" }
                     print("name      \(detail.name)")

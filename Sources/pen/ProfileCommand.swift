@@ -22,7 +22,7 @@ struct ProfileCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let (profile, image) = try Launcher(say: say).buildProfile(name, force: force, accel: accel)
+                let (profile, image) = try launcher().buildProfile(name, force: force, accel: accel)
                 print("\(profile.name) \(image.hash) \(image.rootImagePath)")
             }
         }

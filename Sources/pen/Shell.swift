@@ -17,11 +17,7 @@ struct Shell: ParsableCommand {
 
     @OptionGroup var boot: BootOptions
 
-    @Option(name: .customLong("env"), help: ArgumentHelp("Set KEY=VALUE in the guest shell's environment (repeatable).", valueName: "KEY=VALUE"))
-    var envPairs: [String] = []
-
-    @Option(name: .customLong("env-from-host"), help: ArgumentHelp("Pass KEY's value from pen's environment (repeatable; keeps secrets off the command line).", valueName: "KEY"))
-    var envFromHost: [String] = []
+    @OptionGroup var environment: EnvironmentOptions
 
     @Argument(parsing: .postTerminator, help: "The command to run instead of a shell.")
     var command: [String] = []
@@ -32,11 +28,9 @@ struct Shell: ParsableCommand {
     func run() throws {
         // --env values must not stay readable in the host's process list while the VM runs.
         SessionEnvironment.scrubArgumentValues()
-        var request = boot.request(name)
-        request.environment = envPairs
-        request.environmentFromHost = envFromHost
-        request.command = command
-        let status = try reportingErrors(exitCode: Self.penFailure) { try Launcher(say: say).shell(request) }
+        let status = try reportingErrors(exitCode: Self.penFailure) {
+            try launcher().shell(boot.request(name), environment.session(command))
+        }
         throw ExitCode(status)
     }
 }

@@ -8,6 +8,6 @@ struct VMArgument: ParsableArguments {
 
     /// The VM's directory under PEN_HOME; a bad name is the command's error.
     func directory() throws -> VMDirectory {
-        VMDirectory(paths: PenPaths(), name: try VMName(name))
+        VMDirectory(paths: PenPaths(.cli), name: try VMName(name))
     }
 }

@@ -21,7 +21,7 @@ extension VMCommand {
                 var request = boot.request(name)
                 request.detached = true
                 request.idleTimeout = idleTimeout
-                if try Launcher(say: say).start(request) {
+                if try launcher().start(request) {
                     say("pen: VM '\(name)' is running; reach it with `pen shell \(name)` or `pen exec \(name) -- CMD`")
                 } else {
                     say("pen: VM '\(name)' is already running")

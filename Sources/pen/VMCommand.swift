@@ -15,7 +15,7 @@ struct VMCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                try output.list(Catalog().vms(),
+                try output.list(Catalog(.cli).vms(),
                                 columns: ["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"]) { vm in
                     // DISK is the ext4 filesystem's own use, not the sparse file's size.
                     let used = vm.diskUsedBytes.map(ByteSize.short) ?? "?"

@@ -11,9 +11,16 @@ _ = pen_set_undumpable()
 // Usage errors are one line (the parser's message and where to look), like every other error.
 do {
     var command = try Pen.parseAsRoot()
+    // pen's settings, read once from the environment: a value pen cannot use stops it here.
+    if !(command is VersionCommand || command is Supervise) {
+        do { _ = try Settings.load() } catch {
+            say("pen: " + error.message)
+            exit(125)
+        }
+    }
     // Before anything reads or writes pen's state: it must be this user's (or root's) alone.
     if !(command is VersionCommand || command is Doctor || command is Supervise) {
-        do { try StateOwnership.check(PenPaths()) } catch {
+        do { try StateOwnership.check(PenPaths(.cli)) } catch {
             say("pen: " + error.message)
             exit(125)
         }

@@ -1,13 +1,13 @@
 import PenCore
 import PenWire
-import ProfileBuilder
+@testable import ProfileBuilder
 import Testing
 @testable import PenLaunch
 
-/// A host to resolve against: 6 cores, TCG unless told, passt installed unless told.
-func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = true, terminal: WindowSize? = nil) -> LaunchHost {
-    LaunchHost(environment: env, cores: 6, tscKilohertz: 2_000_000,
-               kvm: KVMProbe(usable: kvm, reason: kvm ? "" : "no vmx"),
+/// A host to resolve against: 6 cores, TCG unless told, passt installed unless told, pen's state under /pen.
+func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = true, terminal: WindowSize? = nil) throws -> LaunchHost {
+    LaunchHost(settings: try Settings(environment: ["PEN_HOME": "/pen"].merging(env) { _, given in given }), cores: 6,
+               tscKilohertz: 2_000_000, kvm: KVMProbe(usable: kvm, reason: kvm ? "" : "no vmx"),
                passt: passt ? Passt(executable: "/usr/bin/passt") : nil,
                currentDirectory: "/home/u/project", terminalSize: terminal)
 }
@@ -25,32 +25,108 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         VMRecord(name: "box", diskSize: 20 << 30, profile: "dev", setupHash: setupHash, cpus: cpus, memoryMiB: memoryMiB)
     }
 
-    func resolve(_ request: LaunchRequest, profile p: Profile? = nil, record r: VMRecord? = nil,
+    let qemu = QEMU(executable: "/usr/bin/qemu-system-x86_64")
+
+    func resolve(_ request: BootRequest, profile p: Profile? = nil, record r: VMRecord? = nil, owner: HostUser? = nil,
                  host h: LaunchHost? = nil) throws -> LaunchPlan {
-        try LaunchResolver.resolve(request, profile: p ?? profile(), record: r, workspace: "/home/u/project",
-                                   vmDirectory: "/vms/box", host: h ?? testHost())
+        try LaunchResolver.describe(request, profile: p ?? profile(), record: r, workspace: "/home/u/project",
+                                    workspaceOwner: owner, qemu: qemu, host: h ?? testHost())
+    }
+
+    func builderRequest() -> BuilderVMRequest {
+        BuilderVMRequest(profile: "jq", kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img", rootImagePath: "/img/root.erofs",
+                         script: "apt-get install jq", workDirectory: "/img/.build-1-x", archivePath: "/img/.build-1-x/root.tar",
+                         memoryMiB: 4096, timeout: 60, output: { _ in })
+    }
+
+    @Test func aUserVMsPlanIsTheWholeBoot() throws {
+        let plan = try resolve(BootRequest(name: "box", publish: ["8080:80"]), host: testHost(kvm: true))
+        let ports = [PublishedPort(host: 8080, guest: 80)]
+        var spec = VMSpec(name: "box", kernelPath: "", initrdPath: "", rootImagePath: nil,
+                          kernelArguments: VMSpec.kernelArguments(accelerator: .kvm, tscKilohertz: 2_000_000, logLevel: 4),
+                          diskPath: "/pen/vms/box/overlay.img", cpus: 6, memoryMiB: 2048, accelerator: .kvm,
+                          bootLogPath: "/pen/vms/box/boot.log", qemuLogPath: "/pen/vms/box/qemu.log",
+                          network: .passt(passt, ports: ports, log: "/pen/vms/box/passt.log"), workspace: "/home/u/project")
+        spec.qemuCopyDirectory = "/pen/images/qemu"
+        let supervisor = SupervisorPlan(
+            spec: spec, qemu: "/usr/bin/qemu-system-x86_64",
+            boot: BootConfig(hostname: "box", setupScript: nil, workspaceTag: "workspace"), detached: false, idleTimeout: nil,
+            bootTimeout: 120,
+            facts: BootFacts(profile: "dev", cpus: 6, memoryMiB: 2048, workspace: "/home/u/project", published: ports,
+                             accelerator: .kvm, network: .internet),
+            snapshotStore: "/pen/images/snapshots")
+        #expect(plan == LaunchPlan(supervisor: supervisor,
+                                   newVM: NewVM(diskSize: 10 << 30, diskSizeGiven: false, cpus: 6, memoryMiB: 2048, profile: "dev",
+                                                setupHash: nil),
+                                   notices: [], cold: false))
+    }
+
+    @Test func theLauncherFillsOnlyTheImageAndTheSnapshot() throws {
+        var plan = try resolve(BootRequest(name: "box"))
+        let before = plan
+        plan.use(BootImage(kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img", rootImagePath: "/img/root.erofs",
+                           kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", hash: "h", isBase: true))
+        let key = SnapshotKey(kernelSHA256: "k", initrdSHA256: "i", rootImageSHA256: "r", qemu: "q", hostCPU: "tcg", machine: [])
+        plan.use(SnapshotChoice(boot: .save(key: key.hash), state: nil, key: key))
+        var expected = before
+        expected.supervisor.spec.kernelPath = "/img/vmlinux"
+        expected.supervisor.spec.initrdPath = "/img/initrd.img"
+        expected.supervisor.spec.rootImagePath = "/img/root.erofs"
+        expected.supervisor.spec.snapshot = .save(key: key.hash)
+        expected.supervisor.snapshotKey = key
+        #expect(plan == expected && plan != before)
+    }
+
+    @Test func aBuilderVMsPlanIsTheWholeBootToo() throws {
+        var limited = try testHost(["PEN_MAX_ROOT_SIZE": "16G"])
+        limited.runsAsRoot = true
+        let plan = try LaunchResolver.describe(builder: builderRequest(), accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu"),
+                                               host: limited)
+        var spec = VMSpec(name: "build-jq", kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img",
+                          rootImagePath: "/img/root.erofs",
+                          kernelArguments: VMSpec.kernelArguments(accelerator: .tcg, tscKilohertz: 2_000_000, logLevel: 4),
+                          diskPath: nil, cpus: 6, memoryMiB: 4096, accelerator: .tcg, bootLogPath: "/img/.build-1-x/boot.log",
+                          qemuLogPath: "/img/.build-1-x/qemu.log", network: .passt(passt, ports: [], log: "/img/.build-1-x/passt.log"),
+                          archivePort: true)
+        spec.qemuUser = .nobody
+        var supervisor = SupervisorPlan(spec: spec, qemu: "/usr/bin/qemu", boot: BootConfig(rootMode: .image, hostname: "pen-builder"),
+                                        detached: true, idleTimeout: nil, bootTimeout: 300, archivePath: "/img/.build-1-x/root.tar",
+                                        facts: BootFacts(profile: "jq", cpus: 6, memoryMiB: 4096, workspace: nil, published: [],
+                                                         accelerator: .tcg))
+        supervisor.archiveLimit = 16 << 30
+        #expect(plan == LaunchPlan(supervisor: supervisor, newVM: nil, notices: [], cold: true))
+        // Without PEN_MAX_ROOT_SIZE the stream is capped at the default.
+        let unlimited = try LaunchResolver.describe(builder: builderRequest(), accelerator: .tcg, qemu: qemu, host: testHost())
+        #expect(unlimited.supervisor.archiveLimit == SupervisorPlan.defaultArchiveLimit)
+    }
+
+    @Test func coldComesFromTheFlagOrPenSnapshot() throws {
+        #expect(try !resolve(BootRequest(name: "box")).cold)
+        #expect(try resolve(BootRequest(name: "box", cold: true)).cold)
+        #expect(try resolve(BootRequest(name: "box"), host: testHost(["PEN_SNAPSHOT": "0"])).cold)
     }
 
     @Test func aNewVMTakesFlagsOverTheProfileOverPensDefaults() throws {
-        let defaults = try resolve(LaunchRequest(name: "box"))
+        let defaults = try resolve(BootRequest(name: "box"))
         #expect(defaults.newVM == NewVM(diskSize: 10 << 30, diskSizeGiven: false, cpus: 6, memoryMiB: 2048,
                                         profile: "dev", setupHash: nil))
-        #expect(defaults.cpus == 6 && defaults.memoryMiB == 2048 && !defaults.detached)
+        #expect(defaults.spec.cpus == 6 && defaults.spec.memoryMiB == 2048 && !defaults.supervisor.detached)
 
-        let fromProfile = try resolve(LaunchRequest(name: "box"), profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
-        #expect(fromProfile.newVM.cpus == 2 && fromProfile.newVM.memoryMiB == 4096 && fromProfile.newVM.diskSize == 20 << 30)
+        let fromProfile = try resolve(BootRequest(name: "box"), profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
+        #expect(fromProfile.newVM?.cpus == 2 && fromProfile.newVM?.memoryMiB == 4096 && fromProfile.newVM?.diskSize == 20 << 30)
 
-        let fromFlags = try resolve(LaunchRequest(name: "box", diskSize: "40G", cpus: 1, memory: "1G"),
+        let fromFlags = try resolve(BootRequest(name: "box", diskSize: "40G", cpus: 1, memory: "1G"),
                                     profile: profile(cpus: 2, memoryMiB: 4096, diskSize: 20 << 30))
-        #expect(fromFlags.newVM.cpus == 1 && fromFlags.newVM.memoryMiB == 1024 && fromFlags.newVM.diskSize == 40 << 30)
-        #expect(fromFlags.newVM.diskSizeGiven && fromFlags.cpus == 1 && fromFlags.memoryMiB == 1024)
+        #expect(fromFlags.newVM?.cpus == 1 && fromFlags.newVM?.memoryMiB == 1024 && fromFlags.newVM?.diskSize == 40 << 30)
+        #expect(fromFlags.newVM?.diskSizeGiven == true && fromFlags.spec.cpus == 1 && fromFlags.spec.memoryMiB == 1024)
     }
 
     @Test func aRootPensWorkspaceKeepsTheGuestsOwnersAndModesAsMetadataOnly() throws {
-        #expect(try resolve(LaunchRequest(name: "box")).workspaceMapped == false)
-        var root = testHost()
+        #expect(try resolve(BootRequest(name: "box")).spec.workspaceMapped == false)
+        var root = try testHost()
         root.runsAsRoot = true
-        #expect(try resolve(LaunchRequest(name: "box"), host: root).workspaceMapped == true)
+        let asRoot = try resolve(BootRequest(name: "box"), owner: HostUser(uid: 1000, gid: 1000), host: root)
+        #expect(asRoot.spec.workspaceMapped == true && asRoot.spec.qemuUser == HostUser(uid: 1000, gid: 1000))
     }
 
     @Test func qemuDropsRootForTheWorkspacesOwnerOrNobody() {
@@ -82,127 +158,102 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
     }
 
     @Test func aRootPensBuilderVMRunsQEMUAsNobody() throws {
-        var root = testHost()
+        var root = try testHost()
         root.runsAsRoot = true
-        let request = BuilderVMRequest(profile: "p", kernelPath: "/k", initrdPath: "/i", rootImagePath: "/r", script: "true",
-                                       workDirectory: "/w", archivePath: "/w/root.tar", memoryMiB: 4096, timeout: 60,
-                                       output: { _ in })
-        let plan = try LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu-system-x86_64"),
-                                              host: root, notice: { _ in })
-        #expect(plan.spec.qemuUser == .nobody)
-        let asUser = try LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu-system-x86_64"),
-                                                host: testHost(), notice: { _ in })
-        #expect(asUser.spec.qemuUser == nil)
+        #expect(try LaunchResolver.describe(builder: builderRequest(), accelerator: .tcg, qemu: qemu, host: root).spec.qemuUser == .nobody)
+        #expect(try LaunchResolver.describe(builder: builderRequest(), accelerator: .tcg, qemu: qemu, host: testHost()).spec.qemuUser == nil)
     }
 
     @Test func anExistingVMKeepsItsResourcesUnlessAFlagSaysOtherwise() throws {
-        let kept = try resolve(LaunchRequest(name: "box"), profile: profile(cpus: 2), record: record())
-        #expect(kept.cpus == 3 && kept.memoryMiB == 3072)
-        let overridden = try resolve(LaunchRequest(name: "box", cpus: 4, memory: "512M"), record: record())
-        #expect(overridden.cpus == 4 && overridden.memoryMiB == 512)
+        let kept = try resolve(BootRequest(name: "box"), profile: profile(cpus: 2), record: record())
+        #expect(kept.spec.cpus == 3 && kept.spec.memoryMiB == 3072)
+        let overridden = try resolve(BootRequest(name: "box", cpus: 4, memory: "512M"), record: record())
+        #expect(overridden.spec.cpus == 4 && overridden.spec.memoryMiB == 512)
     }
 
     @Test func aVMNeverChangesProfile() throws {
-        #expect(try LaunchResolver.profileName(LaunchRequest(name: "box"), record: nil) == "default")
-        #expect(try LaunchResolver.profileName(LaunchRequest(name: "box"), record: record()) == "dev")
-        #expect(try LaunchResolver.profileName(LaunchRequest(name: "box", profile: "dev"), record: record()) == "dev")
-        #expect { try LaunchResolver.profileName(LaunchRequest(name: "box", profile: "python"), record: record()) } throws: {
+        #expect(try LaunchResolver.profileName(BootRequest(name: "box"), record: nil) == "default")
+        #expect(try LaunchResolver.profileName(BootRequest(name: "box"), record: record()) == "dev")
+        #expect(try LaunchResolver.profileName(BootRequest(name: "box", profile: "dev"), record: record()) == "dev")
+        #expect { try LaunchResolver.profileName(BootRequest(name: "box", profile: "python"), record: record()) } throws: {
             ($0 as? PenError)?.message == "VM 'box' was created with profile 'dev', not 'python'; drop --profile, or use a new VM name"
         }
     }
 
     @Test(arguments: [
-        (LaunchRequest(name: "../x"), "invalid VM name"),
-        (LaunchRequest(name: "box", diskSize: "10X"), "invalid --disk-size"),
-        (LaunchRequest(name: "box", diskSize: "1M"), "invalid --disk-size 1M"),
-        (LaunchRequest(name: "box", cpus: 0), "invalid --cpus"),
-        (LaunchRequest(name: "box", memory: "100M"), "invalid --memory"),
-        (LaunchRequest(name: "box", accel: "warp"), "invalid --accel 'warp'"),
-        (LaunchRequest(name: "box", publish: ["80"]), "invalid --publish"),
-        (LaunchRequest(name: "box", idleTimeout: "soon"), "invalid --idle-timeout 'soon'"),
+        (BootRequest(name: "../x"), "invalid VM name"),
+        (BootRequest(name: "box", diskSize: "10X"), "invalid --disk-size"),
+        (BootRequest(name: "box", diskSize: "1M"), "invalid --disk-size 1M"),
+        (BootRequest(name: "box", cpus: 0), "invalid --cpus"),
+        (BootRequest(name: "box", memory: "100M"), "invalid --memory"),
+        (BootRequest(name: "box", accel: "warp"), "invalid --accel 'warp'"),
+        (BootRequest(name: "box", publish: ["80"]), "invalid --publish"),
+        (BootRequest(name: "box", idleTimeout: "soon"), "invalid --idle-timeout 'soon'"),
     ])
-    func everyBadBootFlagIsRefusedWithItsName(_ request: LaunchRequest, _ named: String) {
+    func everyBadBootFlagIsRefusedWithItsName(_ request: BootRequest, _ named: String) {
         #expect { try resolve(request) } throws: { ($0 as? PenError)?.message.hasPrefix(named) == true }
     }
 
     @Test func theAcceleratorAndNetworkFallBacksAreNotices() throws {
-        let tcg = try resolve(LaunchRequest(name: "box"), host: testHost(["PEN_NETWORK": "slirp"], passt: false))
-        #expect(tcg.accelerator == .tcg && tcg.kernelArguments.contains("tsc_early_khz=2000000"))
-        #expect(tcg.network == .slirp(ports: []))
+        let tcg = try resolve(BootRequest(name: "box"), host: testHost(["PEN_NETWORK": "slirp"], passt: false))
+        #expect(tcg.spec.accelerator == .tcg && tcg.spec.kernelArguments.contains("tsc_early_khz=2000000"))
+        #expect(tcg.spec.network == .slirp(ports: []))
         #expect(tcg.notices.count == 2 && tcg.notices[0].contains("TCG") && tcg.notices[1].contains("slirp"))
-        #expect(throws: PenError.self) { try resolve(LaunchRequest(name: "box"), host: testHost(passt: false)) }
+        #expect(throws: PenError.self) { try resolve(BootRequest(name: "box"), host: testHost(passt: false)) }
         // --network none, or the profile's [vm] network: no device, and no passt needed.
-        let offline = try resolve(LaunchRequest(name: "box", network: "none"), host: testHost(passt: false))
-        #expect(offline.network == .none && offline.facts.network == NetworkMode.none)
-        let profiled = try resolve(LaunchRequest(name: "box"), profile: profile(network: NetworkMode.none), host: testHost(passt: false))
-        #expect(profiled.network == .none)
+        let offline = try resolve(BootRequest(name: "box", network: "none"), host: testHost(passt: false))
+        #expect(offline.spec.network == .none && offline.supervisor.facts.network == NetworkMode.none)
+        let profiled = try resolve(BootRequest(name: "box"), profile: profile(network: NetworkMode.none), host: testHost(passt: false))
+        #expect(profiled.spec.network == .none)
 
-        let kvm = try resolve(LaunchRequest(name: "box", publish: ["8080:80"]), host: testHost(kvm: true))
-        #expect(kvm.accelerator == .kvm && kvm.notices.isEmpty)
-        #expect(kvm.network == .passt(passt, ports: [PublishedPort(host: 8080, guest: 80)], log: "/vms/box/passt.log"))
-        #expect(kvm.facts.published == [PublishedPort(host: 8080, guest: 80)])
-        #expect { try resolve(LaunchRequest(name: "box", accel: "kvm")) } throws: {
+        let kvm = try resolve(BootRequest(name: "box", publish: ["8080:80"]), host: testHost(kvm: true))
+        #expect(kvm.spec.accelerator == .kvm && kvm.notices.isEmpty)
+        #expect(kvm.spec.network == .passt(passt, ports: [PublishedPort(host: 8080, guest: 80)], log: "/pen/vms/box/passt.log"))
+        #expect(kvm.supervisor.facts.published == [PublishedPort(host: 8080, guest: 80)])
+        #expect { try resolve(BootRequest(name: "box", accel: "kvm")) } throws: {
             ($0 as? PenError)?.message.contains("KVM is not usable") == true
         }
     }
 
     @Test func aChangedSetupIsSaidOnceAndNotRerun() throws {
-        let changed = try resolve(LaunchRequest(name: "box"), profile: profile(setup: "echo new"), record: record(setupHash: "old"))
+        let changed = try resolve(BootRequest(name: "box"), profile: profile(setup: "echo new"), record: record(setupHash: "old"))
         #expect(changed.notices.last == "pen: profile 'dev' has a different setup than when VM 'box' was created; this VM will not re-run it")
-        #expect(changed.boot == BootConfig(hostname: "box", setupScript: "echo new", workspaceTag: "workspace"))
+        #expect(changed.supervisor.boot == BootConfig(hostname: "box", setupScript: "echo new", workspaceTag: "workspace"))
     }
 
     @Test func detachedVMsKeepTheirIdleTimeout() throws {
-        let plan = try resolve(LaunchRequest(name: "box", detached: true, idleTimeout: "15m"))
-        #expect(plan.detached && plan.idleTimeout == 900)
-        #expect(try resolve(LaunchRequest(name: "box", detached: true)).idleTimeout == nil)
+        let plan = try resolve(BootRequest(name: "box", detached: true, idleTimeout: "15m"))
+        #expect(plan.supervisor.detached && plan.supervisor.idleTimeout == 900)
+        #expect(try resolve(BootRequest(name: "box", detached: true)).supervisor.idleTimeout == nil)
     }
 
-    @Test func timeoutsComeFromTheEnvironmentWhenSane() throws {
-        #expect(try resolve(LaunchRequest(name: "box")).bootTimeout == 120)
-        #expect(try resolve(LaunchRequest(name: "box"), host: testHost(["PEN_BOOT_TIMEOUT": "30"])).bootTimeout == 30)
-        for junk in ["x", "-5", "0", "inf", "nan"] {
-            #expect(try resolve(LaunchRequest(name: "box"), host: testHost(["PEN_BOOT_TIMEOUT": junk])).bootTimeout == 120)
-        }
+    @Test func theBootTimeoutComesFromTheSettings() throws {
+        #expect(try resolve(BootRequest(name: "box")).supervisor.bootTimeout == 120)
+        #expect(try resolve(BootRequest(name: "box"), host: testHost(["PEN_BOOT_TIMEOUT": "30"])).supervisor.bootTimeout == 30)
+        #expect(throws: PenError.self) { try testHost(["PEN_BOOT_TIMEOUT": "soon"]) }
     }
 
     @Test func aRunningVMRefusesBootFlagsThatDiffer() throws {
         let facts = BootFacts(profile: "dev", cpus: 2, memoryMiB: 2048, workspace: "/home/u/p",
                               published: [PublishedPort(host: 8080, guest: 80)], accelerator: .tcg)
-        func check(_ request: LaunchRequest, workspace: String? = nil) throws {
+        func check(_ request: BootRequest, workspace: String? = nil) throws {
             try LaunchResolver.conflict(request, running: facts, workspace: workspace, vmName: "box")
         }
         // The same values, or none, are fine.
-        try check(LaunchRequest(name: "box"))
-        try check(LaunchRequest(name: "box", cpus: 2, memory: "2G", accel: "tcg", publish: ["8080:80"]), workspace: "/home/u/p")
-        for (request, workspace, flag) in [(LaunchRequest(name: "box", cpus: 4), nil, "--cpus"),
-                                           (LaunchRequest(name: "box", memory: "4G"), nil, "--memory"),
-                                           (LaunchRequest(name: "box", publish: ["9090:90"]), nil, "--publish"),
-                                           (LaunchRequest(name: "box", accel: "kvm"), nil, "--accel"),
-                                           (LaunchRequest(name: "box"), "/elsewhere", "--dir")] {
+        try check(BootRequest(name: "box"))
+        try check(BootRequest(name: "box", cpus: 2, memory: "2G", accel: "tcg", publish: ["8080:80"]), workspace: "/home/u/p")
+        for (request, workspace, flag) in [(BootRequest(name: "box", cpus: 4), nil, "--cpus"),
+                                           (BootRequest(name: "box", memory: "4G"), nil, "--memory"),
+                                           (BootRequest(name: "box", publish: ["9090:90"]), nil, "--publish"),
+                                           (BootRequest(name: "box", accel: "kvm"), nil, "--accel"),
+                                           (BootRequest(name: "box"), "/elsewhere", "--dir")] {
             #expect { try check(request, workspace: workspace) } throws: {
                 let message = ($0 as? PenError)?.message ?? ""
                 return message.hasPrefix("VM 'box' is running with") && message.contains(flag) && !message.contains("\n")
             }
         }
-        #expect { try check(LaunchRequest(name: "box", profile: "python")) } throws: {
+        #expect { try check(BootRequest(name: "box", profile: "python")) } throws: {
             ($0 as? PenError)?.message.contains("created with profile 'dev'") == true
         }
-    }
-
-    @Test func aBuilderVMBootsTheBaseWithNetworkNoDiskAndAnArchivePort() throws {
-        let request = BuilderVMRequest(profile: "jq", kernelPath: "/img/vmlinux", initrdPath: "/img/initrd.img",
-                                       rootImagePath: "/img/root.erofs",
-                                       script: "apt-get install jq", workDirectory: "/img/.build-1-x",
-                                       archivePath: "/img/.build-1-x/root.tar", memoryMiB: 4096, timeout: 60,
-                                       output: { _ in })
-        var notices: [String] = []
-        let plan = try LaunchResolver.builder(request, accelerator: .tcg, qemu: QEMU(executable: "/usr/bin/qemu"),
-                                          host: testHost(), notice: { notices.append($0) })
-        #expect(plan.spec.name == "build-jq" && plan.spec.diskPath == nil && plan.spec.archivePort && plan.spec.workspace == nil)
-        #expect(plan.spec.cpus == 6 && plan.spec.memoryMiB == 4096 && plan.spec.bootLogPath == "/img/.build-1-x/boot.log")
-        #expect(plan.spec.network == .passt(passt, ports: [], log: "/img/.build-1-x/passt.log") && notices.isEmpty)
-        #expect(plan.boot.rootMode == .image && plan.detached && plan.archivePath == "/img/.build-1-x/root.tar")
-        #expect(plan.spec.rootImagePath == "/img/root.erofs")
     }
 }

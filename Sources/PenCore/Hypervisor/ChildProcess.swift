@@ -50,7 +50,7 @@ public final class ChildProcess: VMProcess {
     /// FIFOs (host_sys.c), for a QEMU that shares a workspace. `executable`: a descriptor of the
     /// program to run instead of the path argv[0] (QEMU's execute-only copy).
     public static func start(_ argv: [String], logPath: String, inheriting fds: [Int32],
-                             environment env: [String] = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment),
+                             environment env: [String] = ChildEnvironment.helpers(from: Settings.current.environment),
                              as user: HostUser? = nil, confiningFileModes: Bool = false,
                              executing executable: Int32? = nil) throws(PenError) -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)

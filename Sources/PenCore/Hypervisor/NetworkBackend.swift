@@ -27,7 +27,7 @@ public enum NetworkBackend: Codable, Equatable, Sendable {
     /// No device for `.none`; else passt. Without passt pen refuses rather than fall back to
     /// QEMU's slirp, which lets the guest reach the host's loopback services: PEN_NETWORK=slirp
     /// accepts that explicitly (`notice` then says so in one line).
-    public static func choose(_ mode: NetworkMode = .internet, passt: Passt?, environment env: [String: String],
+    public static func choose(_ mode: NetworkMode = .internet, passt: Passt?, slirp: Bool,
                               ports: [PublishedPort], passtLog: String, notice: (String) -> Void) throws(PenError) -> NetworkBackend {
         if mode == .none {
             guard ports.isEmpty else {
@@ -35,7 +35,7 @@ public enum NetworkBackend: Codable, Equatable, Sendable {
             }
             return .none
         }
-        if env["PEN_NETWORK"] == "slirp" {
+        if slirp {
             notice("pen: PEN_NETWORK=slirp: the guest uses QEMU's slirp and can reach the host's loopback services")
             return .slirp(ports: ports)
         }

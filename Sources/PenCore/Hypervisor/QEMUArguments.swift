@@ -11,9 +11,9 @@ public struct QEMU: Sendable {
     }
 
     /// qemu-system-x86_64 on PATH, or PEN_QEMU.
-    public static func locate(environment env: [String: String]) throws(PenError) -> QEMU {
-        if let explicit = env["PEN_QEMU"], !explicit.isEmpty { return QEMU(executable: explicit) }
-        if let found = ExecutableSearch.find("qemu-system-x86_64", environment: env, alsoIn: []) {
+    public static func locate(_ settings: Settings) throws(PenError) -> QEMU {
+        if let explicit = settings.qemu { return QEMU(executable: explicit) }
+        if let found = ExecutableSearch.find("qemu-system-x86_64", environment: settings.environment, alsoIn: []) {
             return QEMU(executable: found)
         }
         throw PenError("qemu-system-x86_64 not found", fix: "install it with `sudo apt-get install qemu-system-x86`")

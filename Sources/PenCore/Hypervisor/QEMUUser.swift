@@ -28,6 +28,13 @@ public struct HostUser: Codable, Equatable, Sendable {
         return UInt32(entry.pointee.pw_gid)
     }
 
+    /// Who owns `path` (a workspace): its uid with that user's own primary group (nil: cannot stat it).
+    public static func owner(of path: String) -> HostUser? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return HostUser(uid: st.st_uid, gid: primaryGroup(of: st.st_uid))
+    }
+
     /// Whether the uid is a member of `group` (its primary group or a supplementary one).
     public static func isMember(_ uid: UInt32, of group: UInt32) -> Bool {
         guard let entry = getpwuid(uid_t(uid)), let name = entry.pointee.pw_name else { return false }

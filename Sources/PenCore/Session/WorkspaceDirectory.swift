@@ -18,8 +18,8 @@ public enum WorkspaceDirectory {
             self.penDirectories = penDirectories.map(realPathOrSelf)
         }
 
-        public init(paths: PenPaths, environment: [String: String]) {
-            self.init(home: environment["HOME"].flatMap { $0.isEmpty ? nil : $0 },
+        public init(paths: PenPaths, settings: Settings) {
+            self.init(home: settings.userHome,
                       penDirectories: [paths.profiles, paths.images, paths.vms])
         }
     }

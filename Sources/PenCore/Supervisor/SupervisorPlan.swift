@@ -4,7 +4,7 @@
 import Foundation
 import PenWire
 
-public struct SupervisorPlan: Codable, Sendable {
+public struct SupervisorPlan: Codable, Equatable, Sendable {
     public var spec: VMSpec
     /// The qemu-system-x86_64 the starting pen found.
     public var qemu: String

@@ -77,7 +77,7 @@ enum VMBoot {
         let network = try startNetwork(spec.network, held)
         wiring.network = network?.0
         let argv = qemu.command(spec, wiring)
-        var environment = ChildEnvironment.helpers(from: ProcessInfo.processInfo.environment)
+        var environment = ChildEnvironment.helpers(from: Settings.current.environment)
         var executable: Int32?
         if spec.qemuUser != nil, let directory = spec.qemuCopyDirectory {
             // As another user QEMU runs from an execute-only copy, so it is not dumpable; through a

@@ -9,24 +9,29 @@ public struct PenPaths: Sendable {
     /// VM state (data: overlay disks the user cares about).
     public let vms: String
 
-    public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(_ settings: Settings) {
         // PEN_IMAGES moves only the image cache (tests share one cache across PEN_HOMEs).
-        let imagesOverride = env["PEN_IMAGES"].flatMap { $0.isEmpty ? nil : Self.absolute($0) }
-        if let home = env["PEN_HOME"], !home.isEmpty {
+        let imagesOverride = settings.images.map(Self.absolute)
+        if let home = settings.home {
             let root = Self.absolute(home)
             profiles = root + "/profiles"
             images = imagesOverride ?? root + "/images"
             vms = root + "/vms"
             return
         }
-        let userHome = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        func xdg(_ key: String, _ fallback: String) -> String {
-            if let v = env[key], v.hasPrefix("/") { return v }  // XDG says relative values are ignored
+        let userHome = settings.userHome ?? NSHomeDirectory()
+        func xdg(_ value: String?, _ fallback: String) -> String {
+            if let value, value.hasPrefix("/") { return value }  // XDG says relative values are ignored
             return userHome + "/" + fallback
         }
-        profiles = xdg("XDG_CONFIG_HOME", ".config") + "/pen/profiles"
-        images = imagesOverride ?? xdg("XDG_CACHE_HOME", ".cache") + "/pen/images"
-        vms = xdg("XDG_DATA_HOME", ".local/share") + "/pen/vms"
+        profiles = xdg(settings.xdgConfigHome, ".config") + "/pen/profiles"
+        images = imagesOverride ?? xdg(settings.xdgCacheHome, ".cache") + "/pen/images"
+        vms = xdg(settings.xdgDataHome, ".local/share") + "/pen/vms"
+    }
+
+    /// The paths a literal environment gives (tests), its checked values ignored.
+    public init(environment: [String: String]) {
+        self.init(Settings(unchecked: environment))
     }
 
     public func vmDirectory(_ name: VMName) -> String { vms + "/" + name.value }
@@ -42,8 +47,8 @@ public struct PenPaths: Sendable {
     }
 
     /// The guest init: PEN_INIT, else `PenGuestInit` next to the running pen executable.
-    public static func initBinary(environment env: [String: String] = ProcessInfo.processInfo.environment) throws(PenError) -> String {
-        if let explicit = env["PEN_INIT"], !explicit.isEmpty {
+    public static func initBinary(_ settings: Settings) throws(PenError) -> String {
+        if let explicit = settings.initBinary {
             guard FileManager.default.isExecutableFile(atPath: explicit) else {
                 throw PenError("PEN_INIT=\(explicit) is not an executable file: point it at a PenGuestInit built by `make build`")
             }

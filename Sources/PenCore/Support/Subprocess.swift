@@ -32,7 +32,7 @@ public enum Subprocess {
         // never a relative PATH entry: the tool's own children (apt's dpkg, mmdebstrap's apt) are
         // searched on system directories only.
         process.currentDirectoryURL = URL(fileURLWithPath: directory ?? "/")
-        process.environment = ProcessInfo.processInfo.environment
+        process.environment = Settings.current.environment
             .merging(["PATH": ChildEnvironment.path]) { _, new in new }
             .merging(extra) { _, new in new }
         process.standardInput = FileHandle.nullDevice
@@ -65,7 +65,7 @@ public enum Subprocess {
     public static func runTool(_ tool: String, _ arguments: [String], directory: String? = nil,
                                environment extra: [String: String] = [:], log: String? = nil,
                                missingFix: String) throws(PenError) -> Result {
-        guard let executable = ExecutableSearch.find(tool, environment: ProcessInfo.processInfo.environment) else {
+        guard let executable = ExecutableSearch.find(tool, environment: Settings.current.environment) else {
             throw PenError("\(tool) not found", fix: missingFix)
         }
         return try run(executable, arguments, directory: directory, environment: extra, log: log)

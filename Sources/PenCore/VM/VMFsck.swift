@@ -26,7 +26,7 @@ public enum VMFsck {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: e2fsck)
         process.arguments = ["-f", repair ? "-y" : "-n", vm.diskPath]
-        process.environment = ChildEnvironment.helperVariables(from: ProcessInfo.processInfo.environment)
+        process.environment = ChildEnvironment.helperVariables(from: Settings.current.environment)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.standardError
         process.standardError = FileHandle.standardError

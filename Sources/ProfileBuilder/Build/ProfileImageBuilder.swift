@@ -11,16 +11,19 @@ public struct ProfileImageBuilder {
     public let initBinary: String
     /// Seconds a build may take (PEN_BUILD_TIMEOUT, else 30 minutes).
     public let buildTimeout: Double
+    /// The most a profile's root may hold (PEN_MAX_ROOT_SIZE, as for the stream the builder VM sends).
+    public let rootLimit: UInt64
     let builderVM: BuilderVM
     let say: (String) -> Void
 
-    public init(paths: PenPaths, initBinary: String, buildTimeout: Double, builderVM: @escaping BuilderVM,
-                say: @escaping (String) -> Void) {
+    public init(paths: PenPaths, initBinary: String, buildTimeout: Double,
+                rootLimit: UInt64 = RootTree.defaultMaxBytes, builderVM: @escaping BuilderVM, say: @escaping (String) -> Void) {
         self.paths = paths
         images = ProfileImages(paths: paths)
         base = BaseImage(paths: paths)
         self.initBinary = initBinary
         self.buildTimeout = buildTimeout
+        self.rootLimit = rootLimit
         self.builderVM = builderVM
         self.say = say
     }
@@ -95,7 +98,7 @@ public struct ProfileImageBuilder {
         progress.enter("writing the root image")
         let archive = work.path + "/root.tar"
         // The files' contents are spooled in the work directory; what they expand to is bounded like the stream.
-        let tree = try RootTree.readTar(consuming: archive, spoolDirectory: work.path, maxBytes: try Self.rootLimit())
+        let tree = try RootTree.readTar(consuming: archive, spoolDirectory: work.path, maxBytes: rootLimit)
         unlink(archive)
         let root = try ErofsWriter.write(tree, to: work.path + "/" + ProfileImages.rootImageName)
         var phaseSeconds: [String: Double] = [:]
@@ -123,12 +126,6 @@ public struct ProfileImageBuilder {
     }
 
     static let replacedPrefix = ".old-"
-
-    /// The most a profile's root may hold: PEN_MAX_ROOT_SIZE, as for the stream the builder VM sends.
-    static func rootLimit() throws -> UInt64 {
-        guard let text = ProcessInfo.processInfo.environment["PEN_MAX_ROOT_SIZE"] else { return RootTree.defaultMaxBytes }
-        return try ByteSize.parse(text, what: "PEN_MAX_ROOT_SIZE")
-    }
 
     /// Moves the finished work directory into place as HASH/, then drops older images.
     private func publish(_ work: String, profile: String, hash: String) throws {

@@ -20,8 +20,8 @@ public struct ProfileStore: Sendable {
 
     /// Shipped profiles: PEN_PROFILES_DIR if set, else `<dir of the running executable>/../share/pen/profiles`
     /// (where `make build`/`make install` put the repo's profiles/ directory).
-    public static func standard(paths: PenPaths, environment: [String: String]) -> ProfileStore {
-        if let dir = environment["PEN_PROFILES_DIR"], !dir.isEmpty {
+    public static func standard(paths: PenPaths, settings: Settings) -> ProfileStore {
+        if let dir = settings.profilesDirectory {
             let absolute = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
             return ProfileStore(userDirectory: paths.profiles, shippedDirectories: [absolute])
         }

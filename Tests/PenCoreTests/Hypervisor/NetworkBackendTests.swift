@@ -30,21 +30,21 @@ import Testing
     @Test func passtIsChosenWhenPresentAndNothingElseFailsOpen() throws {
         let passt = Passt(executable: "/usr/bin/passt")
         var notices: [String] = []
-        let chosen = try NetworkBackend.choose(passt: passt, environment: [:], ports: [], passtLog: "/v/passt.log",
+        let chosen = try NetworkBackend.choose(passt: passt, slirp: false, ports: [], passtLog: "/v/passt.log",
                                                notice: { notices.append($0) })
         #expect(chosen == .passt(passt, ports: [], log: "/v/passt.log") && notices.isEmpty)
         // No passt: refused with the fix, never a silent slirp that reaches the host's loopback.
-        #expect { try NetworkBackend.choose(passt: nil, environment: [:], ports: [], passtLog: "/v/passt.log", notice: { _ in }) }
+        #expect { try NetworkBackend.choose(passt: nil, slirp: false, ports: [], passtLog: "/v/passt.log", notice: { _ in }) }
             throws: { ($0 as? PenError).map { $0.message.contains("passt") && $0.message.contains("PEN_NETWORK=slirp") } == true }
-        let asked = try NetworkBackend.choose(passt: passt, environment: ["PEN_NETWORK": "slirp"], ports: [],
+        let asked = try NetworkBackend.choose(passt: passt, slirp: true, ports: [],
                                               passtLog: "/v/passt.log", notice: { notices.append($0) })
         #expect(asked == .slirp(ports: []) && notices.count == 1 && notices[0].contains("slirp"))
     }
 
     @Test func noneMeansNoDeviceAndNoPublishedPorts() throws {
-        #expect(try NetworkBackend.choose(.none, passt: nil, environment: [:], ports: [], passtLog: "", notice: { _ in }) == .none)
+        #expect(try NetworkBackend.choose(.none, passt: nil, slirp: false, ports: [], passtLog: "", notice: { _ in }) == .none)
         #expect(throws: PenError.self) {
-            try NetworkBackend.choose(.none, passt: nil, environment: [:], ports: [PublishedPort(host: 1, guest: 1)],
+            try NetworkBackend.choose(.none, passt: nil, slirp: false, ports: [PublishedPort(host: 1, guest: 1)],
                                       passtLog: "", notice: { _ in })
         }
         #expect(try NetworkMode.parse("internet", what: "--network") == .internet)

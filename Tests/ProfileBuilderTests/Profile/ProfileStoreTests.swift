@@ -150,16 +150,16 @@ extension ProfileTests {
             #expect(badName.description.contains("rename the file"))
         }
 
-        @Test func standardUsesPenProfilesDirOrTheInstallPrefix() {
+        @Test func standardUsesPenProfilesDirOrTheInstallPrefix() throws {
             let paths = PenPaths(environment: ["PEN_HOME": "/tmp/pen-home-test"])
-            let explicit = ProfileStore.standard(paths: paths, environment: ["PEN_PROFILES_DIR": "/opt/pen-profiles"])
+            let explicit = ProfileStore.standard(paths: paths, settings: try Settings(environment: ["PEN_PROFILES_DIR": "/opt/pen-profiles"]))
             #expect(explicit.userDirectory == "/tmp/pen-home-test/profiles")
             #expect(explicit.shippedDirectories == ["/opt/pen-profiles"])
 
-            let relative = ProfileStore.standard(paths: paths, environment: ["PEN_PROFILES_DIR": "rel/profiles"])
+            let relative = ProfileStore.standard(paths: paths, settings: try Settings(environment: ["PEN_PROFILES_DIR": "rel/profiles"]))
             #expect(relative.shippedDirectories == [FileManager.default.currentDirectoryPath + "/rel/profiles"])
 
-            let installed = ProfileStore.standard(paths: paths, environment: ["PEN_PROFILES_DIR": ""])
+            let installed = ProfileStore.standard(paths: paths, settings: try Settings(environment: ["PEN_PROFILES_DIR": ""]))
             #expect(installed.shippedDirectories.count == 1)
             #expect(installed.shippedDirectories[0].hasSuffix("/share/pen/profiles"))
             #expect(installed.shippedDirectories[0].hasPrefix("/"))

@@ -3,7 +3,6 @@
 // once and its identity (device, inode, size, mtime, ctime) stamped beside it: any later write,
 // truncation or replacement changes that identity and brings the hash back.
 import Foundation
-import PenCore
 
 public enum ImageIntegrity {
     /// Refuses a file whose content no longer matches `sha256`; `rebuild` is the command that fixes it.
@@ -63,13 +62,13 @@ public enum ImageIntegrity {
         (try? SHA256File.hex(path: path)) == sha256
     }
 
-    static func stampPath(for path: String) -> String {
+    public static func stampPath(for path: String) -> String {
         let dir = (path as NSString).deletingLastPathComponent
         return "\(dir)/" + stampName(for: (path as NSString).lastPathComponent)
     }
 
     /// The stamp's file name beside a file named `name`.
-    static func stampName(for name: String) -> String { ".\(name).verified" }
+    public static func stampName(for name: String) -> String { ".\(name).verified" }
 
     /// Changes whenever the file's content can have changed (ctime cannot be set back by users).
     static func identity(of path: String) -> String? {

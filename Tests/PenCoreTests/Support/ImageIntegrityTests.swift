@@ -1,7 +1,6 @@
 import Foundation
 import Testing
-@testable import ProfileBuilder
-import PenCore
+@testable import PenCore
 
 @Suite struct ImageIntegrityTests {
     let dir: String
