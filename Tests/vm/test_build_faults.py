@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import PEN, BUILD_TIMEOUT, FAULT_RUNS, describe, fault_counts, own_image_cache, published, uids_of
-from test_session import qemu_pids
+from test_sessions import qemu_pids
 
 SLOW = 'build = """\necho build-started\nsleep 600\n"""\n'
 QUICK = 'build = """\necho build-started\necho rebuilt > /etc/slow-marker\n"""\n'

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from conftest import FAULT_RUNS, PEN, describe, fault_counts, fsck_clean
-from test_session import qemu_pids
+from test_sessions import qemu_pids
 
 # Appends a counter, syncs, then reports it: a number on stdout is on the disk.
 WRITER = "i=0; while :; do i=$((i+1)); echo $i >> /root/counter; sync; echo $i; done"

@@ -3,7 +3,7 @@ import pytest
 import os
 
 from conftest import describe, own_image_cache
-from test_session import qemu_pids, start_sleeper
+from test_sessions import qemu_pids, start_sleeper
 
 
 def test_qemu_runs_under_its_seccomp_sandbox_without_a_monitor(pen):

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from conftest import PEN, describe, fsck_clean
-from test_session import qemu_pids, read_until, shell_on_a_terminal
+from test_sessions import qemu_pids, read_until, shell_on_a_terminal
 
 
 def start(pen, name, *flags):

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from conftest import FAULT_RUNS, PEN, describe, fault_counts, fsck_clean, own_image_cache, qemu_pids
-from test_workspace_env_network import GUEST_SERVER, free_port
+from test_workspace import GUEST_SERVER, free_port
 
 
 def vm(pen, name):
