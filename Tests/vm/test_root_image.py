@@ -31,7 +31,7 @@ def test_the_root_is_a_read_only_image_under_the_vms_own_upper_layer(pen, base_i
         test -e /init && echo init-visible || echo no-init
         stat -c 'mode %a' /usr/bin/passwd
     """
-    r = pen.shell("ro", "sh", "-c", script, check=0)
+    r = pen.vm("ro").shell("sh", "-c", script, check=0)
     out = r.stdout.decode().splitlines()
     lower = [l for l in out if " /run/pen-lower " in l]
     assert lower and lower[0].split()[2] == "erofs" and lower[0].split()[3].startswith("ro"), out
@@ -39,25 +39,25 @@ def test_the_root_is_a_read_only_image_under_the_vms_own_upper_layer(pen, base_i
     assert "lower-read-only" in out and "no-init" in out, out
     assert "mode 4755" in out, out  # setuid kept from the guest's own tar, never a host file
     # The changes live on the VM's disk and survive a reboot; the image never changes.
-    r = pen.shell("ro", "sh", "-c", "cat /usr/share/pen-probe /root/added; test -e /etc/debian_version || echo deleted",
+    r = pen.vm("ro").shell("sh", "-c", "cat /usr/share/pen-probe /root/added; test -e /etc/debian_version || echo deleted",
                   check=0)
     assert r.stdout == b"changed\nadded\ndeleted\n", describe(r)
     assert sha256(image) == before == manifest(images)["root"]["sha256"]
     # Another VM sees the pristine image.
-    r = pen.shell("other", "sh", "-c", "cat /etc/debian_version >/dev/null && test ! -e /root/added && echo pristine", check=0)
+    r = pen.vm("other").shell("sh", "-c", "cat /etc/debian_version >/dev/null && test ! -e /root/added && echo pristine", check=0)
     assert r.stdout == b"pristine\n", describe(r)
-    ok, report = fsck_clean(pen.disk("ro"))
+    ok, report = fsck_clean(pen.vm("ro").disk)
     assert ok, report
 
 
 def test_a_vm_made_on_an_older_base_keeps_its_files_after_the_rebuild(pen, base_image):
     images = own_image_cache(pen, base_image, copy=True)
-    pen.shell("old", "sh", "-c", "echo mine > /root/mine; echo etc > /etc/pen-local", check=0)
+    pen.vm("old").shell("sh", "-c", "echo mine > /root/mine; echo etc > /etc/pen-local", check=0)
     # The cache now looks like an older pen's: its base is rebuilt, the VM's disk is kept.
     record = manifest(images)
     record["builderVersion"] -= 1
     (images / "base" / "manifest.json").write_text(json.dumps(record))
-    r = pen.shell("old", "cat", "/root/mine", "/etc/pen-local", timeout=BUILD_TIMEOUT)
+    r = pen.vm("old").shell("cat", "/root/mine", "/etc/pen-local", timeout=BUILD_TIMEOUT)
     assert r.returncode == 0 and r.stdout == b"mine\netc\n", describe(r)
     assert b"building the base image" in r.stderr, describe(r)
     assert manifest(images)["builderVersion"] == record["builderVersion"] + 1
@@ -113,5 +113,5 @@ def test_prune_removes_only_what_no_profile_uses(pen, base_image):
     assert b"freed" in r.stderr, describe(r)
     assert not (images / "profiles" / "deleted").exists() and published(pen, "edited") == []
     assert len(published(pen, "kept")) == 1
-    assert pen.shell("user", "cat", "/etc/k", check=0).stdout == b"kept\n"
+    assert pen.vm("user").shell("cat", "/etc/k", check=0).stdout == b"kept\n"
     assert b"nothing to prune" in pen.run("image", "prune", check=0).stderr
