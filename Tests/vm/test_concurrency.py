@@ -91,7 +91,8 @@ def race(pen, offset, faults, outcomes):
         # fresh one, where /root/d does not exist) — it never read the removed VM's data.
         assert out != b"data\n", context
         if state == "whole":
-            assert shell.returncode == 1 and b"No such file" in err, context
+            assert shell.returncode == 1, context
+            assert b"No such file" in err, context
             outcome = "removed, then the shell made a fresh VM"
         else:
             assert shell.returncode == 125 and b"already running" in err or b"was removed while" in err, context
@@ -102,7 +103,8 @@ def race(pen, offset, faults, outcomes):
         if state != "whole" or shell.returncode != 125 and out != b"data\n":
             faults.lost()  # a VM that was not removed lost its data (or went)
         assert state == "whole", context
-        assert shell.returncode == 0 and out == b"data\n", context
+        assert shell.returncode == 0, context
+        assert out == b"data\n", context
         outcome = "rm refused, shell ran"
     outcomes[outcome] = outcomes.get(outcome, 0) + 1
     if state == "whole":

@@ -47,7 +47,8 @@ def test_pen_is_not_readable_by_its_users_other_processes(pen, pen_for_any_user)
         assert proc.poll() is None
         probe = subprocess.run(["python3", "-c", f"open('/proc/{proc.pid}/environ','rb').read()"],
                                preexec_fn=as_nobody, capture_output=True, timeout=30)
-        assert probe.returncode != 0 and b"PermissionError" in probe.stderr, probe
+        assert probe.returncode != 0, probe
+        assert b"PermissionError" in probe.stderr, probe
         # The baseline: an ordinary process of the same user is readable.
         sleeper = subprocess.Popen(["sleep", "30"], preexec_fn=as_nobody)
         probe = subprocess.run(["python3", "-c", f"open('/proc/{sleeper.pid}/environ','rb').read()"],
@@ -79,9 +80,11 @@ def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
         f.truncate(initrd.stat().st_size - 4096)
     r = pen.vm("ok").shell("true")
     assert r.returncode == 125, describe(r)
-    assert b"does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
+    assert b"does not match its recorded SHA-256" in r.stderr
+    assert b"pen image base --rebuild" in r.stderr
     r = pen.run("image", "verify")
-    assert r.returncode == 1 and b"CORRUPT base" in r.stdout, describe(r)
+    assert r.returncode == 1, describe(r)
+    assert b"CORRUPT base" in r.stdout, describe(r)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "one byte changed"])
@@ -100,9 +103,12 @@ def test_a_damaged_root_image_is_refused_with_the_fix(pen, base_image, damage):
             f.write(bytes([byte[0] ^ 0xFF]))
     r = pen.vm("ok").shell("cat", "/root/f")
     assert r.returncode == 125, describe(r)
-    assert b"root.erofs does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
+    assert b"root.erofs does not match its recorded SHA-256" in r.stderr
+    assert b"pen image base --rebuild" in r.stderr
     r = pen.run("image", "verify")
-    assert r.returncode == 1 and b"CORRUPT base" in r.stdout and b"root.erofs" in r.stdout, describe(r)
+    assert r.returncode == 1, describe(r)
+    assert b"CORRUPT base" in r.stdout, describe(r)
+    assert b"root.erofs" in r.stdout, describe(r)
     if damage != "truncated":
         return
     # The fix named works, and the VM's own files were never touched.

@@ -54,7 +54,8 @@ def test_profile_is_built_once_and_used(ppen):
     assert ls(ppen)["jqp"]["image"] == "missing"
     r = ppen.run("profile", "build", "jqp", timeout=BUILD_TIMEOUT)
     assert r.returncode == 0, describe(r)
-    assert b"booting the builder VM" in r.stderr and b"installing 1 package" in r.stderr
+    assert b"booting the builder VM" in r.stderr
+    assert b"installing 1 package" in r.stderr
     assert ls(ppen)["jqp"]["image"] == "fresh"
 
     r = ppen.run("shell", "v1", "--profile", "jqp", "--", "sh", "-c",
@@ -63,14 +64,17 @@ def test_profile_is_built_once_and_used(ppen):
     assert lines[0].startswith("jq-"), lines
     assert lines[1:3] == ["built-by-profile", "setup"], lines
     assert lines[3] in ("0", "1"), "apt lists must be cleaned out of the image"  # only the lock dir may remain
-    assert b"builder" not in r.stderr and b"building" not in r.stderr, r.stderr
+    assert b"builder" not in r.stderr, r.stderr
+    assert b"building" not in r.stderr, r.stderr
 
     # A second boot (profile remembered by the VM) builds nothing and does not re-run setup.
     r = ppen.run("shell", "v1", "--", "cat", "/root/setup-runs", check=0)
     assert r.stdout == b"setup\n"
     assert b"building" not in r.stderr
     detail = show(ppen, "jqp")
-    assert len(detail["hash"]) == 64 and detail["image"] == "fresh" and detail["vms"] == ["v1"]
+    assert len(detail["hash"]) == 64
+    assert detail["image"] == "fresh"
+    assert detail["vms"] == ["v1"]
     ok, report = fsck_clean(ppen.vm("v1").disk)
     assert ok, report
 
@@ -94,7 +98,9 @@ def test_failing_builds_publish_nothing_and_keep_the_previous_image(ppen):
     r = ppen.run("profile", "build", "jqp", timeout=BUILD_TIMEOUT)
     assert r.returncode != 0
     err = r.stderr.decode()
-    assert "build script exited with status 3" in err and "about to fail" in err and "full log:" in err, err
+    assert "build script exited with status 3" in err, err
+    assert "about to fail" in err, err
+    assert "full log:" in err, err
     assert published(ppen, "jqp") == good
 
     ppen.profile("jqp", JQ_PROFILE.replace('["jq"]', '["jq", "pen-no-such-package"]'))
@@ -107,7 +113,8 @@ def test_failing_builds_publish_nothing_and_keep_the_previous_image(ppen):
     ppen.profile("jqp", JQ_PROFILE)
     assert ls(ppen)["jqp"]["image"] == "fresh"
     r = ppen.run("shell", "v1", "--", "cat", "/etc/pen-marker", check=0)
-    assert r.stdout == b"built-by-profile\n" and b"building" not in r.stderr
+    assert r.stdout == b"built-by-profile\n"
+    assert b"building" not in r.stderr
 
 
 def test_changed_packages_make_the_image_stale_and_rebuild(ppen):
@@ -119,7 +126,8 @@ def test_changed_packages_make_the_image_stale_and_rebuild(ppen):
     assert b"changed since its image was built; rebuilding it" in r.stderr
     assert r.stdout.startswith(b"tree v")
     new = published(ppen, "jqp")
-    assert len(new) == 1 and new != old
+    assert len(new) == 1
+    assert new != old
     ppen.profile("jqp", JQ_PROFILE)
 
 
@@ -149,7 +157,9 @@ def test_malformed_profile_is_named_with_its_key_and_creates_nothing(ppen):
     r = ppen.run("shell", "bv", "--profile", "broken", "--", "true")
     assert r.returncode == 125
     lines = r.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and "broken.toml" in lines[0] and "vm.cpus" in lines[0], lines
+    assert len(lines) == 1, lines
+    assert "broken.toml" in lines[0], lines
+    assert "vm.cpus" in lines[0], lines
     assert not ppen.vm("bv").path.exists()
     assert "vm.cpus" in ls(ppen)["broken"]["error"]
     (ppen.home / "profiles" / "broken.toml").unlink()
@@ -157,7 +167,9 @@ def test_malformed_profile_is_named_with_its_key_and_creates_nothing(ppen):
 
 def test_default_profile_is_the_base_image(ppen):
     d = show(ppen, "default")
-    assert d["image"] == "fresh" and len(d["hash"]) == 64 and d["packages"] == []
+    assert d["image"] == "fresh"
+    assert len(d["hash"]) == 64
+    assert d["packages"] == []
 
 
 def published_root_image_sha256(runner, profile):
@@ -180,7 +192,8 @@ def test_an_unchanged_profile_rebuilds_to_the_same_root_image_bytes(tmp_path, ba
         r = runner.run("profile", "build", "repro", "--force", timeout=BUILD_TIMEOUT)
         assert r.returncode == 0, describe(r)
         hashes.append(published_root_image_sha256(runner, "repro"))
-    assert hashes[0] and "root.erofs" in hashes[0], hashes
+    assert hashes[0], hashes
+    assert "root.erofs" in hashes[0], hashes
     assert hashes[0] == hashes[1], "two builds of an unchanged profile gave different root images"
 
 

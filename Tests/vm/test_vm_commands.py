@@ -51,17 +51,26 @@ def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
     a = listed["a"]
     assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
                       "directory", "created_at", "sessions", "uptime_seconds", "detached", "boot"}
-    assert a["sessions"] is None and a["uptime_seconds"] is None and a["detached"] is None and a["boot"] is None  # stopped
+    assert a["sessions"] is None
+    assert a["uptime_seconds"] is None
+    assert a["detached"] is None
+    assert a["boot"] is None  # stopped
     # The recorded workspace: none, or the directory pen ran in (the test's home).
-    assert a["status"] == "stopped" and a["profile"] == "default" and a["directory"] in (None, str(pen.cwd))
+    assert a["status"] == "stopped"
+    assert a["profile"] == "default"
+    assert a["directory"] in (None, str(pen.cwd))
     assert a["disk_size_bytes"] == 10 * GIB
     assert 0 < a["disk_used_bytes"] < a["disk_size_bytes"]
-    assert a["cpus"] >= 1 and a["memory_mib"] == 2048
+    assert a["cpus"] >= 1
+    assert a["memory_mib"] == 2048
     table = pen.run("vm", "ls", timeout=60, check=0).stdout.decode().splitlines()
     assert table[0].split() == ["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"]
     row = table[1].split()
-    assert row[0] == "a" and row[2] == "stopped" and row[3] == row[4] == "-", table
-    assert row[7].endswith("/10G") and row[8] in ("-", str(pen.cwd)), table
+    assert row[0] == "a", table
+    assert row[2] == "stopped", table
+    assert row[3] == row[4] == "-", table
+    assert row[7].endswith("/10G"), table
+    assert row[8] in ("-", str(pen.cwd)), table
 
 
 def test_vm_stop_shuts_a_running_vm_down_cleanly(pen):
@@ -111,11 +120,14 @@ def test_vm_rm_asks_before_deleting_much_data(pen):
     assert pen.vms()["big"]["disk_used_bytes"] > 150_000_000
     # No terminal here: refused without --force, and nothing is deleted.
     r = pen.run("vm", "rm", "big", timeout=60, check=1)
-    assert b"--force" in r.stderr and b"MB" in r.stderr, describe(r)
+    assert b"--force" in r.stderr, describe(r)
+    assert b"MB" in r.stderr, describe(r)
     assert (pen.vm("big").path / "vm.json").exists()
     # On a terminal pen asks; anything but yes keeps the VM.
     answer, out = on_terminal(pen, ["vm", "rm", "big"], b"n\r")
-    assert answer == 1 and b"remove VM 'big' and its" in out and b"MB of data? [y/N]" in out, out
+    assert answer == 1, out
+    assert b"remove VM 'big' and its" in out, out
+    assert b"MB of data? [y/N]" in out, out
     assert (pen.vm("big").path / "vm.json").exists()
     pen.run("vm", "rm", "big", "--force", timeout=60, check=0)
     assert not pen.vm("big").path.exists()
@@ -134,8 +146,11 @@ def test_image_ls_lists_the_fresh_base_image(pen):
     images = json.loads(r.stdout)
     base = [i for i in images if i["kind"] == "base"]
     assert len(base) == 1, images
-    assert base[0]["name"] == "base" and base[0]["status"] == "fresh"
-    assert base[0]["size_bytes"] > 0 and len(base[0]["hash"]) == 64 and base[0]["created_at"]
+    assert base[0]["name"] == "base"
+    assert base[0]["status"] == "fresh"
+    assert base[0]["size_bytes"] > 0
+    assert len(base[0]["hash"]) == 64
+    assert base[0]["created_at"]
     for image in images:
         assert image["status"] in ("fresh", "stale", "orphan")
     table = pen.run("image", "ls", timeout=60, check=0).stdout.decode().splitlines()
@@ -150,10 +165,16 @@ def test_doctor_explains_the_accelerator_and_passes_here(pen):
     kvm = [line for line in out.splitlines() if line.split()[1:2] == ["kvm:"]]
     assert len(kvm) == 1, out
     if os.path.exists("/sys/module/kvm_pvm"):
-        assert kvm[0].startswith("warn") and "PVM" in kvm[0] and "TCG" in kvm[0], out
-    assert "qemu:" in out and "base image:" in out and IMAGES in out
+        assert kvm[0].startswith("warn"), out
+        assert "PVM" in kvm[0], out
+        assert "TCG" in kvm[0], out
+    assert "qemu:" in out
+    assert "base image:" in out
+    assert IMAGES in out
     network = [line for line in out.splitlines() if line.split()[1:2] == ["network:"]]
-    assert len(network) == 1 and network[0].startswith("ok") and "passt" in network[0], out
+    assert len(network) == 1, out
+    assert network[0].startswith("ok"), out
+    assert "passt" in network[0], out
     # Asked for slirp explicitly: doctor says what that means for the host's loopback.
     r = pen.run("doctor", env={"PEN_NETWORK": "slirp"}, timeout=120, check=0)
     assert any(line.startswith("warn") and "network:" in line and "loopback" in line

@@ -43,7 +43,8 @@ def test_bad_workspace_is_refused(pen, tmp_path, bad):
         bad = str(tmp_path / "file")
         open(bad, "w").close()
     r = pen.run("shell", "bw", "--dir", bad, "--", "true", timeout=60)
-    assert r.returncode == 125 and b"--dir" in r.stderr, describe(r)
+    assert r.returncode == 125, describe(r)
+    assert b"--dir" in r.stderr, describe(r)
     assert not pen.vm("bw").path.exists()
 
 
@@ -249,7 +250,8 @@ def victim(tmp_path):
 
 def assert_refused(r, path):
     assert r.returncode != 0, describe(r)
-    assert str(path).encode() in r.stderr and b"symlink" in r.stderr, describe(r)
+    assert str(path).encode() in r.stderr, describe(r)
+    assert b"symlink" in r.stderr, describe(r)
 
 
 def assert_untouched(victim):
@@ -368,4 +370,5 @@ def test_symlinks_planted_in_the_image_cache_are_refused(pen, base_image, victim
 
         # With the links gone, the same build publishes and boots.
         r = pen.run("shell", "p", "--profile", "sl", "--", "cat", "/etc/sl", timeout=BUILD_TIMEOUT)
-        assert r.returncode == 0 and r.stdout == b"linked\n", describe(r)
+        assert r.returncode == 0, describe(r)
+        assert r.stdout == b"linked\n", describe(r)
