@@ -103,9 +103,9 @@ class PenRunner:
             stop_running_vms(runner.home)
 
     def keep_logs(self, keep):
+        keep.mkdir(parents=True, exist_ok=True)
         for log in list(self.home.glob("vms/*/boot.log")) + list(self.home.glob("vms/*/qemu.log")) + \
                 list(self.home.glob("vms/*/supervisor.log")):
-            keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
             print(f"=== {log} (kept in {keep})\n{log.read_text(errors='replace')[-6000:]}")
 
