@@ -1,13 +1,18 @@
 """Harness for VM tests: the real `pen` binary, real QEMU (TCG here), a fresh PEN_HOME per
 test, a timeout on every boot, and the guest's boot logs kept when a test fails."""
 import contextlib
+import inspect
 import json
 import os
 import pathlib
+import pty
+import select
 import shutil
-import tempfile
 import signal
+import socket
 import subprocess
+import tempfile
+import termios
 import time
 
 import pytest
@@ -26,6 +31,10 @@ FAULT_REPORT = os.environ.get("PEN_FAULT_REPORT")
 
 
 class PenRunner:
+    """pen as the tests run it: one PEN_HOME, one working directory beside it, a timeout on every
+    command. `vm(name)` is one VM; `spawn` is the one way to run pen in the background, and
+    everything spawned (and every VM left running) is ended when the test ends."""
+
     def __init__(self, home: pathlib.Path):
         self.home = home
         # The directory pen runs in, so the default workspace: beside PEN_HOME, never holding it
@@ -37,29 +46,167 @@ class PenRunner:
         # hung says where.
         self.env = dict(os.environ, PEN_HOME=str(home), PEN_IMAGES=IMAGES, PEN_BOOT_LOGLEVEL="7")
         self.env.pop("PEN_TIMINGS", None)
+        self.spawned = []
+        self.others = []
 
-    def run(self, *args, input=None, timeout=BOOT_TIMEOUT, env=None, check=None):
+    def run(self, *args, input=None, timeout=BOOT_TIMEOUT, env=None, check=None, cwd=None, binary=PEN,
+            preexec_fn=None):
         """Runs pen; every call has a timeout (a hung boot fails the test, never the suite)."""
-        full_env = dict(self.env, **(env or {}))
         # The default workspace is the current directory: the test's own, never the repo.
         self.cwd.mkdir(exist_ok=True)
-        result = subprocess.run([PEN, *args], input=input, capture_output=True, timeout=timeout, cwd=self.cwd,
-                                env=full_env, stdin=None if input is not None else subprocess.DEVNULL)
+        result = subprocess.run([binary, *args], input=input, capture_output=True, timeout=timeout,
+                                cwd=cwd or self.cwd, env=dict(self.env, **(env or {})), preexec_fn=preexec_fn,
+                                stdin=None if input is not None else subprocess.DEVNULL)
         if check is not None:
             assert result.returncode == check, describe(result)
         return result
 
-    def shell(self, name, *command, **kw):
-        return self.run("shell", name, "--", *command, **kw)
+    def spawn(self, *args, env=None, cwd=None, binary=PEN, **popen):
+        """pen in the background (stdin empty, stdout and stderr piped unless `popen` says
+        otherwise); what is still running when the test ends is killed."""
+        self.cwd.mkdir(exist_ok=True)
+        streams = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([binary, *args], env=dict(self.env, **(env or {})), cwd=cwd or self.cwd,
+                                **dict(streams, **popen))
+        self.spawned.append(proc)
+        return proc
 
-    def vm_dir(self, name):
-        return self.home / "vms" / name
+    def vm(self, name):
+        return Microvm(self, name)
 
-    def disk(self, name):
-        return self.vm_dir(name) / "overlay.img"
+    def vms(self):
+        """`pen vm ls --json`, by name."""
+        r = self.run("vm", "ls", "--json", timeout=60, check=0)
+        return {row["name"]: row for row in json.loads(r.stdout)}
 
     def profile(self, name, text):
         write_profile(self.home, name, text)
+
+    def another(self, home: pathlib.Path):
+        """A second pen with its own PEN_HOME (e.g. on a small filesystem), cleaned up with this one."""
+        home.mkdir(parents=True, exist_ok=True)
+        runner = PenRunner(home)
+        self.others.append(runner)
+        return runner
+
+    def clean_up(self, failed, name):
+        """At the test's end: the guest logs kept and printed if it failed, everything spawned
+        killed, every VM still running stopped."""
+        for runner in [self, *self.others]:
+            if failed:
+                runner.keep_logs(LOGS / name)
+            for proc in runner.spawned:
+                if proc.poll() is None:
+                    proc.kill()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=30)
+            stop_running_vms(runner.home)
+
+    def keep_logs(self, keep):
+        keep.mkdir(parents=True, exist_ok=True)
+        for log in list(self.home.glob("vms/*/boot.log")) + list(self.home.glob("vms/*/qemu.log")) + \
+                list(self.home.glob("vms/*/supervisor.log")):
+            shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
+            print(f"=== {log} (kept in {keep})\n{log.read_text(errors='replace')[-6000:]}")
+
+
+class Microvm:
+    """One VM by name, driven the way a user would: start and stop it, run commands in it
+    (`shell` boots it if needed, `exec` needs it running), copy files, read its logs."""
+
+    def __init__(self, pen: PenRunner, name: str):
+        self.pen, self.name = pen, name
+
+    @property
+    def path(self):
+        """The VM's directory under PEN_HOME."""
+        return self.pen.home / "vms" / self.name
+
+    @property
+    def disk(self):
+        return self.path / "overlay.img"
+
+    def log(self, name="supervisor.log"):
+        return (self.path / name).read_bytes()
+
+    def start(self, *flags):
+        """`pen vm start`, which must succeed."""
+        r = self.pen.run("vm", "start", self.name, *flags, timeout=300)
+        assert r.returncode == 0, describe(r)
+        return r
+
+    def stop(self, timeout=120, **kw):
+        return self.pen.run("vm", "stop", self.name, timeout=timeout, **kw)
+
+    def shell(self, *command, flags=(), **kw):
+        """`pen shell NAME [flags] -- command`."""
+        return self.pen.run("shell", self.name, *flags, "--", *command, **kw)
+
+    def exec(self, *command, flags=(), **kw):
+        """`pen exec NAME [flags] -- command`."""
+        return self.pen.run("exec", self.name, *flags, "--", *command, **kw)
+
+    def cp_in(self, source, guest_path, **kw):
+        return self.pen.run("cp", str(source), f"{self.name}:{guest_path}", **kw)
+
+    def cp_out(self, *guest_paths, to, **kw):
+        return self.pen.run("cp", *[f"{self.name}:{p}" for p in guest_paths], str(to), **kw)
+
+    def spawn_shell(self, *command, flags=(), **popen):
+        """`pen shell` in the background; with no command, the guest's login shell."""
+        return self.pen.spawn("shell", self.name, *flags, *(["--", *command] if command else []), **popen)
+
+    def spawn_exec(self, *command, flags=(), **popen):
+        return self.pen.spawn("exec", self.name, *flags, "--", *command, **popen)
+
+    def sleeper(self, *flags, before="sync"):
+        """A `pen shell` session that keeps the VM running: it runs `before`, prints a start line
+        and sleeps. Returns once the start line came (within 240 s); what `before` printed is
+        the process's `said`."""
+        proc = self.spawn_shell("sh", "-c", f"{before}; echo started; exec sleep 300", flags=flags)
+        out = b""
+        deadline = time.time() + 240
+        while b"started\n" not in out and time.time() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 5)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        if b"started\n" not in out:
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
+            raise AssertionError(f"no start line; stdout: {out!r}; stderr: {err.decode(errors='replace')}")
+        proc.said = out[:out.index(b"started\n")]
+        return proc
+
+    @contextlib.contextmanager
+    def terminal(self, size=None):
+        """`pen shell NAME` on a fresh pty, like a user at a terminal; pen must leave the
+        terminal's mode as it found it. Yields (process, controller fd, terminal fd)."""
+        controller, terminal = pty.openpty()
+        if size:
+            termios.tcsetwinsize(terminal, size)
+        before = termios.tcgetattr(terminal)
+        proc = self.spawn_shell(env={"TERM": "xterm"}, stdin=terminal, stdout=terminal, stderr=terminal,
+                                start_new_session=True)
+        try:
+            yield proc, controller, terminal
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            after = termios.tcgetattr(terminal)
+            os.close(controller)
+            os.close(terminal)
+        assert after == before, "pen must restore the terminal's mode"
+
+    def info(self):
+        """This VM's row of `pen vm ls --json`."""
+        return self.pen.vms()[self.name]
+
+    def qemu_pids(self):
+        return qemu_pids(self.name)
 
 
 def describe(result):
@@ -70,6 +217,22 @@ def describe(result):
 def fsck_clean(image):
     r = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, timeout=120)
     return r.returncode == 0, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault: injects a fault and counts its runs (`make faults` runs these, "
+                                       "each fault PEN_FAULT_RUNS times)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A VM test that counts an injected fault must say so with @pytest.mark.fault: bench/faults.py
+    selects the fault runs by the marker, and a test without it would silently drop out."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or "base_image" not in getattr(item, "fixturenames", ()):
+            continue
+        if "fault_counts(" in inspect.getsource(function) and item.get_closest_marker("fault") is None:
+            raise pytest.UsageError(f"{item.nodeid} counts a fault but is not marked @pytest.mark.fault")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -146,14 +309,7 @@ def pen(tmp_path, request, base_image):
     runner = PenRunner(home)
     yield runner
     failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        keep = LOGS / request.node.name
-        keep.mkdir(parents=True, exist_ok=True)
-        for log in list(home.glob("vms/*/boot.log")) + list(home.glob("vms/*/qemu.log")) + \
-                list(home.glob("vms/*/supervisor.log")):
-            shutil.copy(log, keep / f"{log.parent.name}-{log.name}")
-            print(f"=== {log} (kept in {keep})\n{log.read_text(errors='replace')[-6000:]}")
-    stop_running_vms(home)
+    runner.clean_up(failed is not None and failed.failed, request.node.name)
 
 
 def write_profile(home, name, text):
@@ -286,7 +442,6 @@ def own_image_cache(runner, base_image, copy=False, images=None):
 def small_filesystem(path, size):
     """A tmpfs of `size` bytes mounted at `path` (needs root, as CI has): a disk that can fill."""
     if os.geteuid() != 0:
-        import pytest
         pytest.skip("mounting a small tmpfs needs root")
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)], check=True)
@@ -310,3 +465,37 @@ def fill(directory):
     finally:
         os.close(fd)
     return filler
+
+
+def read_until(fd, needle, timeout):
+    """What a terminal (or pipe) `fd` printed until `needle` appeared, or `timeout` seconds passed."""
+    out = b""
+    deadline = time.time() + timeout
+    while needle not in out and time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# A one-request HTTP server on the guest's port 8000 (perl is in the base image); it prints
+# "listening" once it accepts connections.
+GUEST_SERVER = r'''
+use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die "listen: $!";
+print "listening\n"; $| = 1;
+my $c = $s->accept; my $req = <$c>;
+print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the guest\n"; close $c;
+'''

@@ -1,27 +1,64 @@
-"""Hardened QEMU and image integrity."""
-import pytest
+"""The integrity of what pen runs: every image verified before it boots (a damaged one refused
+with the fix), QEMU under its seccomp sandbox without a monitor, and pen's own memory and
+environment closed to its user's other processes."""
 import os
+import subprocess
+import time
+
+import pytest
 
 from conftest import describe, own_image_cache
-from test_session import qemu_pids, start_sleeper
+
+NOBODY = 65534
+
+
+def as_nobody():
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
 
 
 def test_qemu_runs_under_its_seccomp_sandbox_without_a_monitor(pen):
-    proc = start_sleeper(pen, "sbx")
+    vm = pen.vm("sbx")
+    proc = vm.sleeper()
+    [pid] = vm.qemu_pids()
+    args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    assert b"-sandbox" in args
+    assert not any(a in args for a in (b"-monitor", b"-qmp", b"-mon"))
+    status = open(f"/proc/{pid}/status").read()
+    assert "Seccomp:\t2" in status, "QEMU is not under a seccomp filter"
+    # No socket files: every channel is an inherited socketpair.
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        assert not target.startswith("/") or not target.endswith(".sock"), target
+    proc.terminate()
+    proc.wait(timeout=120)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as nobody")
+def test_pen_is_not_readable_by_its_users_other_processes(pen, pen_for_any_user):
+    """A process of the same user cannot read pen's environment (its secrets) or memory."""
+    reader, writer = os.pipe()
+    proc = pen.spawn("supervise", "--plan-fd", "0", "--ready-fd", "1", "--run", str(pen.home / "run"),
+                     binary=pen_for_any_user, env={"A_SECRET": "pen-hidden-value"}, cwd="/", stdin=reader,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=as_nobody)
+    os.close(reader)
     try:
-        [pid] = qemu_pids("sbx")
-        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-        assert b"-sandbox" in args
-        assert not any(a in args for a in (b"-monitor", b"-qmp", b"-mon"))
-        status = open(f"/proc/{pid}/status").read()
-        assert "Seccomp:\t2" in status, "QEMU is not under a seccomp filter"
-        # No socket files: every channel is an inherited socketpair.
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            assert not target.startswith("/") or not target.endswith(".sock"), target
+        time.sleep(1)  # pen has started and waits for its plan
+        assert proc.poll() is None
+        probe = subprocess.run(["python3", "-c", f"open('/proc/{proc.pid}/environ','rb').read()"],
+                               preexec_fn=as_nobody, capture_output=True, timeout=30)
+        assert probe.returncode != 0, probe
+        assert b"PermissionError" in probe.stderr, probe
+        # The baseline: an ordinary process of the same user is readable.
+        sleeper = subprocess.Popen(["sleep", "30"], preexec_fn=as_nobody)
+        probe = subprocess.run(["python3", "-c", f"open('/proc/{sleeper.pid}/environ','rb').read()"],
+                               preexec_fn=as_nobody, capture_output=True, timeout=30)
+        sleeper.kill()
+        sleeper.wait()
+        assert probe.returncode == 0, probe
     finally:
-        proc.terminate()
-        proc.wait(timeout=120)
+        os.close(writer)
+        proc.wait(timeout=30)
 
 
 def private_images(pen, base_image):
@@ -31,25 +68,29 @@ def private_images(pen, base_image):
 
 def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
     images = private_images(pen, base_image)
-    pen.shell("ok", "true", check=0)  # verified once, stamped
+    pen.vm("ok").shell("true", check=0)  # verified once, stamped
     r = pen.run("image", "verify", check=0)
     # The base image's four files (and the boot snapshot this boot saved).
-    assert r.stdout.count(b"ok      base") == 4 and r.stdout.count(b"ok      snapshot") == 1 and b"CORRUPT" not in r.stdout, describe(r)
+    assert r.stdout.count(b"ok      base") == 4, describe(r)
+    assert r.stdout.count(b"ok      snapshot") == 1, describe(r)
+    assert b"CORRUPT" not in r.stdout, describe(r)
 
     initrd = images / "base" / "initrd.img"
     with open(initrd, "r+b") as f:
         f.truncate(initrd.stat().st_size - 4096)
-    r = pen.shell("ok", "true")
+    r = pen.vm("ok").shell("true")
     assert r.returncode == 125, describe(r)
-    assert b"does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
+    assert b"does not match its recorded SHA-256" in r.stderr
+    assert b"pen image base --rebuild" in r.stderr
     r = pen.run("image", "verify")
-    assert r.returncode == 1 and b"CORRUPT base" in r.stdout, describe(r)
+    assert r.returncode == 1, describe(r)
+    assert b"CORRUPT base" in r.stdout, describe(r)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "one byte changed"])
 def test_a_damaged_root_image_is_refused_with_the_fix(pen, base_image, damage):
     images = private_images(pen, base_image)
-    pen.shell("ok", "sh", "-c", "echo kept > /root/f", check=0)  # verified once, stamped
+    pen.vm("ok").shell("sh", "-c", "echo kept > /root/f", check=0)  # verified once, stamped
     root = images / "base" / "root.erofs"
     size = root.stat().st_size
     with open(root, "r+b") as f:
@@ -60,14 +101,17 @@ def test_a_damaged_root_image_is_refused_with_the_fix(pen, base_image, damage):
             byte = f.read(1)
             f.seek(size // 2)
             f.write(bytes([byte[0] ^ 0xFF]))
-    r = pen.shell("ok", "cat", "/root/f")
+    r = pen.vm("ok").shell("cat", "/root/f")
     assert r.returncode == 125, describe(r)
-    assert b"root.erofs does not match its recorded SHA-256" in r.stderr and b"pen image base --rebuild" in r.stderr
+    assert b"root.erofs does not match its recorded SHA-256" in r.stderr
+    assert b"pen image base --rebuild" in r.stderr
     r = pen.run("image", "verify")
-    assert r.returncode == 1 and b"CORRUPT base" in r.stdout and b"root.erofs" in r.stdout, describe(r)
+    assert r.returncode == 1, describe(r)
+    assert b"CORRUPT base" in r.stdout, describe(r)
+    assert b"root.erofs" in r.stdout, describe(r)
     if damage != "truncated":
         return
     # The fix named works, and the VM's own files were never touched.
     r = pen.run("image", "base", "--rebuild", timeout=1200)
     assert r.returncode == 0, describe(r)
-    assert pen.shell("ok", "cat", "/root/f", check=0).stdout == b"kept\n"
+    assert pen.vm("ok").shell("cat", "/root/f", check=0).stdout == b"kept\n"

@@ -1,14 +1,20 @@
-"""Profiles end to end: a builder VM bakes the image once, VMs boot it, setup runs once."""
+"""Profiles end to end: a builder VM bakes the image once, VMs boot it, setup runs once; and a
+builder VM killed mid-build (SIGKILL to pen, SIGKILL to the builder's QEMU, SIGTERM to pen)
+publishes nothing, frees the build lock, and the next build works."""
+import fcntl
 import hashlib
 import json
 import os
 import pathlib
-import shutil
+import signal
 import subprocess
+import threading
+import time
 
 import pytest
 
-from conftest import PEN, BUILD_TIMEOUT, PenRunner, describe, fsck_clean, own_image_cache, published
+from conftest import BUILD_TIMEOUT, FAULT_RUNS, PenRunner, describe, fault_counts, fsck_clean, own_image_cache, \
+    published, qemu_pids, uids_of
 
 JQ_PROFILE = '''
 description = "jq and a marker"
@@ -48,7 +54,8 @@ def test_profile_is_built_once_and_used(ppen):
     assert ls(ppen)["jqp"]["image"] == "missing"
     r = ppen.run("profile", "build", "jqp", timeout=BUILD_TIMEOUT)
     assert r.returncode == 0, describe(r)
-    assert b"booting the builder VM" in r.stderr and b"installing 1 package" in r.stderr
+    assert b"booting the builder VM" in r.stderr
+    assert b"installing 1 package" in r.stderr
     assert ls(ppen)["jqp"]["image"] == "fresh"
 
     r = ppen.run("shell", "v1", "--profile", "jqp", "--", "sh", "-c",
@@ -57,15 +64,18 @@ def test_profile_is_built_once_and_used(ppen):
     assert lines[0].startswith("jq-"), lines
     assert lines[1:3] == ["built-by-profile", "setup"], lines
     assert lines[3] in ("0", "1"), "apt lists must be cleaned out of the image"  # only the lock dir may remain
-    assert b"builder" not in r.stderr and b"building" not in r.stderr, r.stderr
+    assert b"builder" not in r.stderr, r.stderr
+    assert b"building" not in r.stderr, r.stderr
 
     # A second boot (profile remembered by the VM) builds nothing and does not re-run setup.
     r = ppen.run("shell", "v1", "--", "cat", "/root/setup-runs", check=0)
     assert r.stdout == b"setup\n"
     assert b"building" not in r.stderr
     detail = show(ppen, "jqp")
-    assert len(detail["hash"]) == 64 and detail["image"] == "fresh" and detail["vms"] == ["v1"]
-    ok, report = fsck_clean(ppen.disk("v1"))
+    assert len(detail["hash"]) == 64
+    assert detail["image"] == "fresh"
+    assert detail["vms"] == ["v1"]
+    ok, report = fsck_clean(ppen.vm("v1").disk)
     assert ok, report
 
 
@@ -88,7 +98,9 @@ def test_failing_builds_publish_nothing_and_keep_the_previous_image(ppen):
     r = ppen.run("profile", "build", "jqp", timeout=BUILD_TIMEOUT)
     assert r.returncode != 0
     err = r.stderr.decode()
-    assert "build script exited with status 3" in err and "about to fail" in err and "full log:" in err, err
+    assert "build script exited with status 3" in err, err
+    assert "about to fail" in err, err
+    assert "full log:" in err, err
     assert published(ppen, "jqp") == good
 
     ppen.profile("jqp", JQ_PROFILE.replace('["jq"]', '["jq", "pen-no-such-package"]'))
@@ -101,7 +113,8 @@ def test_failing_builds_publish_nothing_and_keep_the_previous_image(ppen):
     ppen.profile("jqp", JQ_PROFILE)
     assert ls(ppen)["jqp"]["image"] == "fresh"
     r = ppen.run("shell", "v1", "--", "cat", "/etc/pen-marker", check=0)
-    assert r.stdout == b"built-by-profile\n" and b"building" not in r.stderr
+    assert r.stdout == b"built-by-profile\n"
+    assert b"building" not in r.stderr
 
 
 def test_changed_packages_make_the_image_stale_and_rebuild(ppen):
@@ -113,14 +126,14 @@ def test_changed_packages_make_the_image_stale_and_rebuild(ppen):
     assert b"changed since its image was built; rebuilding it" in r.stderr
     assert r.stdout.startswith(b"tree v")
     new = published(ppen, "jqp")
-    assert len(new) == 1 and new != old
+    assert len(new) == 1
+    assert new != old
     ppen.profile("jqp", JQ_PROFILE)
 
 
 def test_parallel_builds_of_one_profile_boot_one_builder_vm(ppen):
     ppen.profile("par", 'build = "echo parallel > /etc/par-marker"\n')
-    procs = [subprocess.Popen([PEN, "profile", "build", "par"], env=ppen.env, cwd=ppen.cwd, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    procs = [ppen.spawn("profile", "build", "par") for _ in range(4)]
     results = [p.communicate(timeout=BUILD_TIMEOUT) for p in procs]
     assert all(p.returncode == 0 for p in procs), results
     boots = sum(err.count(b"booting the builder VM") for _, err in results)
@@ -144,15 +157,19 @@ def test_malformed_profile_is_named_with_its_key_and_creates_nothing(ppen):
     r = ppen.run("shell", "bv", "--profile", "broken", "--", "true")
     assert r.returncode == 125
     lines = r.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and "broken.toml" in lines[0] and "vm.cpus" in lines[0], lines
-    assert not ppen.vm_dir("bv").exists()
+    assert len(lines) == 1, lines
+    assert "broken.toml" in lines[0], lines
+    assert "vm.cpus" in lines[0], lines
+    assert not ppen.vm("bv").path.exists()
     assert "vm.cpus" in ls(ppen)["broken"]["error"]
     (ppen.home / "profiles" / "broken.toml").unlink()
 
 
 def test_default_profile_is_the_base_image(ppen):
     d = show(ppen, "default")
-    assert d["image"] == "fresh" and len(d["hash"]) == 64 and d["packages"] == []
+    assert d["image"] == "fresh"
+    assert len(d["hash"]) == 64
+    assert d["packages"] == []
 
 
 def published_root_image_sha256(runner, profile):
@@ -175,5 +192,112 @@ def test_an_unchanged_profile_rebuilds_to_the_same_root_image_bytes(tmp_path, ba
         r = runner.run("profile", "build", "repro", "--force", timeout=BUILD_TIMEOUT)
         assert r.returncode == 0, describe(r)
         hashes.append(published_root_image_sha256(runner, "repro"))
-    assert hashes[0] and "root.erofs" in hashes[0], hashes
+    assert hashes[0], hashes
+    assert "root.erofs" in hashes[0], hashes
     assert hashes[0] == hashes[1], "two builds of an unchanged profile gave different root images"
+
+
+SLOW = 'build = """\necho build-started\nsleep 600\n"""\n'
+QUICK = 'build = """\necho build-started\necho rebuilt > /etc/slow-marker\n"""\n'
+
+
+class Build:
+    """`pen profile build` in the background, its stderr collected line by line."""
+
+    def __init__(self, pen, profile):
+        self.proc = pen.spawn("profile", "build", profile)
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, needle, timeout=300):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(needle in line for line in self.lines):
+                return
+            if self.proc.poll() is not None and not self.reader.is_alive():
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {needle!r}; stderr so far:\n{b''.join(self.lines).decode(errors='replace')}")
+
+    def finish(self, timeout=BUILD_TIMEOUT):
+        self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        return self.proc.returncode, b"".join(self.lines).decode(errors="replace")
+
+
+def profile_dir(pen, name):
+    return pen.home / "images" / "profiles" / name
+
+
+def scratch(pen, name):
+    return sorted(p.name for p in profile_dir(pen, name).iterdir() if p.name.startswith(".build-"))
+
+
+def lock_is_free(pen, name):
+    with open(profile_dir(pen, name) / ".lock", "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+
+
+def wait_gone(vm_name, seconds=10):
+    deadline = time.time() + seconds
+    while qemu_pids(vm_name) and time.time() < deadline:
+        time.sleep(0.05)
+    return not qemu_pids(vm_name)
+
+
+def next_build_works(pen):
+    """The same profile, now quick: it builds, publishes one image, leaves no scratch, and boots."""
+    pen.profile("slow", QUICK)
+    r = pen.run("profile", "build", "slow", timeout=BUILD_TIMEOUT)
+    assert r.returncode == 0, describe(r)
+    assert len(published(pen, "slow")) == 1, published(pen, "slow")
+    assert scratch(pen, "slow") == [], scratch(pen, "slow")
+    r = pen.run("shell", "after", "--profile", "slow", "--", "cat", "/etc/slow-marker")
+    assert r.returncode == 0, describe(r)
+    assert r.stdout == b"rebuilt\n", describe(r)
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("fault", ["sigkill-pen", "sigkill-builder-qemu", "sigterm-pen"])
+def test_a_builder_vm_killed_mid_build_publishes_nothing(pen, base_image, fault):
+    own_image_cache(pen, base_image)  # profile images start missing
+    with fault_counts(f"builder VM killed mid-build ({fault})") as faults:
+        for run in range(FAULT_RUNS):
+            with faults.run():
+                kill_a_build(pen, fault)
+        next_build_works(pen)
+
+
+def kill_a_build(pen, fault):
+    pen.profile("slow", SLOW)
+    build = Build(pen, "slow")
+    build.wait_for(b"| build-started")
+    [qemu] = qemu_pids("build-slow")
+    if os.geteuid() == 0:  # a root pen's builder QEMU has no workspace: it runs as nobody
+        assert uids_of(qemu) == [65534] * 4
+    if fault == "sigkill-pen":
+        build.proc.kill()
+    elif fault == "sigkill-builder-qemu":
+        subprocess.run(["kill", "-KILL", str(qemu)], check=True)
+    else:
+        build.proc.send_signal(signal.SIGTERM)
+    code, err = build.finish(timeout=120)
+    assert code != 0, err
+    assert wait_gone("build-slow"), "the builder's QEMU outlived the build"
+    assert published(pen, "slow") == [], "a killed build published an image"
+    assert lock_is_free(pen, "slow"), "the build lock is still held"
+    if fault != "sigkill-pen":  # pen lived to say why and to clean up
+        assert "pen: profile 'slow' build failed" in err, err
+        assert "full log:" in err, err
+        assert scratch(pen, "slow") == [], scratch(pen, "slow")
+        assert (profile_dir(pen, "slow") / "last-build.log").read_bytes().count(b"build-started") == 1

@@ -7,30 +7,15 @@ import signal
 import subprocess
 import time
 
-from conftest import IMAGES, PEN, describe, fsck_clean
+from conftest import IMAGES, describe, fsck_clean
 
 GIB = 1 << 30
-
-
-def start_sleeper(pen, name):
-    """A session that keeps VM `name` running; returns once the guest printed its start line."""
-    proc = subprocess.Popen([PEN, "shell", name, "--", "sh", "-c", "echo started; exec sleep 300"],
-                            env=pen.env, cwd=pen.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    ready, _, _ = select.select([proc.stdout], [], [], 240)
-    line = proc.stdout.readline() if ready else b""
-    if line != b"started\n":
-        proc.kill()
-        _, err = proc.communicate(timeout=30)
-        raise AssertionError(f"no start line; stderr: {err.decode(errors='replace')}")
-    return proc
 
 
 def on_terminal(pen, args, typed):
     """Runs pen with a pseudo-terminal as stdin/stdout/stderr, types `typed`; returns (status, output)."""
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen([PEN, *args], env=pen.env, cwd=pen.cwd, stdin=terminal, stdout=terminal,
-                            stderr=terminal, start_new_session=True)
+    proc = pen.spawn(*args, stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
     os.close(terminal)
     out = b""
     try:
@@ -59,66 +44,67 @@ def on_terminal(pen, args, typed):
     return status, out
 
 
-def vms(pen):
-    r = pen.run("vm", "ls", "--json", timeout=60, check=0)
-    return {vm["name"]: vm for vm in json.loads(r.stdout)}
-
-
 def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
-    pen.shell("a", "true", check=0)
-    listed = vms(pen)
+    pen.vm("a").shell("true", check=0)
+    listed = pen.vms()
     assert list(listed) == ["a"]
     a = listed["a"]
     assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
                       "directory", "created_at", "sessions", "uptime_seconds", "detached", "boot"}
-    assert a["sessions"] is None and a["uptime_seconds"] is None and a["detached"] is None and a["boot"] is None  # stopped
+    assert a["sessions"] is None
+    assert a["uptime_seconds"] is None
+    assert a["detached"] is None
+    assert a["boot"] is None  # stopped
     # The recorded workspace: none, or the directory pen ran in (the test's home).
-    assert a["status"] == "stopped" and a["profile"] == "default" and a["directory"] in (None, str(pen.cwd))
+    assert a["status"] == "stopped"
+    assert a["profile"] == "default"
+    assert a["directory"] in (None, str(pen.cwd))
     assert a["disk_size_bytes"] == 10 * GIB
     assert 0 < a["disk_used_bytes"] < a["disk_size_bytes"]
-    assert a["cpus"] >= 1 and a["memory_mib"] == 2048
+    assert a["cpus"] >= 1
+    assert a["memory_mib"] == 2048
     table = pen.run("vm", "ls", timeout=60, check=0).stdout.decode().splitlines()
     assert table[0].split() == ["NAME", "PROFILE", "STATUS", "SESSIONS", "UPTIME", "CPUS", "MEMORY", "DISK", "DIR"]
     row = table[1].split()
-    assert row[0] == "a" and row[2] == "stopped" and row[3] == row[4] == "-", table
-    assert row[7].endswith("/10G") and row[8] in ("-", str(pen.cwd)), table
+    assert row[0] == "a", table
+    assert row[2] == "stopped", table
+    assert row[3] == row[4] == "-", table
+    assert row[7].endswith("/10G"), table
+    assert row[8] in ("-", str(pen.cwd)), table
 
 
 def test_vm_stop_shuts_a_running_vm_down_cleanly(pen):
-    proc = start_sleeper(pen, "b")
-    try:
-        assert vms(pen)["b"]["status"] == "running"
-        r = pen.run("vm", "rm", "b", timeout=60, check=1)
-        assert b"pen vm stop b" in r.stderr, describe(r)
-        assert pen.vm_dir("b").exists()
+    vm = pen.vm("b")
+    proc = vm.sleeper(before="true")
+    assert vm.info()["status"] == "running"
+    r = pen.run("vm", "rm", "b", timeout=60, check=1)
+    assert b"pen vm stop b" in r.stderr, describe(r)
+    assert vm.path.exists()
 
-        started = time.time()
-        r = pen.run("vm", "stop", "b", timeout=120, check=0)
-        assert b"stopped" in r.stderr and b"forced" not in r.stderr, describe(r)
-        # The session ended the way a SIGTERM to pen ends it: a clean guest shutdown.
-        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
-        assert time.time() - started < 60
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    ok, report = fsck_clean(pen.disk("b"))
+    started = time.time()
+    r = vm.stop(check=0)
+    assert b"stopped" in r.stderr, describe(r)
+    assert b"forced" not in r.stderr, describe(r)
+    # The session ended the way a SIGTERM to pen ends it: a clean guest shutdown.
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert time.time() - started < 60
+    ok, report = fsck_clean(vm.disk)
     assert ok, report
-    assert vms(pen)["b"]["status"] == "stopped"
+    assert pen.vms()["b"]["status"] == "stopped"
     r = pen.run("vm", "stop", "b", timeout=60, check=0)
     assert b"not running" in r.stderr, describe(r)
 
     pen.run("vm", "rm", "b", timeout=60, check=0)
-    assert not pen.vm_dir("b").exists()
-    assert "b" not in vms(pen)
+    assert not pen.vm("b").path.exists()
+    assert "b" not in pen.vms()
     assert not [p for p in os.listdir(pen.home / "vms") if p.startswith(".rm-")]
 
 
 def test_vm_stop_never_signals_a_pid_that_does_not_hold_the_lock(pen):
-    pen.shell("s", "true", check=0)
+    pen.vm("s").shell("true", check=0)
     sleeper = subprocess.Popen(["sleep", "300"])
     try:
-        (pen.vm_dir("s") / "lock").write_text(f"{sleeper.pid}\n")
+        (pen.vm("s").path / "lock").write_text(f"{sleeper.pid}\n")
         r = pen.run("vm", "stop", "s", timeout=60, check=0)
         assert b"not running" in r.stderr, describe(r)
         time.sleep(0.2)
@@ -129,19 +115,22 @@ def test_vm_stop_never_signals_a_pid_that_does_not_hold_the_lock(pen):
 
 
 def test_vm_rm_asks_before_deleting_much_data(pen):
-    pen.shell("big", "sh", "-c", "dd if=/dev/zero of=/root/blob bs=1M count=150 conv=fsync 2>/dev/null", check=0,
+    pen.vm("big").shell("sh", "-c", "dd if=/dev/zero of=/root/blob bs=1M count=150 conv=fsync 2>/dev/null", check=0,
               timeout=600)
-    assert vms(pen)["big"]["disk_used_bytes"] > 150_000_000
+    assert pen.vms()["big"]["disk_used_bytes"] > 150_000_000
     # No terminal here: refused without --force, and nothing is deleted.
     r = pen.run("vm", "rm", "big", timeout=60, check=1)
-    assert b"--force" in r.stderr and b"MB" in r.stderr, describe(r)
-    assert (pen.vm_dir("big") / "vm.json").exists()
+    assert b"--force" in r.stderr, describe(r)
+    assert b"MB" in r.stderr, describe(r)
+    assert (pen.vm("big").path / "vm.json").exists()
     # On a terminal pen asks; anything but yes keeps the VM.
     answer, out = on_terminal(pen, ["vm", "rm", "big"], b"n\r")
-    assert answer == 1 and b"remove VM 'big' and its" in out and b"MB of data? [y/N]" in out, out
-    assert (pen.vm_dir("big") / "vm.json").exists()
+    assert answer == 1, out
+    assert b"remove VM 'big' and its" in out, out
+    assert b"MB of data? [y/N]" in out, out
+    assert (pen.vm("big").path / "vm.json").exists()
     pen.run("vm", "rm", "big", "--force", timeout=60, check=0)
-    assert not pen.vm_dir("big").exists()
+    assert not pen.vm("big").path.exists()
 
 
 def test_vm_commands_name_a_missing_vm(pen):
@@ -157,8 +146,11 @@ def test_image_ls_lists_the_fresh_base_image(pen):
     images = json.loads(r.stdout)
     base = [i for i in images if i["kind"] == "base"]
     assert len(base) == 1, images
-    assert base[0]["name"] == "base" and base[0]["status"] == "fresh"
-    assert base[0]["size_bytes"] > 0 and len(base[0]["hash"]) == 64 and base[0]["created_at"]
+    assert base[0]["name"] == "base"
+    assert base[0]["status"] == "fresh"
+    assert base[0]["size_bytes"] > 0
+    assert len(base[0]["hash"]) == 64
+    assert base[0]["created_at"]
     for image in images:
         assert image["status"] in ("fresh", "stale", "orphan")
     table = pen.run("image", "ls", timeout=60, check=0).stdout.decode().splitlines()
@@ -173,10 +165,16 @@ def test_doctor_explains_the_accelerator_and_passes_here(pen):
     kvm = [line for line in out.splitlines() if line.split()[1:2] == ["kvm:"]]
     assert len(kvm) == 1, out
     if os.path.exists("/sys/module/kvm_pvm"):
-        assert kvm[0].startswith("warn") and "PVM" in kvm[0] and "TCG" in kvm[0], out
-    assert "qemu:" in out and "base image:" in out and IMAGES in out
+        assert kvm[0].startswith("warn"), out
+        assert "PVM" in kvm[0], out
+        assert "TCG" in kvm[0], out
+    assert "qemu:" in out
+    assert "base image:" in out
+    assert IMAGES in out
     network = [line for line in out.splitlines() if line.split()[1:2] == ["network:"]]
-    assert len(network) == 1 and network[0].startswith("ok") and "passt" in network[0], out
+    assert len(network) == 1, out
+    assert network[0].startswith("ok"), out
+    assert "passt" in network[0], out
     # Asked for slirp explicitly: doctor says what that means for the host's loopback.
     r = pen.run("doctor", env={"PEN_NETWORK": "slirp"}, timeout=120, check=0)
     assert any(line.startswith("warn") and "network:" in line and "loopback" in line
