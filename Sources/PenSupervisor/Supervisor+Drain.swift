@@ -2,6 +2,7 @@
 // yet (a `pen shell` piped into a reader that waits): the clients with something queued are
 // served until they take it, hang up, a stop signal comes, or `drainTimeout` passes.
 import Foundation
+import PenCore
 import Glibc
 
 extension Supervisor {

@@ -2,6 +2,7 @@
 // sends (hello, status, one session's open, input, resizes and signals, a stop), and what
 // happens when a client goes away.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire

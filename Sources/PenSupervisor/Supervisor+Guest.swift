@@ -1,6 +1,7 @@
 // The supervisor's side of the guest: its frames (ready, stage timings, each session's output,
 // input acknowledgements and exit, the setup's progress, the halt) and a builder's archive.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire

@@ -3,6 +3,7 @@
 // A restore QEMU could not load (a snapshot from another QEMU build, a damaged file that
 // slipped past its checksum) is not fatal: the snapshot goes, and the VM boots cold.
 import Foundation
+import PenCore
 import PenWire
 
 extension Supervisor {

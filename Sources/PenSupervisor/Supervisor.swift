@@ -4,6 +4,7 @@
 // guest each have a queue, and a session's output is only acknowledged to the guest once its
 // client took it, so one slow client throttles its own session and nothing else.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire

@@ -4,6 +4,7 @@
 // session and sent as one frame each per turn of the loop, never one per frame the guest sent.
 // Whichever side is over its bound is not read until it is under again.
 import Foundation
+import PenCore
 import PenWire
 
 /// What the host counts of one guest session.

@@ -5,6 +5,7 @@
 // the CPU QEMU has burnt without a word from the init, not by wall time, so a slow boot on a
 // crowded host is never mistaken for one.
 import Foundation
+import PenCore
 import Glibc
 
 extension Supervisor {

@@ -1,8 +1,10 @@
 import Foundation
 import PenIO
+import PenTestSupport
 import PenWire
 import Testing
 @testable import PenCore
+@testable import PenSupervisor
 
 /// What a hostile guest (or a stray client) may try against the supervisor, one thing at a time.
 @Suite struct SupervisorHostileGuestTests {

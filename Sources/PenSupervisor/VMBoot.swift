@@ -1,6 +1,7 @@
 // Starting a VM: its wiring (socketpairs, the files QEMU writes opened without following
 // links, passt) and QEMU, which inherits exactly those descriptors and the VM's lock.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire
