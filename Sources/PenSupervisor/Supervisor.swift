@@ -73,7 +73,7 @@ public final class Supervisor {
     var guestStuckLimit = 30.0
     var clients: [Client] = []
     /// What the host counts of each guest session (0: the first-boot setup), by guest id.
-    var flows: [UInt32: SessionFlow] = [0: SessionFlow()]
+    var flows: [UInt32: SessionFlow] = [setupSessionID: SessionFlow()]
     /// The listener is not polled until then (accept ran out of descriptors).
     var acceptPausedUntil: Date?
     var nextSession: UInt32 = 1

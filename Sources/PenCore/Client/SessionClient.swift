@@ -123,7 +123,7 @@ public final class SessionClient {
                 if leftByEscape { return }
             }
             credit -= bytes.count
-            for frame in dataFrames(.stdinData, session: 0, bytes[...]) { link.send(frame) }
+            for frame in dataFrames(.stdinData, session: connectionSessionID, bytes[...]) { link.send(frame) }
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
             inputOpen = false  // never polled again: no spinning on a closed stdin
             link.send(.stdinClosed(connectionSessionID))
