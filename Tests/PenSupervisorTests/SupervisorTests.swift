@@ -76,14 +76,14 @@ import Testing
     @Test func aBootThatStallsEveryTimeFailsWithTheBootLog() throws {
         let h = try SupervisorHarness(restartable: true)
         h.vm.cpuSeconds = 100
-        for _ in 1..<Supervisor.maxBootAttempts {
+        for _ in 1..<SupervisorState.maxBootAttempts {
             let next = try #require(h.awaitRestart())
             next.vm.cpuSeconds = 100
         }
         #expect(h.finished())
         let error = try #require(h.bootResult ?? nil)
         #expect(error.message.contains("stalled in its kernel") && error.message.contains("boot log: \(h.bootLogPath)"))
-        #expect(h.restarts.count == Supervisor.maxBootAttempts - 1)
+        #expect(h.restarts.count == SupervisorState.maxBootAttempts - 1)
     }
 
     @Test func aColdGuestIsConfiguredAtItsSnapshotPointARestoredOneAtOnce() throws {
