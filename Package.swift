@@ -34,9 +34,14 @@ let package = Package(
         .target(name: "PenIO"),
 
         // Host library: support (errors, files, paths), VM state, the overlay disk, the
-        // hypervisor (QEMU arguments, wiring, processes) and one boot's session relay.
+        // hypervisor (QEMU arguments, wiring, processes), what the CLI and the supervisor share
+        // (the supervisor's plan, its run directory, boot snapshots) and the client end of a session.
         .target(name: "PenCore",
                 dependencies: ["PenWire", "PenIO", "CHostSys", "CExt2fs", "COpenSSL"]),
+
+        // Everything only the supervisor process (`pen supervise`) runs: the VM's boot, its boot
+        // state and session table, the guest's and the clients' frames, saving a boot snapshot.
+        .target(name: "PenSupervisor", dependencies: ["PenCore", "PenWire", "PenIO", "CHostSys"]),
 
         // Images: kernel package, modules, deterministic initrd, base image, profiles (TOML),
         // profile images baked by a builder VM (which PenLaunch starts).
@@ -50,16 +55,18 @@ let package = Package(
 
         // The CLI: parses flags, calls one library entry point, prints.
         .executableTarget(name: "pen",
-                          dependencies: ["PenCore", "PenLaunch", "ProfileBuilder", "CHostSys",
+                          dependencies: ["PenCore", "PenLaunch", "PenSupervisor", "ProfileBuilder", "CHostSys",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // The guest's PID 1: Glibc only, no Foundation; linked statically by `make build`.
         .executableTarget(name: "PenGuestInit", dependencies: ["PenWire", "PenIO", "CGuestSys"]),
 
         // A scratch directory and small helpers shared by every test target.
-        .target(name: "PenTestSupport", path: "Tests/PenTestSupport"),
+        .target(name: "PenTestSupport", dependencies: ["PenWire", "PenIO"], path: "Tests/PenTestSupport"),
         .testTarget(name: "PenWireTests", dependencies: ["PenWire", "PenIO"]),
         .testTarget(name: "PenCoreTests", dependencies: ["PenCore", "PenTestSupport"]),
+        // The supervisor against a guest, QEMU and clients the tests play; its state machine alone.
+        .testTarget(name: "PenSupervisorTests", dependencies: ["PenSupervisor", "PenCore", "PenTestSupport"]),
         .testTarget(name: "ProfileBuilderTests", dependencies: ["ProfileBuilder", "PenCore", "CArchive", "PenTestSupport"]),
         // The guest init's parts that run on any Linux (no PID 1, no VM devices): its executable
         // module imported @testable (SwiftPM renames its entry point for tests).

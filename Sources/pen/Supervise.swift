@@ -1,6 +1,7 @@
+// `pen supervise`: hands the supervisor process over to PenSupervisor (SupervisorMain).
 import ArgumentParser
 import Foundation
-import PenLaunch
+import PenSupervisor
 
 /// The supervisor process of one running VM (started by pen itself, never by users).
 struct Supervise: ParsableCommand {

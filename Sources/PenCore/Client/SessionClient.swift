@@ -32,16 +32,10 @@ public final class SessionClient {
     let vmName: String
     let io: SessionIO
     let message: (String) -> Void
-    private var credit = sessionWindow
-    private var inputOpen: Bool
+    /// The input, the window, the stop signals, the session's end: changed only by `advance`.
+    private var state: SessionClientState
     private var stdout = OutputQueue(), stderr = OutputQueue()
-    private var exit: Int32?
-    private var failure: PenError?
-    private var diskError: String?
-    private var stopping = false
-    private var leftByEscape = false
     private var escape = ConsoleEscape()
-    private var signalsSeen = 0
     private var buffer = [UInt8](repeating: 0, count: 1 << 16)
     /// How long to wait, after the session's end, for a VM that stops with it to be down.
     static let stopWait = 60.0
@@ -58,11 +52,11 @@ public final class SessionClient {
         self.vmName = vmName
         self.io = io
         self.message = message
-        inputOpen = io.forwardInput
+        state = SessionClientState(vmName: vmName, forwardInput: io.forwardInput)
     }
 
     /// When the session's exit status (or a failure) arrived; the VM may still be stopping then.
-    public private(set) var endedAt: Date?
+    public var endedAt: Date? { state.endedAt }
 
     /// Relays until the session has ended (and its VM is down, when it stops with it); returns
     /// the session's exit status.
@@ -71,11 +65,10 @@ public final class SessionClient {
         let signals = try SignalPipe.shared()
         let terminal = io.terminal ? RawTerminal(fd: io.input) : nil
         defer { terminal?.restore() }
-        if !io.forwardInput { link.send(.stdinClosed(connectionSessionID)) }
+        state.initialEffects.forEach(perform)
         while !link.closed {
-            if exit != nil || failure != nil { endedAt = endedAt ?? Date() }
             if let endedAt, Date().timeIntervalSince(endedAt) > Self.stopWait { break }
-            if let deadline, exit == nil, Date() >= deadline {
+            if let deadline, state.exitStatus == nil, Date() >= deadline {
                 throw PenError("VM '\(vmName)' did not finish within its time limit")
             }
             let waitMillis = deadline.map { Int32(max(0, min(1, $0.timeIntervalSinceNow)) * 1000) + 1 } ?? -1
@@ -85,18 +78,19 @@ public final class SessionClient {
         drain(stdout, to: io.output, until: drainDeadline, signals: signals)
         drain(stderr, to: io.errors, until: drainDeadline, signals: signals)
         terminal?.restore()
-        if leftByEscape { message((io.terminal ? "\r\n" : "") + "pen: \(stopping ? "stopping" : "left") VM '\(vmName)' (Ctrl-] q)") }
-        if let failure { throw failure }
-        if let diskError { throw DiskWriteFailure.error(vm: vmName, disk: diskPath, reason: diskError) }
+        let leftByEscape = state.input == .left
+        if leftByEscape { message((io.terminal ? "\r\n" : "") + "pen: \(state.vmStopping ? "stopping" : "left") VM '\(vmName)' (Ctrl-] q)") }
+        if let failure = state.failure { throw failure }
+        if let diskError = state.diskError { throw DiskWriteFailure.error(vm: vmName, disk: diskPath, reason: diskError) }
         if leftByEscape { return 130 }
-        guard let exit else {
+        guard let exit = state.exitStatus else {
             throw PenError("VM '\(vmName)' stopped before the session ended", fix: "see `pen vm ls`; its boot log is in its directory")
         }
         return exit
     }
 
     private func pollOnce(signals: Int32, timeout: Int32) {
-        let readInput = inputOpen && credit > 0 && link.queuedBytes < sessionWindow && exit == nil
+        let readInput = state.readsInput && link.queuedBytes < sessionWindow
         var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: link.fd, events: Int16(POLLIN) | (link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
                    pollfd(fd: readInput ? io.input : -1, events: Int16(POLLIN), revents: 0),
@@ -115,33 +109,42 @@ public final class SessionClient {
     }
 
     private func readUserInput() {
-        let n = read(io.input, &buffer, min(buffer.count, credit))
+        let n = read(io.input, &buffer, min(buffer.count, state.credit))
         if n > 0 {
             var bytes = Array(buffer[0..<n])
             if io.terminal {
-                bytes = escape.filter(bytes, onStop: { leave() })
-                if leftByEscape { return }
+                // Ctrl-] q: leave the session now (its processes get SIGHUP).
+                bytes = escape.filter(bytes, onStop: { advance(.escape) })
+                if state.input == .left { return }
             }
-            credit -= bytes.count
-            for frame in dataFrames(.stdinData, session: 0, bytes[...]) { link.send(frame) }
+            guard advance(.inputSent(bytes.count)) else { return }
+            for frame in dataFrames(.stdinData, session: connectionSessionID, bytes[...]) { link.send(frame) }
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
-            inputOpen = false  // never polled again: no spinning on a closed stdin
-            link.send(.stdinClosed(connectionSessionID))
+            advance(.inputEnded)
         }
     }
 
-    /// Ctrl-] q: leave the session now (its processes get SIGHUP).
-    private func leave() {
-        leftByEscape = true
-        inputOpen = false
-        link.send(.hangup(connectionSessionID))
+    /// Hands `event` to the state and sends what the transition asks for; whether it was taken.
+    @discardableResult
+    private func advance(_ event: SessionClientState.Event) -> Bool {
+        guard let effects = state.advance(event) else { return false }
+        effects.forEach(perform)
+        return true
+    }
+
+    private func perform(_ effect: SessionClientState.Effect) {
+        switch effect {
+        case .sendStdinClosed: link.send(.stdinClosed(connectionSessionID))
+        case .sendHangup: link.send(.hangup(connectionSessionID))
+        case .sendSignal: link.send(.signal(connectionSessionID, io.terminal ? SIGHUP : SIGTERM))
+        case .closeLink: link.markClosed()
+        }
     }
 
     private func readSupervisor() {
         let frames: [Frame]?
         do { frames = try link.receive(&buffer) } catch {
-            failure = PenError("VM '\(vmName)' supervisor sent a malformed frame", cause: error.description)
-            link.markClosed()
+            advance(.malformedFrame(PenError("VM '\(vmName)' supervisor sent a malformed frame", cause: error.description)))
             return
         }
         guard let frames else { return }
@@ -156,13 +159,14 @@ public final class SessionClient {
             if let sink { sink(frame.kind == .stderrData, body.payload) }
             else if frame.kind == .stdoutData { stdout.append(body.payload) } else { stderr.append(body.payload) }
         case .archiveEnd: archiveBytes = try? body?.count()
-        case .stdinAck: if let n = try? body?.count() { inputAcknowledged(n) }
-        case .exitStatus: exit = (try? body?.status()) ?? 1
-        case .openFailed: failure = PenError("cannot start the session in VM '\(vmName)'", cause: body.map { GuestText.printable($0.payload) })
-        case .fatal: failure = failure ?? PenError(GuestText.printable(frame.payload))
-        case .stopping: stopping = true
+        case .stdinAck: if let n = try? body?.count() { advance(.inputAcknowledged(n)) }
+        case .exitStatus: advance(.exitStatus((try? body?.status()) ?? 1))
+        case .openFailed:
+            advance(.openFailed(PenError("cannot start the session in VM '\(vmName)'", cause: body.map { GuestText.printable($0.payload) })))
+        case .fatal: advance(.fatal(PenError(GuestText.printable(frame.payload))))
+        case .stopping: advance(.vmStopping)
         // The guest's word, shown as such: it cannot pass for pen's own finding about the host's disk.
-        case .diskError: diskError = "the VM reports: " + GuestText.printable(frame.payload, limit: 200)
+        case .diskError: advance(.diskError("the VM reports: " + GuestText.printable(frame.payload, limit: 200)))
         case .notice: say(GuestText.printable(frame.payload))
         case .setupStarted: if !io.terminal { message("pen: running the first-boot setup") }
         case .setupFinished:
@@ -171,18 +175,6 @@ public final class SessionClient {
             }
         default: break
         }
-    }
-
-    /// The guest wrote `count` bytes of input: that much may be sent again. More than was sent
-    /// is a broken peer: the session ends with an error (and the terminal is restored).
-    private func inputAcknowledged(_ count: UInt64) {
-        guard count <= UInt64(sessionWindow - credit) else {
-            failure = failure ?? PenError("VM '\(vmName)' acknowledged more input than it was sent (\(count) bytes)",
-                                          fix: "stop it with `pen vm stop \(vmName)`")
-            link.markClosed()
-            return
-        }
-        credit += Int(count)
     }
 
     private func say(_ text: String) {
@@ -202,12 +194,7 @@ public final class SessionClient {
                 }
                 continue
             }
-            signalsSeen += 1
-            if signalsSeen == 1 {
-                link.send(.signal(connectionSessionID, io.terminal ? SIGHUP : SIGTERM))
-            } else {
-                link.send(.hangup(connectionSessionID))
-            }
+            advance(.stopSignal)
         }
     }
 

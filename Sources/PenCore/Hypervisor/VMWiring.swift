@@ -1,7 +1,7 @@
 // How a VM is wired: the descriptors QEMU inherits, every one opened or created by pen.
 // Channels are socketpairs (no socket file another user could reach); the files QEMU writes
 // (boot log, overlay disk) are opened without following symlinks and passed as fd sets.
-// Only VMRunner makes one, so its initialisers stay internal.
+// The supervisor's VMBoot makes one (tests too).
 
 public struct VMWiring: Sendable {
     /// QEMU's end of the control channel.
@@ -28,6 +28,27 @@ public struct VMWiring: Sendable {
     public struct DiskDescriptors: Equatable, Sendable {
         public var readWrite: Int32
         public var readOnly: Int32
+
+        public init(readWrite: Int32, readOnly: Int32) {
+            self.readWrite = readWrite
+            self.readOnly = readOnly
+        }
+    }
+
+    public init(control: Int32, archive: Int32? = nil, network: Int32? = nil, bootLog: Int32, disk: DiskDescriptors? = nil,
+                rootImage: Int32? = nil, snapshotState: Int32? = nil, monitor: Int32? = nil, kernel: Int32? = nil,
+                initrd: Int32? = nil, workspace: Int32? = nil) {
+        self.control = control
+        self.archive = archive
+        self.network = network
+        self.bootLog = bootLog
+        self.disk = disk
+        self.rootImage = rootImage
+        self.snapshotState = snapshotState
+        self.monitor = monitor
+        self.kernel = kernel
+        self.initrd = initrd
+        self.workspace = workspace
     }
 
     /// Every descriptor QEMU must inherit.

@@ -57,7 +57,7 @@ public struct BootSnapshotStore: Sendable {
     }
 
     /// Moves a finished scratch directory (state + record) into place as KEY/.
-    func publish(_ scratch: String, key: String) throws(PenError) {
+    public func publish(_ scratch: String, key: String) throws(PenError) {
         let final = directory(key)
         try SafeFiles.refuseSymlink(final)
         if SafeFiles.exists(final) { remove(key) }

@@ -98,7 +98,7 @@ public struct RunDirectory: Sendable {
     }
 
     /// The uid at the other end of an accepted connection.
-    static func peerUID(_ fd: Int32) -> uid_t? {
+    public static func peerUID(_ fd: Int32) -> uid_t? {
         let uid = pen_peer_uid(fd)
         return uid < 0 ? nil : uid_t(uid)
     }

@@ -86,4 +86,17 @@ public struct SupervisorStatus: Codable, Equatable, Sendable {
     public var stages: [String: UInt64]
     /// How it started: "cold", "restored", "cold, snapshot saved" (nil from an older supervisor).
     public var boot: String?
+
+    public init(pid: Int32, startedAt: Date, ready: Bool, stopping: Bool, detached: Bool, sessions: Int, facts: BootFacts,
+                stages: [String: UInt64], boot: String? = nil) {
+        self.pid = pid
+        self.startedAt = startedAt
+        self.ready = ready
+        self.stopping = stopping
+        self.detached = detached
+        self.sessions = sessions
+        self.facts = facts
+        self.stages = stages
+        self.boot = boot
+    }
 }

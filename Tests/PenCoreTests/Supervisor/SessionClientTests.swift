@@ -1,5 +1,6 @@
 import Foundation
 import PenIO
+import PenTestSupport
 import PenWire
 import Testing
 @testable import PenCore
@@ -17,7 +18,7 @@ import Testing
 
         init() {
             Glibc.signal(SIGPIPE, SIG_IGN)
-            let (client, supervisorEnd) = SupervisorHarness.pair()
+            let (client, supervisorEnd) = socketPair()
             supervisor = FrameReader(supervisorEnd)
             var input: [Int32] = [0, 0], out: [Int32] = [0, 0]
             Glibc.pipe(&input)
@@ -64,7 +65,7 @@ import Testing
 
     @Test func stoppingAVMThatNeverGoesWaitsOnlyUntilTheDeadlineOrAStopSignal() throws {
         for viaSignal in [false, true] {
-            let (pen, supervisor) = SupervisorHarness.pair()
+            let (pen, supervisor) = socketPair()
             defer { close(supervisor) }
             let status = SupervisorStatus(pid: 1, startedAt: Date(), ready: true, stopping: false, detached: true, sessions: 0,
                                           facts: BootFacts(profile: "p", cpus: 1, memoryMiB: 256, workspace: nil, published: [],

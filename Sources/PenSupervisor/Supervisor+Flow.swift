@@ -4,6 +4,7 @@
 // session and sent as one frame each per turn of the loop, never one per frame the guest sent.
 // Whichever side is over its bound is not read until it is under again.
 import Foundation
+import PenCore
 import PenWire
 
 /// What the host counts of one guest session.
@@ -36,7 +37,7 @@ extension Supervisor {
     /// `bytes` of session `id`'s output arrived: its flow, or nil when the output is to be
     /// dropped (no such session, or one closed for breaking its window).
     func outputArrived(_ id: UInt32, bytes: Int) -> SessionFlow? {
-        guard let flow = flows[id], !flow.closed, !flow.ended else { return nil }
+        guard let flow = sessions.flow(id), !flow.closed, !flow.ended else { return nil }
         flow.outstanding += bytes
         guard flow.outstanding <= sessionWindow else {
             closeSession(id, flow, because: "sent more output than the \(sessionWindow / 1024) KiB window it granted")
@@ -47,7 +48,7 @@ extension Supervisor {
 
     /// The client took (or will never take) `bytes` of session `id`'s output.
     func outputTaken(_ id: UInt32, bytes: Int) {
-        guard let flow = flows[id], !flow.closed else { return }
+        guard let flow = sessions.flow(id), !flow.closed else { return }
         let taken = min(bytes, flow.outstanding)
         flow.outstanding -= taken
         flow.ackOwed += taken
@@ -55,7 +56,7 @@ extension Supervisor {
 
     /// The guest wrote `count` bytes of session `id`'s input: the client may send that much more.
     func inputAcknowledged(_ id: UInt32, count: UInt64) {
-        guard let flow = flows[id], !flow.closed else { return }
+        guard let flow = sessions.flow(id), !flow.closed else { return }
         guard count <= UInt64(flow.inputInFlight) else {
             return closeSession(id, flow, because: "acknowledged input it was never sent")
         }
@@ -66,12 +67,12 @@ extension Supervisor {
     /// One acknowledgement per session that is owed one (while the guest takes what it is sent).
     func sendAcks() {
         guard !guestOverBound else { return }
-        for (id, flow) in flows where flow.ackOwed > 0 {
+        for (id, flow) in sessions.flows where flow.ackOwed > 0 {
             guest.send(.outputAck(id, UInt64(flow.ackOwed)))
             flow.ackOwed = 0
         }
         guest.flush()
-        for (id, flow) in flows where flow.ended && flow.ackOwed == 0 && client(ofSession: id) == nil { flows[id] = nil }
+        sessions.forgetFinished()
     }
 
     /// The guest broke its promise for one session: hung up in the guest, its client told.
@@ -79,10 +80,10 @@ extension Supervisor {
         flow.closed = true
         guest.send(.hangup(id))
         log("pen: VM '\(plan.spec.name)' \(why) (session \(id)); the session was closed")
-        guard let client = client(ofSession: id), let session = client.session, !session.ended else { return }
+        guard let client = sessions.client(ofSession: id), let session = client.session, !session.ended else { return }
         client.link.send(Frame(.fatal, text: "VM '\(plan.spec.name)' \(why); the session was closed"))
         session.ended = true
-        let stopsWithIt = !plan.detached && sessionCount == 0
+        let stopsWithIt = !plan.detached && sessions.sessionCount == 0
         if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
         sessionEnded()
     }

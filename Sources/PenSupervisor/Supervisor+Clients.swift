@@ -2,6 +2,7 @@
 // sends (hello, status, one session's open, input, resizes and signals, a stop), and what
 // happens when a client goes away.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire
@@ -63,19 +64,19 @@ extension Supervisor {
                 close(fd)
                 continue
             }
-            guard clients.count < Self.maxClients else {
-                let refusal = Frame(.fatal, text: "VM '\(plan.spec.name)' has \(Self.maxClients) connections already; try again later").encoded()
+            guard !sessions.isFull else {
+                let refusal = Frame(.fatal, text: "VM '\(plan.spec.name)' has \(SessionTable.maxClients) connections already; try again later").encoded()
                 _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
                 close(fd)
                 continue
             }
-            clients.append(Client(fd: fd))
+            sessions.add(Client(fd: fd))
         }
     }
 
     /// Connections that did not say hello in time are closed (each holds a slot and a descriptor).
     func closeSilentClients(now: Date) {
-        for client in clients where !client.greeted && now >= client.connectedAt.addingTimeInterval(helloTimeout) {
+        for client in sessions.clients where !client.greeted && now >= client.connectedAt.addingTimeInterval(helloTimeout) {
             client.link.markClosed()
         }
     }
@@ -109,31 +110,27 @@ extension Supervisor {
             requestStop()
         case .open:
             guard client.session == nil else { return refuse(client, "one session per connection") }
-            guard stopRequests == 0 else { return refuse(client, "VM '\(plan.spec.name)' is stopping") }
+            guard !state.isStopping else { return refuse(client, "VM '\(plan.spec.name)' is stopping") }
             guard let body = try? frame.sessionBody(), let request = try? SessionRequest(decoding: body.body.payload[...]) else {
                 return refuse(client, "a malformed session request")
             }
-            let session = ClientSession(guestID: nextSession, request: request)
-            nextSession = nextSession == UInt32.max ? 1 : nextSession + 1
-            flows[session.guestID] = SessionFlow()
-            client.session = session
-            everHadSession = true
+            let session = sessions.open(request, for: client)
             // What the boot had to say before any session existed (a repaired disk) goes to the
             // first session (the `pen shell` that booted the VM; after `pen vm start`, the next one).
             bootNotices.forEach(client.link.send)
             bootNotices = []
-            if ready { openInGuest(session) }
+            if state.boot == .ready { openInGuest(session) }
         case .hangup:
             // The client leaves its session now (Ctrl-] q) but waits for the VM if it stops with it.
             guard let session = client.session, !session.ended else { return }
             session.ended = true
             if session.openSent { guest.send(.hangup(session.guestID)) }
-            let stopsWithIt = !plan.detached && sessionCount == 0
+            let stopsWithIt = !plan.detached && sessions.sessionCount == 0
             if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
             sessionEnded()
         case .stdinData, .stdinClosed, .windowSize, .signal:
             guard let session = client.session, !session.ended, let body = try? frame.sessionBody() else { return }
-            if frame.kind == .stdinData, let flow = flows[session.guestID] {
+            if frame.kind == .stdinData, let flow = sessions.flow(session.guestID) {
                 // The client sends only within the window the guest acknowledged: more is its bug.
                 flow.inputInFlight += body.body.payload.count
                 guard flow.inputInFlight <= sessionWindow else { return refuse(client, "more input than the \(sessionWindow / 1024) KiB window") }
@@ -169,7 +166,7 @@ extension Supervisor {
     /// (acknowledged with the loop's turn, one frame per session). The input the guest took
     /// since is told to the client in one frame.
     func flush(_ client: Client) {
-        if let session = client.session, let flow = flows[session.guestID], flow.inputAckOwed > 0, !client.link.closed {
+        if let session = client.session, let flow = sessions.flow(session.guestID), flow.inputAckOwed > 0, !client.link.closed {
             client.link.send(.stdinAck(connectionSessionID, UInt64(flow.inputAckOwed)))
             flow.inputAckOwed = 0
         }
@@ -192,14 +189,9 @@ extension Supervisor {
 
     /// A session ended: a VM that `pen shell` started stops with its last session.
     func sessionEnded() {
-        if sessionCount == 0 {
+        if sessions.sessionCount == 0 {
             idleSince = Date()
-            if !plan.detached && stopRequests == 0 { requestStop() }
+            if !plan.detached && !state.isStopping { requestStop() }
         }
-    }
-
-    /// The client whose session has this guest id.
-    func client(ofSession id: UInt32) -> Client? {
-        clients.first { $0.session?.guestID == id && !$0.link.closed }
     }
 }

@@ -3,6 +3,7 @@
 // run on, then checksums the file and publishes it with its record. Under a lock per
 // key: a second VM of the same shape saving at the same moment just boots on.
 import Foundation
+import PenCore
 import Glibc
 
 enum SnapshotSaver {

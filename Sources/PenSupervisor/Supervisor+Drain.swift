@@ -2,6 +2,7 @@
 // yet (a `pen shell` piped into a reader that waits): the clients with something queued are
 // served until they take it, hang up, a stop signal comes, or `drainTimeout` passes.
 import Foundation
+import PenCore
 import Glibc
 
 extension Supervisor {
@@ -10,7 +11,7 @@ extension Supervisor {
         while true {
             // Those whose session ended: what waits for them ends with its exit status. The others
             // learn from the connection's end that the VM stopped under them.
-            let waiting = clients.filter { $0.link.wantsWrite && $0.session?.ended == true }
+            let waiting = sessions.clients.filter { $0.link.wantsWrite && $0.session?.ended == true }
             guard !waiting.isEmpty else { return }
             let left = deadline.timeIntervalSinceNow
             guard left > 0 else {

@@ -1,6 +1,7 @@
 // The supervisor's side of the guest: its frames (ready, stage timings, each session's output,
 // input acknowledgements and exit, the setup's progress, the halt) and a builder's archive.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire
@@ -14,11 +15,7 @@ extension Supervisor {
             return
         }
         guard let frames else { return }  // QEMU is going away; its exit comes on the pidfd
-        if !frames.isEmpty, !guestHeard {
-            guestHeard = true
-            // QEMU's start until the guest's first word: a cold kernel's boot, or a restore.
-            stages[BootStage.qemuToGuest.rawValue] = UInt64(max(0, Date().timeIntervalSince(vmStartedAt)) * 1_000_000)
-        }
+        if !frames.isEmpty { advance(.guestSpoke) }
         for frame in frames {
             do { try handleGuest(frame) } catch {
                 log("pen: VM '\(plan.spec.name)' sent a malformed frame (\(error.description)); stopping it")
@@ -26,18 +23,13 @@ extension Supervisor {
                 return
             }
         }
-        for client in clients { flush(client) }
+        for client in sessions.clients { flush(client) }
     }
 
     private func handleGuest(_ frame: Frame) throws(WireError) {
         switch frame.kind {
         case .ready:
-            guard !ready else { return }  // once per boot: a guest repeating it changes nothing
-            ready = true
-            onBoot?(nil)
-            onBoot = nil
-            for client in clients { if let session = client.session, !session.ended { openInGuest(session) } }
-            if stopRequests > 0 { sendShutdown() }  // asked for while the guest was booting
+            advance(.guestReady)  // once per boot: a guest repeating it changes nothing
         case .stage:
             // A name that is not a short printable word is dropped: the status report must fit a frame.
             guard let timing = try? frame.stageTiming() else { return }
@@ -45,32 +37,25 @@ extension Supervisor {
         case .setupStarted, .setupFinished, .notice, .diskError, .fatal:
             if frame.kind == .setupFinished { _ = try frame.status() }
             if frame.kind == .fatal {
-                guard guestFatal == nil else { return }  // the init fails once per boot
+                // The init fails once per boot: answered with a goodbye (it powers off after).
+                guard advance(.guestFailed(frame.payload)) else { return }
+                log("pen: guest init failed: \(state.guestFailure ?? "")")
             }
             // Guest text, for the user's terminal and this log: printable, at most 1000 bytes.
             var clipped = frame.kind == .setupFinished ? frame : Frame(frame.kind, text: GuestText.printable(frame.payload))
             if frame.kind == .fatal { clipped = Frame(.fatal, text: "VM '\(plan.spec.name)' failed to start: \(clipped.text)") }
-            let listeners = clients.filter { $0.session != nil }
+            let listeners = sessions.inSession
             for listener in listeners where hasRoom(listener) { listener.link.send(clipped) }
             if listeners.isEmpty, frame.kind == .notice || frame.kind == .diskError, bootNotices.count < 16 {
                 bootNotices.append(clipped)
                 log(clipped.text)
             }
-            if frame.kind == .fatal {
-                guestFatal = GuestText.printable(frame.payload)
-                log("pen: guest init failed: \(guestFatal ?? "")")
-                guest.send(Frame(.goodbye))
-            }
         case .snapshotPoint:
-            reachedSnapshotPoint()
+            advance(.snapshotPoint)  // a cold guest: saved (when asked to), then configured
         case .wantFresh:
-            guard !freshnessSent else { return }
-            freshnessSent = true
-            sendFreshness()
+            advance(.guestWantsFresh)
         case .halted:
-            guard !halted else { return }
-            halted = true
-            guest.send(Frame(.goodbye))
+            advance(.guestHalted)  // answered with one goodbye
         default:
             try handleSessionFrame(frame)
         }
@@ -83,11 +68,11 @@ extension Supervisor {
             // A client that does not keep up misses some of it (it is not its session's output).
             guard outputArrived(setupSessionID, bytes: body.payload.count) != nil else { return }
             let progress = Frame.session(.stderrData, connectionSessionID, body.payload)
-            for client in clients where client.session != nil && hasRoom(client) { client.link.send(progress) }
+            for client in sessions.inSession where hasRoom(client) { client.link.send(progress) }
             outputTaken(setupSessionID, bytes: body.payload.count)
             return
         }
-        let client = client(ofSession: id)
+        let client = sessions.client(ofSession: id)
         switch frame.kind {
         case .stdoutData, .stderrData:
             // An empty frame carries nothing but would cost the host a queued frame: the window
@@ -105,7 +90,7 @@ extension Supervisor {
             client?.session?.archiveExpected = try body.count()
         case .exitStatus, .openFailed:
             if frame.kind == .exitStatus { _ = try body.status() }
-            if id != setupSessionID { flows[id]?.ended = true }  // nothing more of it is taken
+            if id != setupSessionID { sessions.flow(id)?.ended = true }  // nothing more of it is taken
             guard let client, let session = client.session else { return }
             let exit = frame.kind == .openFailed
                 ? Frame.openFailed(connectionSessionID, GuestText.printable(body.payload))
@@ -132,7 +117,7 @@ extension Supervisor {
         }
         client.link.send(exit)
         session.ended = true
-        let stopsWithIt = !plan.detached && sessionCount == 0
+        let stopsWithIt = !plan.detached && sessions.sessionCount == 0
         if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
         sessionEnded()
     }
@@ -149,7 +134,7 @@ extension Supervisor {
                            fix: "set PEN_MAX_ROOT_SIZE (e.g. 16G) if the profile's root really is that big")
                 : PenError.system("cannot write the build's root archive")
             log("pen: \(error.message)")
-            for client in clients where client.session?.request.kind == .archive {
+            for client in sessions.clients where client.session?.request.kind == .archive {
                 client.link.send(Frame(.fatal, text: error.message))
                 flush(client)
             }
@@ -157,7 +142,7 @@ extension Supervisor {
             return
         }
         archiveReceived += UInt64(n)
-        for client in clients {
+        for client in sessions.clients {
             if let session = client.session, let exit = session.heldExit, let expected = session.archiveExpected,
                archiveReceived >= expected {
                 session.heldExit = nil
@@ -176,7 +161,7 @@ extension Supervisor {
             receiveArchive()
             if archiveReceived == before { break }
         }
-        for client in clients {
+        for client in sessions.clients {
             if let session = client.session, let exit = session.heldExit {
                 session.heldExit = nil
                 endSession(of: client, with: exit)

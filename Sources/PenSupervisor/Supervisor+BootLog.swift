@@ -3,6 +3,7 @@
 // next write lands at the new end) and says so in it. What the first boot printed is in the
 // supervisor's log already when it mattered (a failed boot stops long before the limit).
 import Foundation
+import PenCore
 import Glibc
 import PenIO
 

@@ -3,6 +3,7 @@
 // until a deadline, skipping the events QEMU sends in between; every message is bounded.
 import CHostSys
 import Foundation
+import PenCore
 import Glibc
 import PenIO
 

@@ -3,17 +3,19 @@
 // A restore QEMU could not load (a snapshot from another QEMU build, a damaged file that
 // slipped past its checksum) is not fatal: the snapshot goes, and the VM boots cold.
 import Foundation
+import PenCore
 import PenWire
 
 extension Supervisor {
-    func reachedSnapshotPoint() {
-        guard !configSent else { return }
-        if case .save = bootMode, let monitor = vm.monitor, let store = plan.snapshotStore, let key = plan.snapshotKey {
+    /// At a cold guest's snapshot point, before its configuration goes (SupervisorState: the
+    /// transition to `configuring` when the boot is to save one).
+    func saveBootSnapshot() {
+        if let monitor = vm.monitor, let store = plan.snapshotStore, let key = plan.snapshotKey {
             let started = Date()
             if let seconds = SnapshotSaver.save(monitor: monitor, store: BootSnapshotStore(root: store), key: key, log: log) {
                 log("pen: saved the boot snapshot \(key.hash.prefix(12)) in \(String(format: "%.1f", seconds)) s")
             } else {
-                bootMode = .cold  // nothing saved (another VM saves it, or it failed): a plain cold boot
+                advance(.snapshotNotSaved)  // another VM saves it, or it failed: a plain cold boot
             }
             // The save is not the guest's boot time: its deadline moves by what the save took.
             bootClockStart = bootClockStart.addingTimeInterval(Date().timeIntervalSince(started))
@@ -23,7 +25,6 @@ extension Supervisor {
             if let held = vm.held { held.close(monitor) } else { close(monitor) }
             vm.monitor = nil
         }
-        sendConfig()
     }
 
     /// The wall clock and fresh entropy, as the guest asks for them after its configuration.
@@ -36,22 +37,16 @@ extension Supervisor {
         guest.flush()
     }
 
-    /// QEMU exited while restoring (before the guest said a word): drop the snapshot and boot
-    /// cold. True when a new QEMU runs.
-    func bootColdAfterFailedRestore() -> Bool {
-        guard case .restore(_, let key) = bootMode, !guestHeard, !halted, !bootGivenUp, stopRequests == 0,
-              restartVM != nil else {
-            return false
-        }
+    /// QEMU exited while restoring (before the guest said a word, no stop asked for): the
+    /// snapshot goes and the VM boots cold.
+    func bootColdInstead() {
         let why = lastLines(of: plan.spec.qemuLogPath, count: 2)
         log("pen: VM '\(plan.spec.name)' could not be restored from its boot snapshot\(why.isEmpty ? "" : " (\(why))"); booting it cold")
-        if let store = plan.snapshotStore { BootSnapshotStore(root: store).remove(key) }
+        if case .restore(_, let key) = state.mode, let store = plan.snapshotStore { BootSnapshotStore(root: store).remove(key) }
         do {
             try startAgain(.cold)
-            return true
         } catch {
-            bootFailed(error)
-            return false
+            advance(.bootFailed(error))
         }
     }
 }

@@ -1,5 +1,8 @@
 // The supervisor's log (supervisor.log) lives as long as its VM, and a guest can make it write
 // (a notice, a failure): it takes at most `limit` bytes, then says once that it stopped.
+import Foundation
+import PenCore
+
 
 final class CappedLog {
     private let limit: UInt64

@@ -1,8 +1,10 @@
 import Foundation
 import PenIO
+import PenTestSupport
 import PenWire
 import Testing
 @testable import PenCore
+@testable import PenSupervisor
 
 /// What a hostile guest (or a stray client) may try against the supervisor, one thing at a time.
 @Suite struct SupervisorHostileGuestTests {
@@ -88,7 +90,7 @@ import Testing
         #expect(silent.closes(within: 5))
         close(silent.fd)
         var greeted: [FrameReader] = []
-        for _ in 0..<Supervisor.maxClients { greeted.append(try h.connect()) }
+        for _ in 0..<SessionTable.maxClients { greeted.append(try h.connect()) }
         let status = greeted[0]
         status.send(Frame(.status))
         #expect(status.await(.statusReport) != nil)  // all of them are in

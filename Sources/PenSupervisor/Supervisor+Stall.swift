@@ -5,33 +5,30 @@
 // the CPU QEMU has burnt without a word from the init, not by wall time, so a slow boot on a
 // crowded host is never mistaken for one.
 import Foundation
+import PenCore
 import Glibc
 
 extension Supervisor {
     /// CPU seconds QEMU may use before the init greets it (a TCG boot to init uses about 5).
     static let stallCPUSeconds = 60.0
     static let stallCheckInterval = 1.0
-    static let maxBootAttempts = 3
 
+    /// While the init is silent: a QEMU past its CPU budget stalled (SupervisorState decides
+    /// whether it starts again or the boot fails).
     func checkForStall() {
-        guard !halted, stopRequests == 0, let used = vm.process.cpuSeconds, used > Self.stallCPUSeconds else { return }
-        let name = plan.spec.name
-        guard bootAttempts < Self.maxBootAttempts, restartVM != nil else {
-            bootFailed(PenError("VM '\(name)' stalled in its kernel before the init started (\(bootAttempts) attempts)",
-                                fix: "boot log: \(plan.spec.bootLogPath)"))
-            vm.process.kill()
-            guestHeard = true  // judged once
-            return
-        }
-        log("pen: VM '\(name)' stalled in its kernel before the init started (QEMU used \(Int(used)) s of CPU); starting it again")
+        guard let used = vm.process.cpuSeconds, used > Self.stallCPUSeconds else { return }
+        advance(.stalled)
+    }
+
+    func restartStalled() {
+        log("pen: VM '\(plan.spec.name)' stalled in its kernel before the init started (QEMU used \(Int(vm.process.cpuSeconds ?? 0)) s of CPU); starting it again")
         vm.process.kill()
         _ = vm.process.wait(seconds: 10)
         vm.held?.closeAll()  // the old control link closes as it is replaced below
         do {
-            try startAgain(bootMode)
+            try startAgain(state.mode)
         } catch {
-            bootFailed(error)
-            return  // the old QEMU's exit ends the loop
+            advance(.bootFailed(error))  // the old QEMU's exit ends the loop
         }
     }
 
@@ -41,11 +38,7 @@ extension Supervisor {
         vm.passt = nil  // the old boot's passt goes first (killed, reaped): the new one binds the same ports
         vm = try restartVM(mode)
         vmStartedAt = Date()
-        bootAttempts += 1
-        bootMode = mode
-        configSent = false
-        freshnessSent = false
         guest = Self.link(to: vm)
-        if case .restore = mode { sendConfig() }
+        advance(.restarted(mode))  // a restored guest gets its configuration at once
     }
 }

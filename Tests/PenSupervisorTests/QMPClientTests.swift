@@ -3,6 +3,7 @@ import PenIO
 import PenTestSupport
 import Testing
 @testable import PenCore
+@testable import PenSupervisor
 
 /// The supervisor's QMP client against a QEMU the test plays on the other end of a socketpair:
 /// what QEMU says is written up front (or by a thread, for more than the socket holds), what

@@ -1,8 +1,10 @@
 import Foundation
 import PenIO
+import PenTestSupport
 import PenWire
 import Testing
 @testable import PenCore
+@testable import PenSupervisor
 
 /// Writes frames to a socket from a background thread without ever blocking on it: a peer
 /// that stops reading (as a bounded supervisor should) makes it give up after `stall` seconds.

@@ -1,40 +1,17 @@
 // Starting a VM: its wiring (socketpairs, the files QEMU writes opened without following
 // links, passt) and QEMU, which inherits exactly those descriptors and the VM's lock.
 import Foundation
+import PenCore
 import CHostSys
 import PenIO
 import PenWire
-
-/// pen's ends of a started VM's channels, and QEMU itself.
-final class BootedVM {
-    let process: ChildProcess
-    /// The control channel (pen's end).
-    let control: Int32
-    /// A builder VM's archive port (pen's end) and the file it is copied to.
-    let archive: (port: Int32, file: Int32)?
-    /// pen's end of QEMU's QMP monitor, while a boot snapshot is to be saved.
-    let monitor: Int32?
-    let held: Descriptors
-    /// passt, when the VM has a network (reaped when this boot is dropped).
-    let passt: ChildProcess?
-
-    init(process: ChildProcess, control: Int32, archive: (port: Int32, file: Int32)?, monitor: Int32?, held: Descriptors,
-         passt: ChildProcess? = nil) {
-        self.passt = passt
-        self.process = process
-        self.control = control
-        self.archive = archive
-        self.monitor = monitor
-        self.held = held
-    }
-}
 
 enum VMBoot {
     /// Wires and starts the VM; `keepOpen` (the VM's lock) is inherited by QEMU too. A restart
     /// (after a stalled boot or a failed restore, `restartReason` saying which) keeps the first
     /// boot's log and replaces its empty archive.
     static func start(_ spec: VMSpec, qemu: QEMU, archivePath: String?, keepOpen: [Int32],
-                      restartReason: String? = nil) throws(PenError) -> BootedVM {
+                      restartReason: String? = nil) throws(PenError) -> SupervisedVM {
         let restarted = restartReason != nil
         signal(SIGPIPE, SIG_IGN)
         let held = Descriptors()
@@ -91,7 +68,7 @@ enum VMBoot {
                                              as: spec.qemuUser, confiningFileModes: spec.workspace != nil,
                                              executing: executable)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
-        return BootedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
+        return SupervisedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
                         held: held, passt: network?.1)
     }
 
