@@ -77,6 +77,17 @@ def add(t, name, kind, target="", mode=0o644):
     t.addfile(info)
 
 
+def copy_out_refused(vm, tmp_path, case, data):
+    """`pen cp` out of a VM whose tar sends `data`: refused, saying so; the destination and result."""
+    guest_tar_sends(vm, tmp_path, data)
+    dest = tmp_path / f"dest-{case}"
+    dest.mkdir()
+    r = vm.cp_out("/root/x", to=dest, timeout=60)
+    assert r.returncode != 0, (case, describe(r))
+    assert any("refused" in l for l in r.stderr.decode().strip().splitlines()), (case, describe(r))
+    return dest, r
+
+
 def test_pen_cp_refuses_what_a_hostile_guest_tar_could_do(pen, tmp_path):
     """The guest's tar is replaced by one that emits crafted archives: pen refuses each and
     writes nothing outside the destination."""
@@ -95,13 +106,7 @@ def test_pen_cp_refuses_what_a_hostile_guest_tar_could_do(pen, tmp_path):
         "other-name": crafted(lambda t: add_file(t, "y/not-asked-for")),
     }
     for case, data in cases.items():
-        guest_tar_sends(vm, tmp_path, data)
-        dest = tmp_path / f"dest-{case}"
-        dest.mkdir()
-        r = vm.cp_out("/root/x", to=dest, timeout=60)
-        lines = r.stderr.decode().strip().splitlines()
-        assert r.returncode != 0, (case, describe(r))
-        assert any("refused" in l for l in lines), (case, describe(r))
+        dest, r = copy_out_refused(vm, tmp_path, case, data)
         assert list(outside.iterdir()) == [], case
         assert not (tmp_path / "escaped").exists(), case
         assert not os.path.exists("/tmp/pen-cp-absolute"), case
@@ -161,13 +166,7 @@ def test_pen_cp_splits_names_on_the_slash_byte_so_unicode_cannot_carry_a_file_ou
         "escape-in-name": archive((b"x/", b"5", b"", b""), (b"x/\x1b]0;owned\x07/../../escaped", b"0", b"x", b"")),
     }
     for case, data in cases.items():
-        guest_tar_sends(vm, tmp_path, data)
-        dest = tmp_path / f"dest-{case}"
-        dest.mkdir()
-        r = vm.cp_out("/root/x", to=dest, timeout=60)
-        lines = r.stderr.decode().strip().splitlines()
-        assert r.returncode != 0, (case, describe(r))
-        assert any("refused" in l for l in lines), (case, describe(r))
+        dest, r = copy_out_refused(vm, tmp_path, case, data)
         assert b"\x1b" not in r.stderr, describe(r)
         assert b"\x07" not in r.stderr, describe(r)
         assert list(outside.iterdir()) == [], case

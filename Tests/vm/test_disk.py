@@ -93,6 +93,14 @@ def unchanged(before, after, ignore):
     return files(after) == files(before)
 
 
+def assert_refused_for_space(r, file):
+    """pen refused for want of space on the host, naming the file it could not write and the fix."""
+    assert r.returncode == 125, describe(r)
+    assert file in r.stderr, describe(r)
+    assert NO_SPACE in r.stderr, describe(r)
+    assert FIX in r.stderr, describe(r)
+
+
 @pytest.mark.fault
 def test_vm_json_and_a_new_vm_on_a_full_disk(pen, tmp_path):
     with small_filesystem(tmp_path / "small", 24 * MiB) as small, \
@@ -108,19 +116,13 @@ def test_vm_json_and_a_new_vm_on_a_full_disk(pen, tmp_path):
             r = pen.run("shell", "a", "--dir", str(elsewhere), "--", "true")
             if (pen.vm("a").path / "vm.json").read_bytes() != record:
                 faults.lost()
-            assert r.returncode == 125, describe(r)
-            assert b"vm.json" in r.stderr, describe(r)
-            assert NO_SPACE in r.stderr, describe(r)
-            assert FIX in r.stderr, describe(r)
+            assert_refused_for_space(r, b"vm.json")
             assert (pen.vm("a").path / "vm.json").read_bytes() == record
             assert not [p for p in os.listdir(pen.vm("a").path) if ".tmp-" in p]
         with faults.run():
             # A new VM cannot get its disk: refused, and no half-made VM is left behind.
             r = pen.vm("b").shell("true")
-            assert r.returncode == 125, describe(r)
-            assert b"overlay.img" in r.stderr, describe(r)
-            assert NO_SPACE in r.stderr, describe(r)
-            assert FIX in r.stderr, describe(r)
+            assert_refused_for_space(r, b"overlay.img")
             assert not pen.vm("b").path.exists()
         # With room again, the VM of the first run boots with its data on a clean disk.
         filler.unlink()

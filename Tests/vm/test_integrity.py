@@ -66,6 +66,16 @@ def private_images(pen, base_image):
     return own_image_cache(pen, base_image, copy=True)
 
 
+def assert_refused_as_corrupt(pen, r, file):
+    """A boot refused over a damaged base image file, with the fix; `image verify` names it."""
+    assert r.returncode == 125, describe(r)
+    assert f"{file} does not match its recorded SHA-256".encode() in r.stderr, describe(r)
+    assert b"pen image base --rebuild" in r.stderr, describe(r)
+    r = pen.run("image", "verify")
+    assert r.returncode == 1, describe(r)
+    assert f"CORRUPT base  {file}".encode() in r.stdout, describe(r)
+
+
 def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
     images = private_images(pen, base_image)
     pen.vm("ok").shell("true", check=0)  # verified once, stamped
@@ -78,13 +88,7 @@ def test_a_modified_image_is_refused_with_the_fix(pen, base_image):
     initrd = images / "base" / "initrd.img"
     with open(initrd, "r+b") as f:
         f.truncate(initrd.stat().st_size - 4096)
-    r = pen.vm("ok").shell("true")
-    assert r.returncode == 125, describe(r)
-    assert b"does not match its recorded SHA-256" in r.stderr
-    assert b"pen image base --rebuild" in r.stderr
-    r = pen.run("image", "verify")
-    assert r.returncode == 1, describe(r)
-    assert b"CORRUPT base" in r.stdout, describe(r)
+    assert_refused_as_corrupt(pen, pen.vm("ok").shell("true"), "initrd.img")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "one byte changed"])
@@ -101,14 +105,7 @@ def test_a_damaged_root_image_is_refused_with_the_fix(pen, base_image, damage):
             byte = f.read(1)
             f.seek(size // 2)
             f.write(bytes([byte[0] ^ 0xFF]))
-    r = pen.vm("ok").shell("cat", "/root/f")
-    assert r.returncode == 125, describe(r)
-    assert b"root.erofs does not match its recorded SHA-256" in r.stderr
-    assert b"pen image base --rebuild" in r.stderr
-    r = pen.run("image", "verify")
-    assert r.returncode == 1, describe(r)
-    assert b"CORRUPT base" in r.stdout, describe(r)
-    assert b"root.erofs" in r.stdout, describe(r)
+    assert_refused_as_corrupt(pen, pen.vm("ok").shell("cat", "/root/f"), "root.erofs")
     if damage != "truncated":
         return
     # The fix named works, and the VM's own files were never touched.
