@@ -7,6 +7,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 
@@ -93,6 +94,15 @@ def unchanged(before, after, ignore):
     return files(after) == files(before)
 
 
+@contextmanager
+def a_vm_with_data_on_a_small_host(pen, tmp_path, name, fault):
+    """VM `name` with /root/kept synced, its PEN_HOME on a 24 MiB filesystem; counts for `fault`."""
+    with small_filesystem(tmp_path / "small", 24 * MiB) as small, fault_counts(fault) as faults:
+        pen = pen.another(small / "home")
+        pen.vm(name).shell("sh", "-c", "echo kept > /root/kept; sync", check=0)
+        yield pen, small, faults
+
+
 def assert_refused_for_space(r, file):
     """pen refused for want of space on the host, naming the file it could not write and the fix."""
     assert r.returncode == 125, describe(r)
@@ -103,10 +113,8 @@ def assert_refused_for_space(r, file):
 
 @pytest.mark.fault
 def test_vm_json_and_a_new_vm_on_a_full_disk(pen, tmp_path):
-    with small_filesystem(tmp_path / "small", 24 * MiB) as small, \
-            fault_counts("host disk full while writing vm.json or a new overlay disk") as faults:
-        pen = pen.another(small / "home")
-        pen.vm("a").shell("sh", "-c", "echo kept > /root/kept; sync", check=0)
+    with a_vm_with_data_on_a_small_host(pen, tmp_path, "a", "host disk full while writing vm.json or a new overlay disk") \
+            as (pen, small, faults):
         record = (pen.vm("a").path / "vm.json").read_bytes()
         filler = fill(small)
         elsewhere = tmp_path / "elsewhere"
@@ -134,10 +142,8 @@ def test_vm_json_and_a_new_vm_on_a_full_disk(pen, tmp_path):
 
 @pytest.mark.fault
 def test_the_guest_filling_the_host_disk_is_reported_and_synced_data_survives(pen, tmp_path):
-    with small_filesystem(tmp_path / "small", 24 * MiB) as small, \
-            fault_counts("guest fills the host disk under its sparse overlay") as faults:
-        pen = pen.another(small / "home")
-        pen.vm("g").shell("sh", "-c", "echo kept > /root/kept; sync", check=0)
+    with a_vm_with_data_on_a_small_host(pen, tmp_path, "g", "guest fills the host disk under its sparse overlay") \
+            as (pen, small, faults):
         with faults.run():
             # The sparse overlay grows past what the host has: the guest's writes fail, and pen says
             # so instead of hanging (QEMU would pause the VM) or exiting 0 over lost writes.
