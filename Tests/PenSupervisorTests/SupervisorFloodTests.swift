@@ -59,11 +59,8 @@ func residentKiB() -> (now: Int, peak: Int) {
 
     @Test func aHostileGuestAndAClientThatNeverReadsCannotGrowTheSupervisorsQueues() throws {
         let h = try SupervisorHarness()
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
-        let stuck = try h.connect()
-        stuck.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["yes"]).encoded()))
-        let id = try #require(h.guest.await(.open)).sessionID()
+        h.bootToReady()
+        let (stuck, id) = try h.openSession(SessionRequest(kind: .command, arguments: ["yes"]))
         let before = residentKiB()
         // The client never reads, and asks for a status report again and again.
         let asks = Flood(stuck.fd) { $0 < 100_000 ? Frame(.status) : nil }
@@ -97,11 +94,8 @@ func residentKiB() -> (now: Int, peak: Int) {
     /// Empty output frames cost the window nothing: they must cost the host nothing either.
     @Test func emptyOutputFramesForAStalledClientQueueNothing() throws {
         let h = try SupervisorHarness()
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
-        let stuck = try h.connect()
-        stuck.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["yes"]).encoded()))
-        let id = try #require(h.guest.await(.open)).sessionID()
+        h.bootToReady()
+        let (stuck, id) = try h.openSession(SessionRequest(kind: .command, arguments: ["yes"]))
         // A window's worth that the client never reads, then a flood of empty frames.
         let chunk = [UInt8](repeating: 0x79, count: 65_536)
         let windows = sessionWindow / chunk.count
@@ -125,11 +119,8 @@ func residentKiB() -> (now: Int, peak: Int) {
     /// stood over their bound for the limit, instead of holding every client up for good.
     @Test func aGuestThatNeverReadsItsChannelIsStopped() throws {
         let h = try SupervisorHarness(configure: { $0.guestStuckLimit = 1 })
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
-        let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["cat"]).encoded()))
-        let id = try #require(h.guest.await(.open)).sessionID()
+        h.bootToReady()
+        let (client, id) = try h.openSession(SessionRequest(kind: .command, arguments: ["cat"]))
         _ = id
         // One small frame at a time, each answered with an acknowledgement the guest never reads
         // (frames that arrive together are acknowledged together: pacing is what makes many acks).

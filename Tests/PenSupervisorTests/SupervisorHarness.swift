@@ -154,6 +154,19 @@ final class SupervisorHarness: @unchecked Sendable {
         return frames
     }
 
+    /// The guest through its boot to ready.
+    func bootToReady() {
+        _ = readBootConfig()
+        guest.send(Frame(.ready))
+    }
+
+    /// A new client with one session open: the client, and the id the guest was given for it.
+    func openSession(_ request: SessionRequest) throws -> (FrameReader, UInt32) {
+        let client = try connect()
+        client.send(.open(connectionSessionID, request))
+        return (client, try #require(guest.await(.open)).sessionID())
+    }
+
     func signal(_ number: Int32) { var b = UInt8(number); _ = write(signalWrite, &b, 1) }
 
     /// A client that said hello and asked for the status.

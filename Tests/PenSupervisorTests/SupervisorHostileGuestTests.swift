@@ -69,7 +69,7 @@ import Testing
         _ = h.readBootConfig()
         h.guest.send(Frame(.ready))
         let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["true"]).encoded()))
+        client.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["true"])))
         _ = try #require(h.guest.await(.open))
         h.guest.send(Frame(.notice, text: "\u{1b}]0;owned\u{07}\u{1b}[2Jpen: fake\u{9b}31m"), Frame(.fatal, text: "init: \u{1b}[1mboom"))
         let notice = try #require(client.await(.notice))
@@ -105,11 +105,8 @@ import Testing
 
     @Test func aSlowClientGetsItsLastOutputAndExitStatusAfterTheVMStopped() throws {
         let h = try SupervisorHarness(detached: false)
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
-        let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["head"]).encoded()))
-        let id = try #require(h.guest.await(.open)).sessionID()
+        h.bootToReady()
+        let (client, id) = try h.openSession(SessionRequest(kind: .command, arguments: ["head"]))
         // A window of output (more than the socket holds), the exit, and the VM goes down at once.
         let chunk = [UInt8](repeating: 0x30, count: 65_536)
         for _ in 0..<(sessionWindow / chunk.count) { h.guest.send(.session(.stdoutData, id, chunk)) }

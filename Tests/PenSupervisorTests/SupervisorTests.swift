@@ -20,7 +20,7 @@ import Testing
         #expect(h.readBootConfig().map(\.kind) == [.hello, .rootMode, .hostname])
         h.guest.send(Frame(.ready), .stage(StageTiming("modules", 400)))
         let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["ls"]).encoded()))
+        client.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["ls"])))
         let open = try #require(h.guest.await(.open))
         let (id, body) = try open.sessionBody()
         #expect(try SessionRequest(decoding: body.payload[...]).arguments == ["ls"])
@@ -136,7 +136,7 @@ import Testing
     @Test func whatAClientSendsWhileTheGuestBootsWaitsForItsSessionToOpen() throws {
         let h = try SupervisorHarness()
         let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["cat"]).encoded()),
+        client.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["cat"])),
                     .session(.stdinData, 0, Array("early\n".utf8)), .session(.stdinClosed, 0, text: ""))
         // A guest still booting sees nothing but its configuration, whenever the client came.
         #expect(h.readBootConfig().map(\.kind) == [.hello, .rootMode, .hostname])
@@ -172,9 +172,9 @@ import Testing
         _ = h.readBootConfig()
         h.guest.send(Frame(.ready))
         let stuck = try h.connect(), reader = try h.connect()
-        stuck.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["yes"]).encoded()))
+        stuck.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["yes"])))
         let stuckID = try #require(h.guest.await(.open)).sessionID()
-        reader.send(.session(.open, 0, SessionRequest(kind: .command, arguments: ["cat"]).encoded()))
+        reader.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["cat"])))
         let readerID = try #require(h.guest.await(.open)).sessionID()
         // The guest sends a window's worth for a client that never reads: far more than its socket holds.
         let chunk = [UInt8](repeating: 0x79, count: 65536)
@@ -200,7 +200,7 @@ import Testing
         _ = h.readBootConfig()
         h.guest.send(Frame(.ready))
         var client: FrameReader? = try h.connect()
-        client!.send(.session(.open, 0, SessionRequest(kind: .shell, terminal: .standard).encoded()))
+        client!.send(.open(connectionSessionID, SessionRequest(kind: .shell, terminal: .standard)))
         let id = try #require(h.guest.await(.open)).sessionID()
         close(client!.fd)
         client = nil
@@ -212,11 +212,8 @@ import Testing
 
     @Test func aSessionsEndWaitsForEveryAnnouncedArchiveByte() throws {
         let h = try SupervisorHarness(archive: true)
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
-        let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .archive).encoded()))
-        let id = try #require(h.guest.await(.open)).sessionID()
+        h.bootToReady()
+        let (client, id) = try h.openSession(SessionRequest(kind: .archive))
         let archive = [UInt8]((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         writeAll(h.guestArchive, Array(archive[..<1000]))
         h.guest.send(.session(.archiveEnd, id, text: String(archive.count)), .session(.exitStatus, id, text: "0"))
@@ -236,7 +233,7 @@ import Testing
         _ = h.readBootConfig()
         h.guest.send(Frame(.ready))
         let client = try h.connect()
-        client.send(.session(.open, 0, SessionRequest(kind: .archive).encoded()))
+        client.send(.open(connectionSessionID, SessionRequest(kind: .archive)))
         _ = try #require(h.guest.await(.open)).sessionID()
         // A guest that streams without end: the supervisor stops at the limit, not the host's disk.
         let chunk = [UInt8](repeating: 7, count: 64 << 10)

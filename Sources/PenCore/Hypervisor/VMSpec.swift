@@ -1,7 +1,7 @@
-import PenWire
 // What to boot, as a plain value (unit-tested): the kernel and initrd, the disk, resources,
 // the network, the shared workspace and where QEMU's logs go. How it is wired (the
-// descriptors QEMU inherits) is VMWiring's job, filled in by VMRunner.
+// descriptors QEMU inherits) is VMWiring's job, filled in by the supervisor's VMBoot.
+import PenWire
 
 public struct VMSpec: Codable, Equatable, Sendable {
     public var name: String
