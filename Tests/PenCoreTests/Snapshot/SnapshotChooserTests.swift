@@ -39,6 +39,16 @@ import PenTestSupport
         try PenJSON.encode(record).write(to: URL(fileURLWithPath: directory + "/" + BootSnapshotStore.recordName))
     }
 
+    /// A first choice (which names the key), that key's snapshot published holding `state` while
+    /// its record says `recorded`, then the choice made again and what it said.
+    func chooseAfterPublishing(state: String, recorded: String) throws -> (SnapshotKey, SnapshotChoice, [String]) {
+        var said: [String] = []
+        let key = try #require(try choose(spec(), said: &said).key)
+        try publish(key, state: state, recorded: recorded)
+        said = []
+        return (key, try choose(spec(), said: &said), said)
+    }
+
     @Test func withNoSnapshotTheFirstBootIsColdAndSavesOne() throws {
         var said: [String] = []
         let choice = try choose(spec(), said: &said)
@@ -50,11 +60,7 @@ import PenTestSupport
     }
 
     @Test func aSnapshotThatMatchesItsRecordIsRestoredFromTheVerifiedDescriptor() throws {
-        var said: [String] = []
-        let key = try #require(try choose(spec(), said: &said).key)
-        try publish(key, state: "machine state", recorded: "machine state")
-        said = []
-        let choice = try choose(spec(), said: &said)
+        let (key, choice, said) = try chooseAfterPublishing(state: "machine state", recorded: "machine state")
         let state = try #require(choice.state)
         defer { close(state) }
         #expect(choice.boot == .restore(state: store.statePath(key.hash), key: key.hash) && choice.key == key)
@@ -64,11 +70,7 @@ import PenTestSupport
     }
 
     @Test func aDamagedSnapshotIsSaidRemovedAndSavedAgain() throws {
-        var said: [String] = []
-        let key = try #require(try choose(spec(), said: &said).key)
-        try publish(key, state: "truncated", recorded: "machine state")
-        said = []
-        let choice = try choose(spec(), said: &said)
+        let (key, choice, said) = try chooseAfterPublishing(state: "truncated", recorded: "machine state")
         #expect(choice.boot == .save(key: key.hash) && choice.state == nil)
         #expect(said.count == 1 && said[0].hasPrefix("pen: the boot snapshot \(key.hash.prefix(12)) is damaged ("))
         #expect(said[0].hasSuffix("); booting cold to save it again"))
