@@ -315,6 +315,19 @@ import Testing
                 "charged \(space.charged) bytes for \(st.st_blocks * 512) on disk")
     }
 
+    /// A sparse map that puts data at the end of the 64-bit range: refused, not an overflow that
+    /// traps pen (offset plus length plus a block would pass Int64.max).
+    @Test(arguments: [Int.max - 5, Int.max - 5000, 1 << 62])
+    func aSegmentAtTheEndOfTheOffsetRangeIsRefused(offset: Int) throws {
+        let entries = [CraftedTar.Entry.directory("x"),
+                       CraftedTar.sparse("x/far", segments: [(offset: offset, data: Array("far".utf8))], realSize: offset + 3)]
+        let error = try extract(CraftedTar.archive(entries, format: .pax))
+        #expect(error?.message.contains("pen cp: cannot read") == true, "\(String(describing: error?.message))")
+        // Nothing was written at that offset (what came before an error stays, as with tar).
+        let st = try #require(lstatOf(destination + "/x/far"))
+        #expect(st.st_size == 0)
+    }
+
     /// The archive makes its directory unreadable (mode 000), then the reserve stops the copy:
     /// for a user without root's override the directory must still be removed (its mode is not
     /// applied before the removal).

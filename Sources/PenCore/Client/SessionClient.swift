@@ -90,7 +90,7 @@ public final class SessionClient {
     }
 
     private func pollOnce(signals: Int32, timeout: Int32) {
-        let readInput = state.readsInput && link.queuedBytes < sessionWindow
+        let readInput = state.readsInput && inputRoom > 0 && link.queuedBytes < sessionWindow
         var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: link.fd, events: Int16(POLLIN) | (link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
                    pollfd(fd: readInput ? io.input : -1, events: Int16(POLLIN), revents: 0),
@@ -108,8 +108,12 @@ public final class SessionClient {
         link.flush()
     }
 
+    /// What one read may take: the credit, less a Ctrl-] the escape holds back (the filter may
+    /// release it in front of the next read's bytes, and input past the credit is refused).
+    private var inputRoom: Int { state.credit - (io.terminal ? escape.held : 0) }
+
     private func readUserInput() {
-        let n = read(io.input, &buffer, min(buffer.count, state.credit))
+        let n = read(io.input, &buffer, min(buffer.count, inputRoom))
         if n > 0 {
             var bytes = Array(buffer[0..<n])
             if io.terminal {

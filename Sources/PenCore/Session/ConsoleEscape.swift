@@ -6,6 +6,10 @@ public struct ConsoleEscape: Sendable {
 
     public init() {}
 
+    /// Bytes held back from the last filter (a Ctrl-] waiting for its next key): the next filter
+    /// may return that many more than it was given.
+    public var held: Int { armed ? 1 : 0 }
+
     /// The bytes to pass to the guest; calls onStop when the sequence is typed.
     public mutating func filter(_ bytes: [UInt8], onStop: () -> Void) -> [UInt8] {
         var out: [UInt8] = []
