@@ -167,6 +167,13 @@ final class SupervisorHarness: @unchecked Sendable {
         return (client, try #require(guest.await(.open)).sessionID())
     }
 
+    /// Two SIGTERMs, as a user's second Ctrl-C: the second pulls the plug. Whether it finished.
+    func stoppedByTwoSignals() -> Bool {
+        signal(SIGTERM)
+        signal(SIGTERM)
+        return finished()
+    }
+
     func signal(_ number: Int32) { var b = UInt8(number); _ = write(signalWrite, &b, 1) }
 
     /// A client that said hello and asked for the status.

@@ -10,8 +10,7 @@ import Testing
 @Suite struct SupervisorHostileGuestTests {
     @Test func theShutdownDeadlineHoldsHoweverOftenTheGuestSaysReady() throws {
         let h = try SupervisorHarness(configure: { $0.shutdownGrace = 1 })
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         h.signal(SIGTERM)
         #expect(h.guest.await(.shutdown) != nil)
         // Three times the grace of readies: each used to send the shutdown again and restart its clock.
@@ -34,9 +33,7 @@ import Testing
         for _ in 0..<20 { h.guest.send(Frame(.notice, text: text)) }  // no session listens: logged
         #expect(h.guest.await(.goodbye) != nil)
         #expect(h.guest.await(.goodbye, within: 0.5) == nil)  // one goodbye: one failure per boot
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
         #expect(h.messages.filter { $0.contains("guest init failed") }.count == 1)
         let logged = h.messages.dropLast().reduce(0) { $0 + $1.utf8.count + 1 }
         #expect(logged <= Int(limit))
@@ -59,15 +56,12 @@ import Testing
             if status?.stages["modules"] == nil { usleep(100_000) }
         }
         #expect(status?.stages["modules"] == 7 && status?.stages[name] == nil)
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
     }
 
     @Test func guestTextReachesClientsWithoutEscapeSequences() throws {
         let h = try SupervisorHarness()
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         let client = try h.connect()
         client.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["true"])))
         _ = try #require(h.guest.await(.open))
@@ -77,15 +71,12 @@ import Testing
         #expect(notice.text.contains("pen: fake"))
         let fatal = try #require(client.await(.fatal))
         #expect(!fatal.payload.contains(0x1b) && fatal.text.hasPrefix("VM 't' failed to start: init: "))
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
     }
 
     @Test func aClientThatNeverSaysHelloIsClosedAndConnectionsAreBounded() throws {
         let h = try SupervisorHarness(configure: { $0.helloTimeout = 0.5 })
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         let silent = FrameReader(try #require(try h.run.connect()))
         #expect(silent.closes(within: 5))
         close(silent.fd)
@@ -98,9 +89,7 @@ import Testing
         #expect(extra.await(.fatal)?.text.contains("connections already") == true)
         #expect(extra.closes(within: 2))
         for client in greeted + [extra] { close(client.fd) }
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
     }
 
     @Test func aSlowClientGetsItsLastOutputAndExitStatusAfterTheVMStopped() throws {

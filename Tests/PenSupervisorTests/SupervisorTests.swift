@@ -169,8 +169,7 @@ import Testing
 
     @Test func aClientThatStopsReadingThrottlesItsOwnSessionOnly() throws {
         let h = try SupervisorHarness()
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         let stuck = try h.connect(), reader = try h.connect()
         stuck.send(.open(connectionSessionID, SessionRequest(kind: .command, arguments: ["yes"])))
         let stuckID = try #require(h.guest.await(.open)).sessionID()
@@ -197,17 +196,14 @@ import Testing
 
     @Test func aClientThatGoesAwayHangsUpItsSession() throws {
         let h = try SupervisorHarness()
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         var client: FrameReader? = try h.connect()
         client!.send(.open(connectionSessionID, SessionRequest(kind: .shell, terminal: .standard)))
         let id = try #require(h.guest.await(.open)).sessionID()
         close(client!.fd)
         client = nil
         #expect(try h.guest.await(.hangup)?.sessionID() == id)
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
     }
 
     @Test func aSessionsEndWaitsForEveryAnnouncedArchiveByte() throws {
@@ -222,16 +218,13 @@ import Testing
         writeAll(h.guestArchive, Array(archive[1000...]))
         #expect(try client.await(.archiveEnd)?.sessionBody().body.count() == UInt64(archive.count))
         #expect(client.await(.exitStatus) != nil)
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
         #expect(FileManager.default.contents(atPath: h.archiveFile).map { Array($0) } == archive)
     }
 
     @Test func anArchiveOverItsLimitEndsTheBuildWithAClearError() throws {
         let h = try SupervisorHarness(archive: true, archiveLimit: 100_000)
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         let client = try h.connect()
         client.send(.open(connectionSessionID, SessionRequest(kind: .archive)))
         _ = try #require(h.guest.await(.open)).sessionID()
@@ -248,8 +241,7 @@ import Testing
 
     @Test func aConsoleFloodIsCutAtTheBootLogLimit() throws {
         let h = try SupervisorHarness(bootLogLimit: 10_000)
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         // QEMU's side of the boot log, as QEMU opens it (appending).
         let console = open(h.bootLogPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         defer { close(console) }
@@ -266,9 +258,7 @@ import Testing
         let text = (try? String(contentsOfFile: h.bootLogPath, encoding: .utf8)) ?? ""
         #expect(text.hasPrefix("--- pen: the console passed") && text.hasSuffix("after\n"))
         #expect(h.messages.contains { $0.contains("was emptied") })
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
     }
 
     @Test func aMalformedFrameFromTheGuestStopsTheVM() throws {
@@ -282,14 +272,11 @@ import Testing
 
     @Test func aClientSpeakingAnotherWireVersionIsRefused() throws {
         let h = try SupervisorHarness()
-        _ = h.readBootConfig()
-        h.guest.send(Frame(.ready))
+        h.bootToReady()
         let fd = try #require(try h.run.connect())
         let client = FrameReader(fd)
         client.send(Frame(.hello, text: "1"))
         #expect(client.await(.fatal)?.text.contains("wire version") == true)
-        h.signal(SIGTERM)
-        h.signal(SIGTERM)
-        #expect(h.finished())
+        #expect(h.stoppedByTwoSignals())
     }
 }
