@@ -33,7 +33,9 @@ public enum AddressClass: String, Sendable, CaseIterable {
         ("100.64.0.0/10", .shared),
         // AWS, GCP, Azure, OpenStack, DigitalOcean…: 169.254.169.254; AWS ECS task metadata: 169.254.170.2.
         ("169.254.169.254/32", .metadata), ("169.254.170.2/32", .metadata), ("169.254.0.0/16", .linkLocal),
-        ("192.0.0.0/24", .reserved), ("198.18.0.0/15", .benchmarking),
+        // Azure's WireServer sits at a public address.
+        ("168.63.129.16/32", .metadata),
+        ("192.0.0.0/24", .reserved), ("192.88.99.0/24", .reserved), ("198.18.0.0/15", .benchmarking),
         ("224.0.0.0/4", .multicast), ("255.255.255.255/32", .broadcast), ("240.0.0.0/4", .reserved),
     ])
 
@@ -48,6 +50,9 @@ public enum AddressClass: String, Sendable, CaseIterable {
     }
 
     private static func ofIPv6(_ address: IPAddress, benchmarkingIsPublic: Bool) -> AddressClass? {
+        // Teredo also reaches its server (bits 32–63): both addresses must be public.
+        if case .v6(let hi, _) = address, hi >> 32 == 0x2001_0000,
+           let server = of(.v4(UInt32(truncatingIfNeeded: hi)), benchmarkingIsPublic: benchmarkingIsPublic) { return server }
         if let carried = carriedIPv4(address) { return of(.v4(carried), benchmarkingIsPublic: benchmarkingIsPublic) }
         if let known = ipv6.first(where: { $0.0.contains(address) })?.1 { return known }
         // Only 2000::/3 is global unicast; the rest (::/8's old forms included) is not a destination.

@@ -1,11 +1,14 @@
 // The DNS the guest speaks to pen: one question per query in, an answer pen builds out. The
-// guest writes the query, so it is read strictly (one question, no compression, a name of at
-// most 255 bytes, nothing past the message) and answered only with what pen decided: the
+// guest writes the query, so it is read strictly (one question, no compression, labels of
+// host-name bytes, a name of at most 253 bytes; what follows the question is ignored, never
+// echoed) and answered only with what pen decided: the
 // addresses it resolved, no such name, or a failure. Nothing the guest sent is echoed but the
 // question, re-encoded from what was parsed.
 
 public struct DNSQuestion: Equatable, Sendable {
     public static let a: UInt16 = 1, aaaa: UInt16 = 28
+    /// At most this many addresses in one answer (a UDP answer stays well under 512 bytes).
+    public static let maxRecords = 16
 
     public var id: UInt16
     /// Lower-cased, dot-separated, without the root's trailing dot.
@@ -28,6 +31,7 @@ public struct DNSQuestion: Equatable, Sendable {
             at += 1
             if length == 0 { break }
             guard length <= 63, at + length <= bytes.count, name.count + length + 1 <= 254,
+                  !bytes[at..<(at + length)].contains(UInt8(ascii: ".")),
                   let label = PresentedName.hostName(bytes[at..<(at + length)]), label.count == length else { return nil }
             name += (name.isEmpty ? [] : [UInt8(ascii: ".")]) + label
             at += length
@@ -58,7 +62,7 @@ public struct DNSQuestion: Equatable, Sendable {
         switch answer {
         case .addresses(let addresses, let ttl):
             code = 0
-            records = addresses.compactMap { address -> [UInt8]? in
+            records = addresses.prefix(Self.maxRecords).compactMap { address -> [UInt8]? in
                 let data: [UInt8]
                 switch (address, type) {
                 case (.v4(let n), Self.a): data = [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]

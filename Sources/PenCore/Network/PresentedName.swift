@@ -1,13 +1,16 @@
 // The name a client presents in its first bytes: the server_name of a TLS ClientHello (reassembled
 // across handshake records, so splitting it cannot hide the name) or the Host of an HTTP/1
-// request (one, agreeing with an absolute-form target). The guest writes these bytes: every
-// length is checked against what arrived, and nothing past `limit` bytes is read.
+// request (one, agreeing with a CONNECT or absolute-form target, whatever the method). The guest
+// writes these bytes: every length is checked against what arrived, and nothing past `limit`
+// bytes is read. Only a connection's first request is read here: see plan 13 for the rest.
 
 public enum PresentedName: Equatable, Sendable {
     /// The name, lower-cased, without a port.
     case name([UInt8])
-    /// The protocol presents no name (not TLS or HTTP/1, a TLS hello without SNI, HTTP/1.0 without Host).
+    /// The protocol presents no name (neither TLS nor HTTP/1, or HTTP/1.0 without Host).
     case none
+    /// A TLS hello without server_name (`allow` refuses it: nothing says where it goes).
+    case unnamedTLS
     /// The bytes so far end before the answer: wait for more (up to `limit`).
     case needMore
     /// TLS or HTTP that cannot be read, or that names two hosts: refused.
@@ -19,8 +22,7 @@ public enum PresentedName: Equatable, Sendable {
     public static func read(_ bytes: [UInt8]) -> PresentedName {
         guard let first = bytes.first else { return .needMore }
         if first == 0x16 { return TLSHello.serverName(bytes) }
-        if HTTPHead.looksLikeRequest(bytes) { return HTTPHead.host(bytes) }
-        return .none
+        return HTTPHead.host(bytes)
     }
 
     /// Lower-cased ASCII; nil when a byte cannot be in a host name.
@@ -67,13 +69,15 @@ enum TLSHello {
         var r = Reader(h)
         guard r.skip(2 + 32), let session = r.u8(), r.skip(Int(session)), let suites = r.u16(), r.skip(Int(suites)),
               let compressions = r.u8(), r.skip(Int(compressions)) else { return .malformed("a short ClientHello") }
-        guard let extensionsLength = r.u16() else { return .none }  // no extensions: no SNI
+        guard let extensionsLength = r.u16() else { return .unnamedTLS }  // no extensions: no SNI
         guard var extensions = r.take(Int(extensionsLength)) else { return .malformed("ClientHello extensions overrun") }
         var found: [UInt8]?
         while !extensions.atEnd {
             guard let type = extensions.u16(), let length = extensions.u16(), var data = extensions.take(Int(length)) else {
                 return .malformed("a ClientHello extension overruns")
             }
+            // Encrypted client hello (and its draft, ESNI): the name that counts is hidden.
+            guard type != 0xfe0d, type != 0xffce else { return .malformed("an encrypted client hello") }
             guard type == 0 else { continue }
             guard found == nil else { return .malformed("two server_name extensions") }
             guard let listLength = data.u16(), var list = data.take(Int(listLength)), data.atEnd else { return .malformed("a bad server_name") }
@@ -86,7 +90,7 @@ enum TLSHello {
                 found = host
             }
         }
-        return found.map(PresentedName.name) ?? .none
+        return found.map(PresentedName.name) ?? .unnamedTLS
     }
 
     /// Reads big-endian fields, never past the end.
@@ -111,56 +115,78 @@ enum TLSHello {
     }
 }
 
-/// An HTTP/1 request head's Host.
+/// An HTTP/1 request head's Host: any request line `TOKEN SP TARGET SP HTTP/…` (blank lines
+/// before it skipped, as servers do), whatever the method.
 enum HTTPHead {
-    static let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI"].map { Array(($0 + " ").utf8) }
-
-    static func looksLikeRequest(_ bytes: [UInt8]) -> Bool {
-        methods.contains { m in bytes.count >= m.count ? bytes.starts(with: m) : m.starts(with: bytes) }
-    }
-
     static func host(_ bytes: [UInt8]) -> PresentedName {
-        let end: [UInt8] = [13, 10, 13, 10]
+        let start = bytes.prefix { $0 == 13 || $0 == 10 }.count
         let window = bytes.prefix(PresentedName.limit)
-        guard let headEnd = (0...max(0, window.count - 4)).first(where: { window.count >= $0 + 4 && window[$0..<($0 + 4)].elementsEqual(end) }) else {
+        guard start < window.count else { return bytes.count >= PresentedName.limit ? .malformed("HTTP request head too long") : .needMore }
+        // A method is a token of letters; anything else first is not HTTP/1.
+        let method = window[start...].prefix { isTokenLetter($0) }
+        guard !method.isEmpty, method.count <= 32 else { return .none }
+        guard start + method.count < window.count else { return .needMore }
+        guard window[start + method.count] == UInt8(ascii: " ") else { return .none }
+        guard let lineEnd = window[start...].firstIndex(of: 10) else {
+            return bytes.count >= PresentedName.limit ? .malformed("HTTP request line too long") : .needMore
+        }
+        let requestLine = Array(window[start..<lineEnd]).split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard requestLine.count == 3, requestLine[2].starts(with: "HTTP/".utf8) else { return .none }
+        let end: [UInt8] = [13, 10, 13, 10]
+        guard let headEnd = (start...max(start, window.count - 4)).first(where: { window.count >= $0 + 4 && window[$0..<($0 + 4)].elementsEqual(end) }) else {
             return bytes.count >= PresentedName.limit ? .malformed("HTTP request head too long") : .needMore
         }
-        let lines = window[..<headEnd].split(separator: 10, omittingEmptySubsequences: false).map { $0.last == 13 ? $0.dropLast() : $0 }
-        let requestLine = lines[0].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard requestLine.count == 3 else { return .malformed("a bad HTTP request line") }
-        if requestLine[0].elementsEqual("PRI".utf8) { return .malformed("HTTP/2 without TLS is not read") }
+        let lines = window[start..<headEnd].split(separator: 10, omittingEmptySubsequences: false).map { $0.last == 13 ? $0.dropLast() : $0 }
+        let lowerMethod = method.map { $0 | 0x20 }
+        if lowerMethod.elementsEqual("pri".utf8) { return .malformed("HTTP/2 without TLS is not read") }
         var hosts: [[UInt8]] = []
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return .malformed("a bad HTTP header") }
             let field = line[line.startIndex..<colon]
+            guard field.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return .malformed("a header name with spaces") }
             guard field.count == 4, PresentedName.hostName(field) == Array("host".utf8) else { continue }
             guard let host = authorityHost(trimmed(line[(colon + 1)...])) else { return .malformed("a bad Host header") }
             hosts.append(host)
         }
         guard hosts.count <= 1 else { return .malformed("two Host headers") }
-        // An absolute-form target (`GET http://host/ HTTP/1.1`) names a host too: it must agree.
+        // CONNECT's target and an absolute-form target (`GET http://host/ HTTP/1.1`) name a host too:
+        // it must agree with Host.
         let target = requestLine[1].map { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 }
+        var named: ArraySlice<UInt8>?
+        if lowerMethod.elementsEqual("connect".utf8) { named = target[...] }
         for scheme in ["http://", "https://"] where target.starts(with: scheme.utf8) {
-            let authority = target.dropFirst(scheme.utf8.count).prefix { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }
-            guard let named = authorityHost(authority), hosts.isEmpty || hosts[0] == named else {
+            named = target.dropFirst(scheme.utf8.count).prefix { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }
+        }
+        if let named {
+            guard let host = authorityHost(named), hosts.isEmpty || hosts[0] == host else {
                 return .malformed("the request's target and Host name different hosts")
             }
-            return .name(named)
+            return .name(host)
         }
         return hosts.first.map(PresentedName.name) ?? .none
     }
 
-    /// `host`, `host:port` or `[v6]:port` → the host, lower-cased.
+    private static func isTokenLetter(_ b: UInt8) -> Bool {
+        (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
+    }
+
+    /// `host`, `host:port` or `[v6]:port` → the host, lower-cased. No userinfo (`a@b`), and a port
+    /// is 1 to 5 digits: what one server reads as the host, another must not read differently.
     static func authorityHost(_ raw: some Collection<UInt8>) -> [UInt8]? {
         let bytes = Array(raw)
+        guard !bytes.contains(UInt8(ascii: "@")) else { return nil }
+        func validPort(_ p: ArraySlice<UInt8>) -> Bool { (1...5).contains(p.count) && p.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
         if bytes.first == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return nil }
+            let rest = bytes[(close + 1)...]
+            guard rest.isEmpty || (rest.first == UInt8(ascii: ":") && validPort(rest.dropFirst())) else { return nil }
             let inside = bytes[1..<close]
             guard inside.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return nil }
             return inside.map { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 }
         }
-        let host = bytes.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)[0]
-        return PresentedName.hostName(host)
+        let parts = bytes.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 1 || validPort(parts[1]) else { return nil }
+        return PresentedName.hostName(parts[0])
     }
 
     static func trimmed(_ s: some Collection<UInt8>) -> ArraySlice<UInt8> {

@@ -14,7 +14,8 @@ import Testing
         ("169.254.0.1", .linkLocal), ("169.254.255.255", .linkLocal),
         ("224.0.0.1", .multicast), ("239.255.255.250", .multicast),
         ("255.255.255.255", .broadcast), ("240.0.0.1", .reserved), ("255.255.255.254", .reserved),
-        ("192.0.0.170", .reserved), ("198.18.0.1", .benchmarking), ("198.19.255.255", .benchmarking),
+        ("192.0.0.170", .reserved), ("168.63.129.16", .metadata), ("192.88.99.1", .reserved),
+        ("2001:0:a00:1:8000:63bf:3fff:fdd2", .privateNetwork),  // Teredo whose server is 10.0.0.1 ("198.18.0.1", .benchmarking), ("198.19.255.255", .benchmarking),
         ("::", .thisNetwork), ("::1", .loopback),
         ("fd00:ec2::254", .metadata), ("fd12:3456::1", .privateNetwork), ("fc00::1", .privateNetwork),
         ("fe80::1", .linkLocal), ("febf::1", .linkLocal), ("ff02::1", .multicast),
@@ -58,7 +59,9 @@ import Testing
                 a == 0 ? .thisNetwork : a == 127 ? .loopback : a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168) ? .privateNetwork
                 : a == 100 && (64...127).contains(b) ? .shared
                 : n == 0xA9FE_A9FE || n == 0xA9FE_AA02 ? .metadata : a == 169 && b == 254 ? .linkLocal
-                : a == 192 && b == 0 && (n >> 8 & 0xff) == 0 ? .reserved : a == 198 && (b == 18 || b == 19) ? .benchmarking
+                : n == 0xA83F_8110 ? .metadata
+                : a == 192 && b == 0 && (n >> 8 & 0xff) == 0 ? .reserved : a == 192 && b == 88 && (n >> 8 & 0xff) == 99 ? .reserved
+                : a == 198 && (b == 18 || b == 19) ? .benchmarking
                 : (224...239).contains(a) ? .multicast : n == 0xFFFF_FFFF ? .broadcast : a >= 240 ? .reserved : nil
             #expect(AddressClass.of(.v4(n)) == expected, "\(IPAddress.v4(n))")
         }

@@ -43,11 +43,13 @@ import Testing
         response[2] |= 0x80
         var wrongClass = Self.query("a.example")
         wrongClass[wrongClass.count - 1] = 3  // CHAOS
+        var dotInLabel = Self.query("ab.example")
+        dotInLabel[14] = UInt8(ascii: ".")  // one label "a.", not two
         var badByte = Self.query("a.example")
         badByte[13] = 0x1b
         let longName = (0..<5).map { _ in String(repeating: "a", count: 60) }.joined(separator: ".")
         for (what, bytes) in [("compression", compressed), ("two questions", twoQuestions), ("a response", response),
-                              ("class CHAOS", wrongClass), ("an escape byte", badByte), ("a name over 253 bytes", Self.query(longName)),
+                              ("class CHAOS", wrongClass), ("an escape byte", badByte), ("a dot inside a label", dotInLabel), ("a name over 253 bytes", Self.query(longName)),
                               ("truncated", Array(Self.query("a.example").dropLast(3))), ("empty", [])] {
             #expect(DNSQuestion(query: bytes) == nil, "\(what)")
         }

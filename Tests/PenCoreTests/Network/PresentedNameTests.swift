@@ -27,7 +27,7 @@ import Testing
     @Test func theServerNameOfAClientHelloIsRead() {
         let hello = Self.records(Self.clientHello(names: ["Deb.Debian.ORG"]))
         #expect(PresentedName.read(hello) == .name(Array("deb.debian.org".utf8)))
-        #expect(PresentedName.read(Self.records(Self.clientHello(names: [])))  == .none, "a hello without SNI")
+        #expect(PresentedName.read(Self.records(Self.clientHello(names: []))) == .unnamedTLS, "a hello without SNI")
     }
 
     @Test func aHelloSplitAcrossRecordsOrCutShortIsStillRead() {
@@ -39,6 +39,19 @@ import Testing
         for cut in [1, 5, 9, whole.count - 1] {
             #expect(PresentedName.read(Array(whole.prefix(cut))) == .needMore, "cut at \(cut)")
         }
+    }
+
+    @Test func anEncryptedClientHelloIsRefused() {
+        var hello = Self.clientHello(names: ["public.example"])
+        // Append an ECH extension (0xfe0d) and fix the lengths.
+        let ech: [UInt8] = [0xfe, 0x0d, 0, 2, 0, 0]
+        hello += ech
+        let body = hello.count - 4
+        hello[1] = UInt8(body >> 16); hello[2] = UInt8(body >> 8 & 0xff); hello[3] = UInt8(body & 0xff)
+        let extensionsAt = 4 + 2 + 32 + 1 + 2 + 2 + 2
+        let extensions = Int(hello[extensionsAt]) << 8 | Int(hello[extensionsAt + 1])
+        hello[extensionsAt] = UInt8((extensions + ech.count) >> 8); hello[extensionsAt + 1] = UInt8((extensions + ech.count) & 0xff)
+        #expect(PresentedName.read(Self.records(hello)) == .malformed("an encrypted client hello"))
     }
 
     @Test func hostileHellosAreMalformedNotTrusted() {
@@ -64,6 +77,15 @@ import Testing
         ("GET / HTTP/1.1\r\nHost: a.example", .needMore),
         ("GE", .needMore),
         ("SSH-2.0-OpenSSH_9.2\r\n", .none),
+        ("\r\nGET / HTTP/1.1\r\nHost: evil.example\r\n\r\n", .name(Array("evil.example".utf8))),
+        ("PROPFIND / HTTP/1.1\r\nHost: evil.example\r\n\r\n", .name(Array("evil.example".utf8))),
+        ("get / HTTP/1.1\r\nHost: evil.example\r\n\r\n", .name(Array("evil.example".utf8))),
+        ("CONNECT evil.example:443 HTTP/1.1\r\nHost: a.example\r\n\r\n", .malformed("the request's target and Host name different hosts")),
+        ("CONNECT a.example:443 HTTP/1.1\r\n\r\n", .name(Array("a.example".utf8))),
+        ("GET http://a.example:1@evil.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n", .malformed("the request's target and Host name different hosts")),
+        ("GET / HTTP/1.1\r\nHost: a.example:99999x\r\n\r\n", .malformed("a bad Host header")),
+        ("GET / HTTP/1.1\r\nHost : evil.example\r\n\r\n", .malformed("a header name with spaces")),
+        ("EHLO mail.example\r\n", .none),
     ])
     func httpRequestHeadsNameTheirHost(text: String, expected: PresentedName) {
         #expect(PresentedName.read(Array(text.utf8)) == expected, "\(text.debugDescription)")
