@@ -123,11 +123,8 @@ extension Supervisor {
         case .hangup:
             // The client leaves its session now (Ctrl-] q) but waits for the VM if it stops with it.
             guard let session = client.session, !session.ended else { return }
-            session.ended = true
             if session.openSent { guest.send(.hangup(session.guestID)) }
-            let stopsWithIt = !plan.detached && sessions.sessionCount == 0
-            if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
-            sessionEnded()
+            end(session, of: client)
         case .stdinData, .stdinClosed, .windowSize, .signal:
             guard let session = client.session, !session.ended, let body = try? frame.sessionBody() else { return }
             if frame.kind == .stdinData, let flow = sessions.flow(session.guestID) {
@@ -184,6 +181,14 @@ extension Supervisor {
         session.ended = true
         if session.openSent { guest.send(.hangup(session.guestID)) }
         guest.flush()
+        sessionEnded()
+    }
+
+    /// Ends a client's session: the client waits for the VM when it stops with this session (its
+    /// last, and not detached), else it is closed once what is queued for it went out.
+    func end(_ session: ClientSession, of client: Client) {
+        session.ended = true
+        if !plan.detached && sessions.sessionCount == 0 { client.waitsForStop = true } else { client.closeWhenFlushed = true }
         sessionEnded()
     }
 

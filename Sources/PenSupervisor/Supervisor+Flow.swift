@@ -82,10 +82,7 @@ extension Supervisor {
         log("pen: VM '\(plan.spec.name)' \(why) (session \(id)); the session was closed")
         guard let client = sessions.client(ofSession: id), let session = client.session, !session.ended else { return }
         client.link.send(Frame(.fatal, text: "VM '\(plan.spec.name)' \(why); the session was closed"))
-        session.ended = true
-        let stopsWithIt = !plan.detached && sessions.sessionCount == 0
-        if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
-        sessionEnded()
+        end(session, of: client)
     }
 }
 

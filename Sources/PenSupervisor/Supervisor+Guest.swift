@@ -116,10 +116,7 @@ extension Supervisor {
             }
         }
         client.link.send(exit)
-        session.ended = true
-        let stopsWithIt = !plan.detached && sessions.sessionCount == 0
-        if stopsWithIt { client.waitsForStop = true } else { client.closeWhenFlushed = true }
-        sessionEnded()
+        end(session, of: client)
     }
 
     /// Copies what arrived on the archive port into the archive file.
