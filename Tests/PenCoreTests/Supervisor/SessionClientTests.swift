@@ -15,6 +15,7 @@ import Testing
         nonisolated(unsafe) var messages: [String] = []
         private let done = DispatchSemaphore(value: 0)
         private let ends: [Int32]
+        private var supervisorOpen = true
 
         init() {
             Glibc.signal(SIGPIPE, SIG_IGN)
@@ -36,8 +37,16 @@ import Testing
         func finished(within seconds: Double = 5) -> Bool { done.wait(timeout: .now() + seconds) == .success }
         var error: PenError? { if case .failure(let e) = result { e } else { nil } }
 
-        deinit {
+        /// The supervisor's end hangs up (once: a second close could hit a descriptor another
+        /// test, running at the same time in this process, has just been given that number).
+        func hangUp() {
+            guard supervisorOpen else { return }
+            supervisorOpen = false
             close(supervisor.fd)
+        }
+
+        deinit {
+            hangUp()
             ends.forEach { close($0) }
             close(output)
         }
@@ -55,7 +64,7 @@ import Testing
         run.supervisor.send(Frame(.notice, text: "\u{1b}[2J\u{1b}]0;x\u{07}hello\u{9b}"),
                             Frame(.diskError, text: "\u{1b}[31mNo space left on the host"),
                             .session(.exitStatus, 0, text: "0"))
-        close(run.supervisor.fd)
+        run.hangUp()
         #expect(run.finished())
         let notice = try #require(run.messages.first { $0.contains("hello") })
         #expect(!notice.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 || $0.value == 0x9b })
