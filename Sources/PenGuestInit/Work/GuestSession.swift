@@ -155,16 +155,27 @@ final class GuestSession {
     }
 
     /// After the process exited: outputs idle for the drain time are closed (a background
-    /// process keeps them open). Output held back for lack of window is not idle.
+    /// process keeps them open). Output held back for lack of window is not idle, and neither is
+    /// an output with bytes (or its end) waiting to be read: a busy loop can reap the process
+    /// and then not come back to its pipe within the drain time, and what it wrote before it
+    /// exited must still be sent.
     func closeIdleOutputs(now: UInt64) {
         guard exitStatus != nil, isStarted, now - max(exitedAt, lastOutputAt) >= Self.drainAfterExit else { return }
         if !hungUp && unacknowledged >= sessionWindow { return }
-        for output in outputs { closeOutput(output.fd) }
+        for output in outputs where !Self.hasSomethingToRead(output.fd) { closeOutput(output.fd) }
+    }
+
+    /// Whether a read of `fd` would return now (bytes, an end of file, an error) rather than wait.
+    static func hasSomethingToRead(_ fd: Int32) -> Bool {
+        var probe = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&probe, 1, 0) > 0 && probe.revents != 0
     }
 
     /// Microseconds until closeIdleOutputs may have something to do (nil: nothing to wait for).
     func drainDeadline(now: UInt64) -> UInt64? {
         guard exitStatus != nil, isStarted, !outputs.isEmpty else { return nil }
+        // Held back for lack of window: the host's acknowledgement wakes the loop, not a timer.
+        if !hungUp && unacknowledged >= sessionWindow { return nil }
         let due = max(exitedAt, lastOutputAt) + Self.drainAfterExit
         return due > now ? due - now : 0
     }
