@@ -15,12 +15,17 @@ public struct BootConfig: Codable, Equatable, Sendable {
     public var setupScript: String?
     /// The 9p mount tag of the shared workspace (mounted at `GuestContract.workspaceMountPoint`), if any.
     public var workspaceTag: String?
+    /// The guest's network goes through pen: no network device, its connections and DNS
+    /// queries carried to the host on `GuestContract.networkPort` (see NetFrame.swift).
+    public var networkPolicy: Bool
 
-    public init(rootMode: RootMode = .overlay, hostname: String, setupScript: String? = nil, workspaceTag: String? = nil) {
+    public init(rootMode: RootMode = .overlay, hostname: String, setupScript: String? = nil, workspaceTag: String? = nil,
+                networkPolicy: Bool = false) {
         self.rootMode = rootMode
         self.hostname = hostname
         self.setupScript = setupScript
         self.workspaceTag = workspaceTag
+        self.networkPolicy = networkPolicy
     }
 
     public func frames() -> [Frame] {
@@ -28,6 +33,7 @@ public struct BootConfig: Codable, Equatable, Sendable {
                    Frame(.hostname, text: hostname)]
         if let setupScript { out.append(Frame(.setupScript, text: setupScript)) }
         if let workspaceTag { out.append(Frame(.workspace, text: workspaceTag)) }
+        if networkPolicy { out.append(Frame(.networkPolicy)) }
         out.append(Frame(.start))
         return out
     }
@@ -47,6 +53,7 @@ public struct BootConfigAssembler: Sendable {
         case .setupScript: config.setupScript = frame.text
         case .hostname: config.hostname = frame.text
         case .workspace: config.workspaceTag = frame.text
+        case .networkPolicy: config.networkPolicy = true
         case .start: return true
         default: throw .unexpected(frame.kind)
         }

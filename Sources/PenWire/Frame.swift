@@ -7,7 +7,8 @@
 /// Bumped whenever a frame's meaning changes; host and guest must agree (see `Frame.hello`).
 /// 3: many sessions per VM, each with its own id, flow control and exit status.
 /// 4: a VM may be restored from a snapshot: `snapshotPoint`, `wantFresh` and `fresh`.
-public let wireVersion = 4
+/// 5: the network policy: `networkPolicy` in the configuration, and the `pen.net` port's streams.
+public let wireVersion = 5
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.
 public let maxFramePayload = 1 << 20
@@ -26,6 +27,7 @@ public enum FrameKind: UInt8, Sendable {
     case start = 8          // configuration complete
     case workspace = 13     // a host directory is shared over virtio-9p with this mount tag
     case fresh = 14         // host → guest, asked for by `wantFresh`: the host's wall clock and 64 random bytes
+    case networkPolicy = 15 // the guest's network goes through pen (`pen.net`): dummy0, the redirect, the listeners
 
     // Sessions, host → guest; the payload starts with the session id (4 bytes, big-endian).
     case windowSize = 7     // sid + "ROWS COLS"
@@ -57,6 +59,18 @@ public enum FrameKind: UInt8, Sendable {
     case openFailed = 77    // sid + why the session could not start
     case snapshotPoint = 78 // nothing of this VM touched yet: the host may save the machine now
     case wantFresh = 79     // after the configuration: the clock and entropy, please (see `fresh`)
+
+    // The `pen.net` port only (see NetFrame.swift): the guest's connections and DNS queries.
+    case netConnect = 90    // guest → host: sid + a NetDestination (a guest program's connection)
+    case netConnected = 91  // host → guest: sid: the host connected; data may flow
+    case netRefused = 92    // host → guest: sid + why (printable): the guest resets its connection
+    case netData = 93       // both: sid + bytes
+    case netAck = 94        // both: sid + count: this much of the stream's data was passed on
+    case netClose = 95      // both: sid: this side sends nothing more (a half close)
+    case netReset = 96      // both: sid: the stream is gone (either side may forget it)
+    case dnsQuery = 97      // guest → host: qid + a DNS message as a program sent it over UDP
+    case dnsAnswer = 98     // host → guest: qid + the DNS message to send back
+    case netInbound = 99    // host → guest: sid + port, decimal: connect to the guest's 127.0.0.1:port (a published port)
 
     // Client ↔ supervisor only (the socket of a running VM).
     case status = 30        // client → supervisor: describe the VM

@@ -8,6 +8,9 @@ public enum GuestContract {
     public static let controlPort = "pen.ctl"
     /// The virtio-serial port a builder VM streams its root over as a tar.
     public static let archivePort = "pen.out"
+    /// The virtio-serial port that carries the guest's connections and DNS queries to the host
+    /// when its network goes through pen (see NetFrame.swift). Every VM has it.
+    public static let networkPort = "pen.net"
 
     /// The block devices pen attaches, told apart by their virtio serial: the read-only root image
     /// (the overlay's lower layer) and the VM's writable overlay disk (its upper layer).
@@ -37,5 +40,12 @@ public enum GuestContract {
         public static let netmask = "255.255.255.0"
         public static let gateway = "10.0.2.2"
         public static let resolver = "10.0.2.3"
+        /// With the network policy: the interface that holds the guest's address and routes
+        /// (a dummy: nothing sent on it leaves the VM), and the ports of the init's listeners
+        /// (on the guest's loopback) that the redirect sends TCP and DNS to.
+        public static let policyInterface = "dummy0"
+        public static let guest6 = "fd00:70:656e::15"
+        public static let policyTCPPort: UInt16 = 15001
+        public static let policyDNSPort: UInt16 = 15053
     }
 }
