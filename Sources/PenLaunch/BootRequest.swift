@@ -19,12 +19,14 @@ public struct BootRequest: Sendable {
     public var idleTimeout: String?
     /// `--cold`: boot the kernel, neither restoring nor saving a boot snapshot.
     public var cold: Bool
-    /// `--network none|internet` (nil: the profile's, else internet).
+    /// `--network public|allow|none|full` (nil: the profile's, else public).
     public var network: String?
+    /// `--allow RULE` (repeatable): what `allow` lets the guest reach.
+    public var allow: [String]
 
     public init(name: String, profile: String? = nil, diskSize: String? = nil, cpus: Int? = nil, memory: String? = nil,
                 accel: String? = nil, directory: String? = nil, publish: [String] = [], detached: Bool = false,
-                idleTimeout: String? = nil, cold: Bool = false, network: String? = nil) {
+                idleTimeout: String? = nil, cold: Bool = false, network: String? = nil, allow: [String] = []) {
         self.name = name
         self.profile = profile
         self.diskSize = diskSize
@@ -37,5 +39,6 @@ public struct BootRequest: Sendable {
         self.idleTimeout = idleTimeout
         self.cold = cold
         self.network = network
+        self.allow = allow
     }
 }

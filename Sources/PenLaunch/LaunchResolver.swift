@@ -33,9 +33,12 @@ public enum LaunchResolver {
         let vm = VMDirectory(paths: paths, name: name)
         var notices: [String] = []
         let accelerator = try Accelerator.resolve(flags.accelerator, probe: { host.kvm }, notice: { notices.append($0) })
-        let mode = flags.network ?? profile.network ?? .internet
+        let (mode, rules) = networkChoice(flags, profile: profile)
         let network = try NetworkBackend.choose(mode, passt: host.passt, slirp: host.settings.slirp, ports: flags.ports,
                                                 passtLog: vm.path + "/passt.log", notice: { notices.append($0) })
+        if mode == .allow && rules.isEmpty {
+            notices.append("pen: --network allow with no --allow rule: the guest reaches nothing")
+        }
         let setupHash = ImageHash.setupHash(profile)
         if let record, record.setupHash != setupHash {
             notices.append("pen: profile '\(profile.name)' has a different setup than when VM '\(name)' was created; this VM will not re-run it")
@@ -59,14 +62,28 @@ public enum LaunchResolver {
         spec.qemuCopyDirectory = paths.qemuCopyDirectory
         let facts = BootFacts(profile: profile.name, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace,
                               published: flags.ports, accelerator: accelerator,
-                              network: network == .none ? NetworkMode.none : .internet)
-        let supervisor = SupervisorPlan(
+                              network: mode)
+        var supervisor = SupervisorPlan(
             spec: spec, qemu: qemu.executable,
-            boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag),
+            boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag,
+                             networkPolicy: mode.isPolicy),
             detached: request.detached, idleTimeout: flags.idleTimeout, bootTimeout: host.settings.bootTimeout, facts: facts,
             snapshotStore: paths.snapshotDirectory)
+        if mode.isPolicy {
+            supervisor.relay = RelayPlan(policy: NetworkPolicy(mode: mode, rules: rules), logPath: vm.path + "/network.log",
+                                         published: flags.ports, benchmarkingIsPublic: host.settings.benchmarkingIsPublic)
+        }
         return LaunchPlan(supervisor: supervisor, newVM: newVM, notices: notices,
                           cold: request.cold || !host.settings.snapshots)
+    }
+
+    /// The network mode and rules: the flags', else the profile's, else `public`. Rules alone
+    /// (`--allow`, `[network] allow`) mean `allow`.
+    static func networkChoice(_ flags: BootFlags, profile: Profile) -> (NetworkMode, [NetworkRule]) {
+        if let mode = flags.network { return (mode, mode == .allow ? (flags.allow.isEmpty ? profile.allow ?? [] : flags.allow) : []) }
+        if let mode = profile.network { return (mode, mode == .allow ? profile.allow ?? [] : []) }
+        if let rules = profile.allow, !rules.isEmpty { return (.allow, rules) }
+        return (.default, [])
     }
 
     /// The flags that only apply at boot, given for a running VM that booted with other values:
@@ -89,7 +106,7 @@ public enum LaunchResolver {
         }
         if let workspace, workspace != facts.workspace { throw refuse("--dir", "\(facts.workspace ?? "no directory") shared") }
         if let network = flags.network, let running = facts.network, network != running {
-            throw refuse("--network", running == .none ? "no network" : "the internet")
+            throw refuse("--network", "--network \(running.rawValue)")
         }
         if flags.accelerator != .auto, Accelerator(rawValue: flags.accelerator.rawValue) != facts.accelerator {
             throw refuse("--accel", facts.accelerator.rawValue.uppercased())
@@ -102,7 +119,7 @@ public enum LaunchResolver {
                                 host: LaunchHost) throws(PenError) -> LaunchPlan {
         let work = request.workDirectory
         var notices: [String] = []
-        let network = try NetworkBackend.choose(.internet, passt: host.passt, slirp: host.settings.slirp, ports: [],
+        let network = try NetworkBackend.choose(.public, passt: host.passt, slirp: host.settings.slirp, ports: [],
                                                 passtLog: work + "/passt.log", notice: { notices.append($0) })
         var spec = VMSpec(
             name: "build-\(request.profile)", kernelPath: request.kernelPath, initrdPath: request.initrdPath,
@@ -115,11 +132,15 @@ public enum LaunchResolver {
             archivePort: true)
         spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: nil, hasWorkspace: false,
                                         accelerator: accelerator, kvmGroup: host.kvmGroup)
-        var plan = SupervisorPlan(spec: spec, qemu: qemu.executable, boot: BootConfig(rootMode: .image, hostname: "pen-builder"),
+        var plan = SupervisorPlan(spec: spec, qemu: qemu.executable,
+                                  boot: BootConfig(rootMode: .image, hostname: "pen-builder", networkPolicy: true),
                                   detached: true, idleTimeout: nil, bootTimeout: builderBootTimeout, archivePath: request.archivePath,
                                   facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,
                                                    workspace: nil, published: [], accelerator: accelerator))
         if let limit = host.settings.maxRootSize { plan.archiveLimit = limit }
+        // The build's downloads go through the relay: public addresses only.
+        plan.relay = RelayPlan(policy: NetworkPolicy(mode: .public), logPath: work + "/network.log",
+                               benchmarkingIsPublic: host.settings.benchmarkingIsPublic)
         return LaunchPlan(supervisor: plan, newVM: nil, notices: notices, cold: true)
     }
 
@@ -139,9 +160,16 @@ struct BootFlags {
     var accelerator: AcceleratorChoice
     var idleTimeout: Double?
     var network: NetworkMode?
+    var allow: [NetworkRule]
 
     init(_ request: BootRequest) throws(PenError) {
         network = try request.network.map { text throws(PenError) in try NetworkMode.parse(text, what: "--network") }
+        allow = try request.allow.map { text throws(PenError) in try NetworkRule(text) }
+        if !allow.isEmpty, let network, network != .allow {
+            throw PenError("--allow names what --network allow lets through, and this boot asks for --network \(network.rawValue)",
+                           fix: "drop --allow, or use --network allow")
+        }
+        if !allow.isEmpty { network = .allow }
         ports = try request.publish.map { text throws(PenError) in try PublishedPort(text) }
         diskSize = try request.diskSize.map { text throws(PenError) in try ByteSize.parse(text, what: "--disk-size") }
         if let diskSize { try OverlayDisk.validate(size: diskSize) }

@@ -11,6 +11,8 @@ public struct SupervisedVM {
     public var archive: (port: Int32, file: Int32)?
     /// pen's end of QEMU's QMP monitor, while a boot snapshot is to be saved.
     public var monitor: Int32?
+    /// pen's end of the `pen.net` port: the network relay's, with `public` or `allow`.
+    public var netPort: Int32?
     /// Descriptors that must stay open while the VM runs (passt's, the wiring's leftovers).
     var held: Descriptors?
     /// passt, when the VM has a network (reaped when this VM is dropped).

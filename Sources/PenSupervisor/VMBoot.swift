@@ -16,6 +16,7 @@ enum VMBoot {
         signal(SIGPIPE, SIG_IGN)
         let held = Descriptors()
         let (control, qemuControl) = try held.socketPair("control")
+        let (netPort, qemuNetPort) = try held.socketPair("pen.net")
         var archive: (pen: Int32, qemu: Int32, file: Int32)?
         if let path = archivePath, spec.archivePort {
             if restarted { unlink(path) }
@@ -31,6 +32,7 @@ enum VMBoot {
         let rootImage = try spec.rootImagePath.map { path throws(PenError) in try held.openNoFollow(path, O_RDONLY) }
         var wiring = VMWiring(control: qemuControl, archive: archive?.qemu, network: nil, bootLog: bootLog, disk: disk,
                               rootImage: rootImage)
+        wiring.netPort = qemuNetPort
         wiring.kernel = try held.openNoFollow(spec.kernelPath, O_RDONLY)
         wiring.initrd = try held.openNoFollow(spec.initrdPath, O_RDONLY)
         if let dir = spec.workspace { wiring.workspace = try held.openNoFollow(dir, O_RDONLY | O_DIRECTORY) }
@@ -68,8 +70,10 @@ enum VMBoot {
                                              as: spec.qemuUser, confiningFileModes: spec.workspace != nil,
                                              executing: executable)
         for fd in wiring.descriptors { held.close(fd) }  // QEMU holds its own copies now
-        return SupervisedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
-                        held: held, passt: network?.1)
+        var vm = SupervisedVM(process: process, control: control, archive: archive.map { ($0.pen, $0.file) }, monitor: monitor,
+                              held: held, passt: network?.1)
+        vm.netPort = netPort
+        return vm
     }
 
     /// The overlay disk, opened read-write and read-only without following a link; it must be

@@ -28,12 +28,15 @@ struct BootOptions: ParsableArguments {
     @Flag(help: "Boot the kernel instead of restoring the boot snapshot (when the VM is not running).")
     var cold = false
 
-    @Option(help: "What the guest reaches: none (no network device) or internet (default: the profile's, else internet).")
+    @Option(help: "What the guest reaches: public (the internet, never the LAN, the host or metadata addresses), allow (only what --allow names), none, or full (everything the host reaches). Default: the profile's, else public.")
     var network: String?
+
+    @Option(name: .customLong("allow"), help: ArgumentHelp("With --network allow: a name (example.org), its subdomains (*.example.org), an address or range (10.1.2.0/24), each with an optional :PORT (repeatable; implies --network allow).", valueName: "RULE"))
+    var allow: [String] = []
 
     /// A request for VM `name` with these boot flags.
     func request(_ name: String) -> BootRequest {
         BootRequest(name: name, profile: profile, diskSize: diskSize, cpus: cpus, memory: memory, accel: accel,
-                    directory: dir, publish: publish, cold: cold, network: network)
+                    directory: dir, publish: publish, cold: cold, network: network, allow: allow)
     }
 }

@@ -46,15 +46,16 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
                           kernelArguments: VMSpec.kernelArguments(accelerator: .kvm, tscKilohertz: 2_000_000, logLevel: 4),
                           diskPath: "/pen/vms/box/overlay.img", cpus: 6, memoryMiB: 2048, accelerator: .kvm,
                           bootLogPath: "/pen/vms/box/boot.log", qemuLogPath: "/pen/vms/box/qemu.log",
-                          network: .passt(passt, ports: ports, log: "/pen/vms/box/passt.log"), workspace: "/home/u/project")
+                          network: .policy(ports: ports), workspace: "/home/u/project")
         spec.qemuCopyDirectory = "/pen/images/qemu"
-        let supervisor = SupervisorPlan(
+        var supervisor = SupervisorPlan(
             spec: spec, qemu: "/usr/bin/qemu-system-x86_64",
-            boot: BootConfig(hostname: "box", setupScript: nil, workspaceTag: "workspace"), detached: false, idleTimeout: nil,
-            bootTimeout: 120,
+            boot: BootConfig(hostname: "box", setupScript: nil, workspaceTag: "workspace", networkPolicy: true), detached: false,
+            idleTimeout: nil, bootTimeout: 120,
             facts: BootFacts(profile: "dev", cpus: 6, memoryMiB: 2048, workspace: "/home/u/project", published: ports,
-                             accelerator: .kvm, network: .internet),
+                             accelerator: .kvm, network: .public),
             snapshotStore: "/pen/images/snapshots")
+        supervisor.relay = RelayPlan(policy: NetworkPolicy(mode: .public), logPath: "/pen/vms/box/network.log", published: ports)
         #expect(plan == LaunchPlan(supervisor: supervisor,
                                    newVM: NewVM(diskSize: 10 << 30, diskSizeGiven: false, cpus: 6, memoryMiB: 2048, profile: "dev",
                                                 setupHash: nil),
@@ -86,14 +87,16 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
                           rootImagePath: "/img/root.erofs",
                           kernelArguments: VMSpec.kernelArguments(accelerator: .tcg, tscKilohertz: 2_000_000, logLevel: 4),
                           diskPath: nil, cpus: 6, memoryMiB: 4096, accelerator: .tcg, bootLogPath: "/img/.build-1-x/boot.log",
-                          qemuLogPath: "/img/.build-1-x/qemu.log", network: .passt(passt, ports: [], log: "/img/.build-1-x/passt.log"),
+                          qemuLogPath: "/img/.build-1-x/qemu.log", network: .policy(ports: []),
                           archivePort: true)
         spec.qemuUser = .nobody
-        var supervisor = SupervisorPlan(spec: spec, qemu: "/usr/bin/qemu", boot: BootConfig(rootMode: .image, hostname: "pen-builder"),
+        var supervisor = SupervisorPlan(spec: spec, qemu: "/usr/bin/qemu",
+                                        boot: BootConfig(rootMode: .image, hostname: "pen-builder", networkPolicy: true),
                                         detached: true, idleTimeout: nil, bootTimeout: 300, archivePath: "/img/.build-1-x/root.tar",
                                         facts: BootFacts(profile: "jq", cpus: 6, memoryMiB: 4096, workspace: nil, published: [],
                                                          accelerator: .tcg))
         supervisor.archiveLimit = 16 << 30
+        supervisor.relay = RelayPlan(policy: NetworkPolicy(mode: .public), logPath: "/img/.build-1-x/network.log")
         #expect(plan == LaunchPlan(supervisor: supervisor, newVM: nil, notices: [], cold: true))
         // Without PEN_MAX_ROOT_SIZE the stream is capped at the default.
         let unlimited = try LaunchResolver.describe(builder: builderRequest(), accelerator: .tcg, qemu: qemu, host: testHost())
@@ -195,19 +198,22 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
     }
 
     @Test func theAcceleratorAndNetworkFallBacksAreNotices() throws {
-        let tcg = try resolve(BootRequest(name: "box"), host: testHost(["PEN_NETWORK": "slirp"], passt: false))
+        let tcg = try resolve(BootRequest(name: "box", network: "full"), host: testHost(["PEN_NETWORK": "slirp"], passt: false))
         #expect(tcg.spec.accelerator == .tcg && tcg.spec.kernelArguments.contains("tsc_early_khz=2000000"))
         #expect(tcg.spec.network == .slirp(ports: []))
-        #expect(tcg.notices.count == 2 && tcg.notices[0].contains("TCG") && tcg.notices[1].contains("slirp"))
-        #expect(throws: PenError.self) { try resolve(BootRequest(name: "box"), host: testHost(passt: false)) }
+        #expect(tcg.notices.count == 3 && tcg.notices[0].contains("TCG") && tcg.notices[1].contains("full")
+            && tcg.notices[2].contains("slirp"))
+        #expect(throws: PenError.self) { try resolve(BootRequest(name: "box", network: "full"), host: testHost(passt: false)) }
+        // The default needs no passt: the relay.
+        #expect(try resolve(BootRequest(name: "box"), host: testHost(passt: false)).spec.network == .policy(ports: []))
         // --network none, or the profile's [vm] network: no device, and no passt needed.
         let offline = try resolve(BootRequest(name: "box", network: "none"), host: testHost(passt: false))
         #expect(offline.spec.network == .none && offline.supervisor.facts.network == NetworkMode.none)
         let profiled = try resolve(BootRequest(name: "box"), profile: profile(network: NetworkMode.none), host: testHost(passt: false))
         #expect(profiled.spec.network == .none)
 
-        let kvm = try resolve(BootRequest(name: "box", publish: ["8080:80"]), host: testHost(kvm: true))
-        #expect(kvm.spec.accelerator == .kvm && kvm.notices.isEmpty)
+        let kvm = try resolve(BootRequest(name: "box", publish: ["8080:80"], network: "full"), host: testHost(kvm: true))
+        #expect(kvm.spec.accelerator == .kvm && kvm.notices.count == 1)
         #expect(kvm.spec.network == .passt(passt, ports: [PublishedPort(host: 8080, guest: 80)], log: "/pen/vms/box/passt.log"))
         #expect(kvm.supervisor.facts.published == [PublishedPort(host: 8080, guest: 80)])
         #expect { try resolve(BootRequest(name: "box", accel: "kvm")) } throws: {
@@ -218,7 +224,7 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
     @Test func aChangedSetupIsSaidOnceAndNotRerun() throws {
         let changed = try resolve(BootRequest(name: "box"), profile: profile(setup: "echo new"), record: record(setupHash: "old"))
         #expect(changed.notices.last == "pen: profile 'dev' has a different setup than when VM 'box' was created; this VM will not re-run it")
-        #expect(changed.supervisor.boot == BootConfig(hostname: "box", setupScript: "echo new", workspaceTag: "workspace"))
+        #expect(changed.supervisor.boot == BootConfig(hostname: "box", setupScript: "echo new", workspaceTag: "workspace", networkPolicy: true))
     }
 
     @Test func detachedVMsKeepTheirIdleTimeout() throws {
@@ -254,6 +260,51 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         }
         #expect { try check(BootRequest(name: "box", profile: "python")) } throws: {
             ($0 as? PenError)?.message.contains("created with profile 'dev'") == true
+        }
+    }
+}
+
+/// Which network a boot gets: the flags, else the profile, else `public`; rules mean `allow`.
+@Suite struct NetworkChoiceTests {
+    let qemu = QEMU(executable: "/usr/bin/qemu-system-x86_64")
+
+    func resolve(_ request: BootRequest, allow: [String]? = nil, network: NetworkMode? = nil) throws -> LaunchPlan {
+        var p = Profile(name: "dev", sourcePath: "/p/dev.toml", network: network)
+        p.allow = try allow.map { try $0.map { try NetworkRule($0) } }
+        return try LaunchResolver.describe(request, profile: p, record: nil, workspace: "/w", workspaceOwner: nil, qemu: qemu,
+                                           host: testHost())
+    }
+
+    func policy(_ plan: LaunchPlan) -> NetworkPolicy? { plan.supervisor.relay?.policy }
+
+    @Test func theDefaultIsPublicThroughTheRelay() throws {
+        let plan = try resolve(BootRequest(name: "box"))
+        #expect(policy(plan) == NetworkPolicy(mode: .public))
+        #expect(plan.supervisor.boot.networkPolicy && plan.supervisor.facts.network == .public)
+        #expect(plan.supervisor.relay?.logPath == "/pen/vms/box/network.log")
+    }
+
+    @Test func allowRulesComeFromTheFlagsElseTheProfile() throws {
+        let flags = try resolve(BootRequest(name: "box", allow: ["example.org", "10.0.0.0/8:443"]), allow: ["profile.example"])
+        #expect(policy(flags) == NetworkPolicy(mode: .allow, rules: [try NetworkRule("example.org"), try NetworkRule("10.0.0.0/8:443")]))
+        let profiled = try resolve(BootRequest(name: "box"), allow: ["profile.example"])
+        #expect(policy(profiled) == NetworkPolicy(mode: .allow, rules: [try NetworkRule("profile.example")]))
+        // A mode flag overrides the profile's rules; `full` and `none` have no relay.
+        #expect(policy(try resolve(BootRequest(name: "box", network: "public"), allow: ["profile.example"])) == NetworkPolicy(mode: .public))
+        for mode in ["full", "none"] {
+            let plan = try resolve(BootRequest(name: "box", network: mode))
+            #expect(plan.supervisor.relay == nil && !plan.supervisor.boot.networkPolicy)
+        }
+        let empty = try resolve(BootRequest(name: "box", network: "allow"))
+        #expect(empty.notices.contains { $0.contains("reaches nothing") })
+    }
+
+    @Test func rulesWithAnotherModeOrMalformedAreOneLine() throws {
+        #expect { try resolve(BootRequest(name: "box", network: "public", allow: ["example.org"])) } throws: {
+            ($0 as? PenError)?.fix?.contains("--network allow") == true
+        }
+        #expect { try resolve(BootRequest(name: "box", allow: ["exa mple.org"])) } throws: {
+            ($0 as? PenError)?.message.contains("exa mple.org") == true
         }
     }
 }

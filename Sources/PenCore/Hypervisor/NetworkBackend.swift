@@ -1,22 +1,14 @@
-// The guest's network. passt, connected to QEMU over a socketpair, gives the guest the internet
-// but, with --no-map-gw, not the host's loopback services (QEMU's built-in slirp always maps
-// its gateway address to the host's 127.0.0.1). Published ports bind 127.0.0.1 only.
+// The guest's network. In `public` and `allow` the guest has no network device: its connections
+// and DNS queries reach the supervisor over the `pen.net` port, which decides each (the policy).
+// In `full`, passt, connected to QEMU over a socketpair, gives the guest whatever the host
+// reaches but, with --no-map-gw, not the host's loopback services (QEMU's built-in slirp always
+// maps its gateway address to the host's 127.0.0.1). Published ports bind 127.0.0.1 only.
 import Foundation
 import PenWire
 
-/// What the guest may reach: nothing (no network device at all), or the internet through passt.
-public enum NetworkMode: String, Codable, Equatable, Sendable, CaseIterable {
-    case none, internet
-
-    public static func parse(_ text: String, what: String) throws(PenError) -> NetworkMode {
-        guard let mode = NetworkMode(rawValue: text) else {
-            throw PenError("invalid \(what) '\(text)'", fix: "use none (no network device) or internet")
-        }
-        return mode
-    }
-}
-
 public enum NetworkBackend: Codable, Equatable, Sendable {
+    /// No network device: the supervisor's relay on `pen.net`, deciding by the policy.
+    case policy(ports: [PublishedPort])
     /// passt on a socketpair; its log at `log`.
     case passt(Passt, ports: [PublishedPort], log: String)
     /// QEMU's built-in user network (a diagnostic: it lets the guest reach the host's loopback).
@@ -24,16 +16,22 @@ public enum NetworkBackend: Codable, Equatable, Sendable {
     /// No network device at all.
     case none
 
-    /// No device for `.none`; else passt. Without passt pen refuses rather than fall back to
-    /// QEMU's slirp, which lets the guest reach the host's loopback services: PEN_NETWORK=slirp
-    /// accepts that explicitly (`notice` then says so in one line).
-    public static func choose(_ mode: NetworkMode = .internet, passt: Passt?, slirp: Bool,
+    /// No device for `.none`; the relay for `public` and `allow`; passt for `full`, said on
+    /// every boot. Without passt pen refuses rather than fall back to QEMU's slirp, which lets
+    /// the guest reach the host's loopback services: PEN_NETWORK=slirp accepts that explicitly
+    /// (`notice` then says so in one line).
+    public static func choose(_ mode: NetworkMode, passt: Passt?, slirp: Bool,
                               ports: [PublishedPort], passtLog: String, notice: (String) -> Void) throws(PenError) -> NetworkBackend {
-        if mode == .none {
+        switch mode {
+        case .none:
             guard ports.isEmpty else {
-                throw PenError("--publish needs a network, and this VM has none", fix: "drop --publish, or use --network internet")
+                throw PenError("--publish needs a network, and this VM has none", fix: "drop --publish, or use --network public")
             }
             return .none
+        case .public, .allow:
+            return .policy(ports: ports)
+        case .full:
+            notice("pen: --network full: the guest can reach everything this host reaches, its LAN and cloud metadata addresses (169.254.169.254) included")
         }
         if slirp {
             notice("pen: PEN_NETWORK=slirp: the guest uses QEMU's slirp and can reach the host's loopback services")
@@ -41,7 +39,7 @@ public enum NetworkBackend: Codable, Equatable, Sendable {
         }
         if let passt { return .passt(passt, ports: ports, log: passtLog) }
         throw PenError("passt is not installed, and pen gives a guest no network that reaches the host's loopback services",
-                       fix: "install it with `sudo apt-get install passt`, use --network none, or set PEN_NETWORK=slirp to accept QEMU's slirp")
+                       fix: "install it with `sudo apt-get install passt`, use --network public, or set PEN_NETWORK=slirp to accept QEMU's slirp")
     }
 }
 

@@ -93,6 +93,10 @@ public struct QEMU: Sendable {
               // Free page reporting: memory the guest frees (a build's, a test run's) goes back
               // to the host a few seconds later instead of staying resident in QEMU.
               "-device", "virtio-balloon-device,free-page-reporting=on"]
+        if let port = wiring.netPort {
+            a += ["-chardev", "socket,id=net,fd=\(port)",
+                  "-device", "virtserialport,chardev=net,name=\(GuestContract.networkPort)"]
+        }
         if let archive = wiring.archive {
             a += ["-chardev", "socket,id=archive,fd=\(archive)",
                   "-device", "virtserialport,chardev=archive,name=\(GuestContract.archivePort)"]
@@ -123,8 +127,8 @@ public struct QEMU: Sendable {
         case .slirp(let ports):
             let forwards = ports.map { ",hostfwd=tcp:127.0.0.1:\($0.host)-:\($0.guest)" }.joined()
             a += ["-netdev", "user,id=net0\(forwards)", "-device", "virtio-net-device,netdev=net0"]
-        case .none:
-            break
+        case .none, .policy:
+            break  // no network device: the policy's streams go over `pen.net`
         }
         if let dir = spec.workspace {
             let model = spec.workspaceMapped ? "security_model=mapped-xattr,fmode=0644,dmode=0755" : "security_model=none"
@@ -148,9 +152,10 @@ public struct QEMU: Sendable {
     public static func machineShape(_ spec: VMSpec) -> [String] {
         var network: Int32?
         if case .passt = spec.network { network = 0 }
-        let wiring = VMWiring(control: 0, archive: spec.archivePort ? 0 : nil, network: network, bootLog: 0,
+        var wiring = VMWiring(control: 0, archive: spec.archivePort ? 0 : nil, network: network, bootLog: 0,
                               disk: spec.diskPath == nil ? nil : .init(readWrite: 0, readOnly: 0),
                               rootImage: spec.rootImagePath == nil ? nil : 0)
+        wiring.netPort = 0
         let args = arguments(spec, wiring)
         return args.indices.dropLast().filter { shapeFlags.contains(args[$0]) }.map { args[$0] + " " + args[$0 + 1] }
     }

@@ -8,6 +8,8 @@ public struct VMWiring: Sendable {
     public var control: Int32
     /// QEMU's end of a builder VM's archive port.
     public var archive: Int32? = nil
+    /// QEMU's end of the `pen.net` port (the network policy's streams; every VM has it).
+    public var netPort: Int32? = nil
     /// QEMU's end of the socketpair whose other end passt serves.
     public var network: Int32? = nil
     public var bootLog: Int32
@@ -53,7 +55,7 @@ public struct VMWiring: Sendable {
 
     /// Every descriptor QEMU must inherit.
     public var descriptors: [Int32] {
-        [control, bootLog] + [archive, network, disk?.readWrite, disk?.readOnly, rootImage, snapshotState, monitor,
+        [control, bootLog] + [archive, netPort, network, disk?.readWrite, disk?.readOnly, rootImage, snapshotState, monitor,
                               kernel, initrd, workspace].compactMap { $0 }
     }
 }

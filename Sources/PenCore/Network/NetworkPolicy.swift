@@ -3,16 +3,8 @@
 // answers tied to that address, the name the client presented in TLS SNI or HTTP Host, the
 // host's own addresses) and carries out the verdict.
 
-public enum PolicyMode: String, Codable, Sendable, CaseIterable {
-    /// Public unicast addresses only, DNS through pen (the default).
-    case `public`
-    /// Only what the rules name.
-    case allow
-    /// No network device.
-    case none
-    /// passt as it is: the host's LAN and metadata addresses included (opt-in).
-    case full
-}
+/// The policy's modes are the network modes (see NetworkMode).
+public typealias PolicyMode = NetworkMode
 
 /// One connection the guest asks for, with what pen knows about it.
 public struct ConnectionAttempt: Equatable, Sendable {

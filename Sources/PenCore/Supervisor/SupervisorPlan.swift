@@ -33,6 +33,8 @@ public struct SupervisorPlan: Codable, Equatable, Sendable {
     public var snapshotStore: String?
     /// What the snapshot to save depends on, recorded beside it.
     public var snapshotKey: SnapshotKey?
+    /// With `public` or `allow`: what the relay on `pen.net` decides by (nil: no relay).
+    public var relay: RelayPlan?
 
     public init(spec: VMSpec, qemu: String, boot: BootConfig, detached: Bool, idleTimeout: Double?, bootTimeout: Double,
                 archivePath: String? = nil, facts: BootFacts, snapshotStore: String? = nil, snapshotKey: SnapshotKey? = nil) {
@@ -47,6 +49,24 @@ public struct SupervisorPlan: Codable, Equatable, Sendable {
         self.archivePath = archivePath
         self.archiveLimit = archivePath == nil ? nil : Self.defaultArchiveLimit
         self.facts = facts
+    }
+}
+
+/// What the supervisor's network relay decides by, and where it keeps its record.
+public struct RelayPlan: Codable, Equatable, Sendable {
+    public var policy: NetworkPolicy
+    /// network.log: one JSON line per decision, capped.
+    public var logPath: String
+    /// Host ports forwarded to the guest's (`--publish`): streams the supervisor opens inbound.
+    public var published: [PublishedPort]
+    /// PEN_TEST_PUBLIC_BENCHMARKING: 198.18.0.0/15 counts as public (tests' namespaced servers).
+    public var benchmarkingIsPublic: Bool
+
+    public init(policy: NetworkPolicy, logPath: String, published: [PublishedPort] = [], benchmarkingIsPublic: Bool = false) {
+        self.policy = policy
+        self.logPath = logPath
+        self.published = published
+        self.benchmarkingIsPublic = benchmarkingIsPublic
     }
 }
 

@@ -33,6 +33,9 @@ public struct Settings: Equatable, Sendable {
     public var snapshots = true
     /// PEN_TIMINGS (any value): print the boot's stage timings (default: off).
     public var timings = false
+    /// PEN_TEST_PUBLIC_BENCHMARKING=1: the network policy counts 198.18.0.0/15 as public, so a test
+    /// can put a "public" server in a network namespace it makes (default: not public).
+    public var benchmarkingIsPublic = false
 
     /// HOME (nil when unset or empty).
     public var userHome: String?
@@ -75,6 +78,7 @@ public struct Settings: Equatable, Sendable {
         qemu = value("PEN_QEMU")
         snapshots = env["PEN_SNAPSHOT"] != "0"
         timings = env["PEN_TIMINGS"] != nil
+        benchmarkingIsPublic = env["PEN_TEST_PUBLIC_BENCHMARKING"] == "1"
         userHome = value("HOME")
         xdgConfigHome = value("XDG_CONFIG_HOME")
         xdgCacheHome = value("XDG_CACHE_HOME")

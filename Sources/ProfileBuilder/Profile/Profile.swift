@@ -23,8 +23,10 @@ public struct Profile: Equatable, Sendable {
     public var cpus: Int?
     /// `[vm] memory`, in MiB: 256 MiB ... 1 TiB.
     public var memoryMiB: Int?
-    /// `[vm] network`: "none" (no network device) or "internet" (the default).
+    /// `[vm] network`: "public" (the default), "allow", "none" or "full".
     public var network: NetworkMode?
+    /// `[network] allow`: what `allow` lets the guest reach (nil: not given).
+    public var allow: [NetworkRule]?
 
     public init(name: String, sourcePath: String, description: String? = nil, packages: [String] = [],
                 build: String? = nil, setup: String? = nil, diskSize: UInt64? = nil,

@@ -4,7 +4,8 @@ import PenCore
 import TOMLKit
 
 public enum ProfileParser {
-    static let topLevelKeys = ["description", "packages", "build", "setup", "disk", "vm"]
+    static let topLevelKeys = ["description", "packages", "build", "setup", "disk", "vm", "network"]
+    static let networkKeys = ["allow"]
     static let diskKeys = ["size"]
     static let vmKeys = ["cpus", "memory", "network"]
 
@@ -71,6 +72,9 @@ public enum ProfileParser {
                     default: break  // `table` already rejected anything else
                     }
                 }
+            case "network":
+                let network = try reader.table(value, key: "network", allowed: networkKeys)
+                for (subkey, subvalue) in network where subkey == "allow" { profile.allow = try reader.allowRules(subvalue) }
             default:
                 throw reader.unknown(key: [key], value: value, allowed: topLevelKeys, inTable: nil)
             }
@@ -218,7 +222,7 @@ public enum ProfileParser {
             let last = path.last!
             let what = value.type == .table ? "unknown table" : "unknown key"
             let known = allowed.map { name in
-                table == nil && (name == "disk" || name == "vm") ? "[\(name)]" : name
+                table == nil && (name == "disk" || name == "vm" || name == "network") ? "[\(name)]" : name
             }.joined(separator: ", ")
             let scope = table.map { "[\($0)] allows" } ?? "a profile allows"
             var problem = "\(what); \(scope) only \(known)"
@@ -242,6 +246,20 @@ public enum ProfileParser {
                 throw fail(key, "\(Self.quoted(text)) is refused: \(problem)")
             }
             return bytes
+        }
+
+        func allowRules(_ value: TOMLValueConvertible) throws(ProfileError) -> [NetworkRule] {
+            guard let array = value.array else {
+                throw fail("network.allow", "expected an array of rules such as [\"example.org\", \"*.example.org\", \"10.1.2.0/24:443\"], got \(describe(value))")
+            }
+            var rules: [NetworkRule] = []
+            for index in 0..<array.count {
+                guard let text = array[index].string else {
+                    throw fail("network.allow[\(index)]", "expected a rule (a string), got \(describe(array[index]))")
+                }
+                do { rules.append(try NetworkRule(text)) } catch { throw fail("network.allow[\(index)]", error.message) }
+            }
+            return rules
         }
 
         func network(_ value: TOMLValueConvertible) throws(ProfileError) -> NetworkMode {

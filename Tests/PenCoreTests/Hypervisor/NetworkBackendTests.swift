@@ -27,18 +27,30 @@ import Testing
     }
 
 
-    @Test func passtIsChosenWhenPresentAndNothingElseFailsOpen() throws {
+    @Test func fullIsPasstSaidOnEveryBootAndNothingElseFailsOpen() throws {
         let passt = Passt(executable: "/usr/bin/passt")
         var notices: [String] = []
-        let chosen = try NetworkBackend.choose(passt: passt, slirp: false, ports: [], passtLog: "/v/passt.log",
+        let chosen = try NetworkBackend.choose(.full, passt: passt, slirp: false, ports: [], passtLog: "/v/passt.log",
                                                notice: { notices.append($0) })
-        #expect(chosen == .passt(passt, ports: [], log: "/v/passt.log") && notices.isEmpty)
+        #expect(chosen == .passt(passt, ports: [], log: "/v/passt.log"))
+        #expect(notices.count == 1 && notices[0].contains("LAN") && notices[0].contains("169.254.169.254"))
         // No passt: refused with the fix, never a silent slirp that reaches the host's loopback.
-        #expect { try NetworkBackend.choose(passt: nil, slirp: false, ports: [], passtLog: "/v/passt.log", notice: { _ in }) }
+        #expect { try NetworkBackend.choose(.full, passt: nil, slirp: false, ports: [], passtLog: "/v/passt.log", notice: { _ in }) }
             throws: { ($0 as? PenError).map { $0.message.contains("passt") && $0.message.contains("PEN_NETWORK=slirp") } == true }
-        let asked = try NetworkBackend.choose(passt: passt, slirp: true, ports: [],
+        notices = []
+        let asked = try NetworkBackend.choose(.full, passt: passt, slirp: true, ports: [],
                                               passtLog: "/v/passt.log", notice: { notices.append($0) })
-        #expect(asked == .slirp(ports: []) && notices.count == 1 && notices[0].contains("slirp"))
+        #expect(asked == .slirp(ports: []) && notices.count == 2 && notices[1].contains("slirp"))
+    }
+
+    @Test func publicAndAllowGoThroughTheRelayWithNoDeviceAndNoPasst() throws {
+        let ports = [PublishedPort(host: 8080, guest: 80)]
+        for mode in [NetworkMode.public, .allow] {
+            var notices: [String] = []
+            #expect(try NetworkBackend.choose(mode, passt: nil, slirp: true, ports: ports, passtLog: "", notice: { notices.append($0) })
+                == .policy(ports: ports))
+            #expect(notices.isEmpty)
+        }
     }
 
     @Test func noneMeansNoDeviceAndNoPublishedPorts() throws {
@@ -47,7 +59,8 @@ import Testing
             try NetworkBackend.choose(.none, passt: nil, slirp: false, ports: [PublishedPort(host: 1, guest: 1)],
                                       passtLog: "", notice: { _ in })
         }
-        #expect(try NetworkMode.parse("internet", what: "--network") == .internet)
-        #expect(throws: PenError.self) { try NetworkMode.parse("public", what: "--network") }
+        for mode in NetworkMode.allCases { #expect(try NetworkMode.parse(mode.rawValue, what: "--network") == mode) }
+        #expect { try NetworkMode.parse("internet", what: "--network") } throws: { ($0 as? PenError)?.message.contains("full") == true }
+        #expect(throws: PenError.self) { try NetworkMode.parse("Public", what: "--network") }
     }
 }
