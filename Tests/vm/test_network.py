@@ -1,6 +1,7 @@
-"""What the guest can reach on the network: the internet (and apt) through the default NIC, a
-published port on the host's loopback only, never the host's own loopback, no NIC at all under
-`--network none`; and its resolv.conf and hostname written at every boot."""
+"""What the guest can reach on the network: the internet (and apt) through pen's relay by default,
+a published port on the host's loopback only, never the host's own loopback, no network at all
+under `--network none`; and its resolv.conf and hostname written at every boot. The policy's
+refusals are in test_network_policy.py."""
 import os
 import socket
 import subprocess
@@ -50,8 +51,12 @@ def test_guest_cannot_reach_the_hosts_loopback(pen):
     r = in_fresh_netns(pen, server + f'"{PEN}" shell lo -- sh -c "{PROBE.format(port=port)}"')
     assert r.returncode == 0, describe(r)
     assert r.stdout.strip() == b"unreachable", describe(r)
+    # Nor under `full` (passt, --no-map-gw).
+    r = in_fresh_netns(pen, server + f'"{PEN}" shell lo --network full -- sh -c "{PROBE.format(port=port)}"')
+    assert r.returncode == 0, describe(r)
+    assert r.stdout.strip() == b"unreachable", describe(r)
     # The baseline pen avoids: QEMU's slirp maps its gateway to the host's loopback.
-    r = in_fresh_netns(pen, server + f'PEN_NETWORK=slirp "{PEN}" shell lo -- sh -c "{PROBE.format(port=port)}"')
+    r = in_fresh_netns(pen, server + f'PEN_NETWORK=slirp "{PEN}" shell lo --network full -- sh -c "{PROBE.format(port=port)}"')
     assert r.returncode == 0, describe(r)
     assert r.stdout.strip() == b"reachable", describe(r)
     ok, report = fsck_clean(pen.vm("lo").disk)
@@ -107,9 +112,10 @@ def test_network_none_has_no_nic_and_guest_ram_is_not_dumped(pen):
     assert "dd" in flags, flags  # MADV_DONTDUMP on all of guest RAM
     proc.terminate()
     proc.communicate(timeout=120)
-    # The flag is per boot: the same VM booted again without it has the default NIC.
+    # The flag is per boot: the same VM booted again without it has the default network (the
+    # relay: a dummy device holding the routes, nothing to the host).
     r = vm.shell("sh", "-c", "ls /sys/class/net | tr '\\n' ' '", check=0)
-    assert sorted(r.stdout.split()) == [b"eth0", b"lo"], describe(r)
+    assert sorted(r.stdout.split()) == [b"dummy0", b"lo"], describe(r)
 
 
 def test_a_guest_that_makes_resolv_conf_a_symlink_boots_again(pen):

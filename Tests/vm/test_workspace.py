@@ -168,7 +168,7 @@ def test_a_root_pen_runs_qemu_as_the_workspaces_owner_and_passt_as_nobody(pen, b
     own_image_cache(pen, base_image, images=tmp_path / "private" / "images")
     os.chmod(tmp_path / "private", 0o700)
     owner = pen.vm("owner")
-    proc = owner.sleeper("--dir", str(ws), before="echo made > /workspace/made && sync")
+    proc = owner.sleeper("--dir", str(ws), "--network", "full", before="echo made > /workspace/made && sync")
     [qemu] = owner.qemu_pids()
     assert uids_of(qemu) == [NOBODY] * 4
     with open(f"/proc/{qemu}/status") as f:
@@ -273,7 +273,7 @@ def restore(path):
         moved.rename(path)
 
 
-VM_FILES = ["vm.json", "overlay.img", "lock", "boot.log", "qemu.log", "passt.log"]
+VM_FILES = ["vm.json", "overlay.img", "lock", "boot.log", "qemu.log", "network.log"]
 
 
 @pytest.mark.fault

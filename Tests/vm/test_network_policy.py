@@ -1,0 +1,153 @@
+"""The network policy, end to end: a guest in `public` reaches a public server and nothing else
+(private, on-link, the host's own addresses, the host's loopback); `allow` reaches only what its
+rules name; UDP other than DNS goes nowhere; DNS answers only allowed names; `full` is passt and
+says so. The servers are this test's own, in a network namespace it makes (networld.py); each
+refusal is checked twice: the guest saw it at once, and the server saw no connection."""
+import json
+import os
+import socket
+import threading
+
+import pytest
+
+from conftest import describe, free_port
+from networld import NetWorld, PUBLIC, PRIVATE, ONLINK, PORT, UDP_PORT
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
+
+TEST_PUBLIC = {"PEN_TEST_PUBLIC_BENCHMARKING": "1"}
+
+
+def probe(address, port=PORT, host="h"):
+    """A guest command: connect, send one HTTP request, print the answer, then `rc=N`."""
+    request = f"GET /probe HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n"
+    return (f"timeout 20 bash -c 'exec 3<>/dev/tcp/{address}/{port} && printf \"{request}\" >&3 && cat <&3' 2>&1;"
+            " echo rc=$?")
+
+
+def results(output):
+    """The probes' outputs, one per `rc=` line: (answer lines, rc)."""
+    out, current = [], []
+    for line in output.decode(errors="replace").splitlines():
+        if line.startswith("rc="):
+            out.append(("\n".join(current), int(line[3:])))
+            current = []
+        else:
+            current.append(line)
+    return out
+
+
+@pytest.fixture
+def world(tmp_path):
+    with NetWorld(tmp_path) as w:
+        yield w
+
+
+class HostServer:
+    """A TCP server of this test on the host, on every address: records who connected."""
+
+    def __init__(self, port):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.connections = []
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, peer = self.sock.accept()
+                self.connections.append(peer)
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def host_addresses():
+    out = os.popen("ip -4 -o addr show scope global").read().split()
+    return [word.split("/")[0] for i, word in enumerate(out) if i > 0 and out[i - 1] == "inet"]
+
+
+def network_log(vm):
+    return [json.loads(line) for line in (vm.path / "network.log").read_text().splitlines() if line.strip()]
+
+
+def test_public_reaches_public_addresses_and_nothing_private_local_or_the_hosts(pen, world):
+    port = free_port()
+    server = HostServer(port)
+    try:
+        own = [a for a in host_addresses() if not a.startswith("198.19.255.")]
+        assert own, "no global address on this host"
+        script = "; ".join([probe(PUBLIC), probe(PRIVATE), probe(ONLINK), probe(own[0], port), probe("10.0.2.2", port)])
+        vm = pen.vm("pub")
+        r = vm.shell("sh", "-c", script, env=TEST_PUBLIC, timeout=300)
+        assert r.returncode == 0, describe(r)
+        public, private, onlink, host, loopback = results(r.stdout)
+    finally:
+        server.close()
+    assert public == (f"hello from {PUBLIC} GET /probe HTTP/1.0", 0), describe(r)
+    for refused in (private, onlink, host, loopback):
+        assert refused[1] != 0 and "hello" not in refused[0], describe(r)
+    # None of them reached a server: refused before any packet left.
+    assert [a[:2] for a in world.arrivals()] == [["tcp", PUBLIC]], world.arrivals()
+    assert server.connections == []
+    # Each decision is on record, with its reason.
+    log = network_log(vm)
+    verdicts = {(entry["address"], entry["verdict"]) for entry in log}
+    assert (PUBLIC, "allowed") in verdicts, log
+    for address in (PRIVATE, ONLINK, own[0]):
+        assert (address, "refused") in verdicts, log
+
+
+def test_the_benchmarking_range_is_not_public_without_the_test_setting(pen, world):
+    r = pen.vm("bench").shell("sh", "-c", probe(PUBLIC), timeout=300)
+    [(answer, rc)] = results(r.stdout)
+    assert rc != 0 and "hello" not in answer, describe(r)
+    assert world.arrivals() == []
+
+
+def test_allow_reaches_only_what_its_rules_name(pen, world):
+    vm = pen.vm("allow")
+    script = "; ".join([probe(PRIVATE), probe(PUBLIC), probe(PRIVATE, 8081)])
+    r = vm.shell("sh", "-c", script, flags=["--allow", f"{PRIVATE}:{PORT}"], env=TEST_PUBLIC, timeout=300)
+    allowed, public, other_port = results(r.stdout)
+    assert allowed == (f"hello from {PRIVATE} GET /probe HTTP/1.0", 0), describe(r)
+    assert public[1] != 0 and other_port[1] != 0, describe(r)
+    assert [a[:2] for a in world.arrivals()] == [["tcp", PRIVATE]], world.arrivals()
+
+
+def test_udp_other_than_dns_goes_nowhere_and_there_is_no_network_device(pen, world):
+    vm = pen.vm("udp")
+    r = vm.shell("sh", "-c", f"ls /sys/class/net | tr '\\n' ' '; echo; for i in 1 2 3; do echo ping > /dev/udp/{PUBLIC}/{UDP_PORT}; "
+                 "done; echo sent", env=TEST_PUBLIC, timeout=300, check=0)
+    lines = r.stdout.decode().splitlines()
+    assert sorted(lines[0].split()) == ["dummy0", "lo"], describe(r)
+    assert [a for a in world.arrivals() if a[0] == "udp"] == []
+
+
+def test_dns_in_allow_answers_allowed_names_only(pen):
+    vm = pen.vm("dns")
+    r = vm.shell("sh", "-c", "getent ahostsv4 deb.debian.org | head -1; echo rc=$?; getent hosts forbidden.example.org; echo rc=$?; "
+                 "cat /etc/resolv.conf", flags=["--allow", "deb.debian.org"], timeout=300, check=0)
+    out = r.stdout.decode()
+    first, rest = out.split("rc=", 1)
+    assert first.strip() and first.split()[0].count(".") == 3, describe(r)
+    assert "rc=2" in rest or "rc=1" in rest, describe(r)  # getent: not found
+    assert "nameserver 10.0.2.3" in out, describe(r)
+
+
+def test_full_is_passt_and_says_so_on_every_boot(pen):
+    vm = pen.vm("full")
+    for _ in range(2):
+        r = vm.shell("sh", "-c", "ls /sys/class/net | tr '\\n' ' '", flags=["--network", "full"], timeout=300, check=0)
+        assert sorted(r.stdout.split()) == [b"eth0", b"lo"], describe(r)
+        assert b"169.254.169.254" in r.stderr, describe(r)
