@@ -30,7 +30,7 @@ enum Network {
     static func configurePolicyInterface() throws(InitFailure) {
         let net = GuestContract.Network.self
         let device = net.policyInterface
-        guard Files.exists("/sys/class/net/\(device)") else { throw InitFailure(stage, "no \(device): is the dummy module in the image?") }
+        guard if_nametoindex(device) != 0 else { throw InitFailure(stage, "no \(device): is the dummy module in the image?") }
         try sys(pen_if_up(device, net.guest, net.netmask), stage, "configure \(device)")
         try sys(pen_if_add_ipv6(device, net.guest6, 64), stage, "IPv6 address on \(device)")
         try sys(pen_add_default_route(net.gateway), stage, "default route")
