@@ -25,6 +25,10 @@ final class NetRelay {
     private var queries = DNSQueries()
     private var log = RateLimitedLog()
     private var buffer = [UInt8](repeating: 0, count: 65536)
+    /// Out of descriptors (the sessions share the init's): the listeners rest until then, or
+    /// their pending connection would wake the loop at once, again and again.
+    private var acceptResumes: UInt64?
+    static let acceptRest: UInt64 = 100_000  // µs
 
     /// Opens the listeners the redirect sends to and starts the relay on a thread of its own.
     /// Without the `pen.net` port (a host that does not attach it) the guest has no network:
@@ -76,7 +80,10 @@ final class NetRelay {
     private func pollOnce() {
         var fds = [pollfd(fd: link.fd, events: Int16(POLLIN) | (link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0)]
         var sources: [Source] = [.link]
-        for fd in listeners { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)); sources.append(.listener(fd)) }
+        if acceptResumes.map({ $0 <= monotonicMicroseconds() }) ?? true {
+            acceptResumes = nil
+            for fd in listeners { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)); sources.append(.listener(fd)) }
+        }
         for fd in dnsSockets { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)); sources.append(.dns(fd)) }
         let portHasRoom = link.queuedBytes < Self.linkHighWater
         for stream in streams.values {
@@ -110,7 +117,7 @@ final class NetRelay {
 
     /// Sleeps until a query or a connect runs out of time, or indefinitely.
     private func timeout() -> Int32 {
-        let deadlines = streams.values.compactMap(\.connectDeadline) + [queries.nextDeadline].compactMap { $0 }
+        let deadlines = streams.values.compactMap(\.connectDeadline) + [queries.nextDeadline, acceptResumes].compactMap { $0 }
         guard let next = deadlines.min() else { return -1 }
         let now = monotonicMicroseconds()
         return next <= now ? 0 : Int32(min((next - now) / 1000 + 1, 60_000))
@@ -150,7 +157,13 @@ final class NetRelay {
     private func acceptConnections(_ listener: Int32) {
         for _ in 0..<64 {  // a burst at a time: the port and the streams get their turn
             let fd = pen_accept_nonblocking(listener)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) {
+                    log.log("pen-init: \(Self.stage): accept: errno \(errno): connections wait")
+                    acceptResumes = monotonicMicroseconds() + Self.acceptRest
+                }
+                return
+            }
             guard let destination = originalDestination(fd) else {
                 log.log("pen-init: \(Self.stage): a connection to the listener itself, not through the redirect: reset")
                 NetSockets.closeWithReset(fd)
@@ -261,8 +274,11 @@ final class NetRelay {
     private func openInbound(_ id: UInt32, port: UInt16) throws(WireError) {
         guard id >= inboundStreamBase, streams[id] == nil else { throw .badValue(.netInbound, "stream \(id) is not a new inbound stream") }
         guard streams.count < maxNetStreams else { return link.send(.netRefused(id, "\(maxNetStreams) connections are open in the guest")) }
-        guard let (fd, connected) = NetSockets.connectLoopback(port: port) else {
-            return link.send(.netRefused(id, String(cString: strerror(errno))))
+        let fd: Int32, connected: Bool
+        switch NetSockets.connectLoopback(port: port) {
+        case .connected(let socket): (fd, connected) = (socket, true)
+        case .inProgress(let socket): (fd, connected) = (socket, false)
+        case .failed(let err): return link.send(.netRefused(id, String(cString: strerror(err))))
         }
         let stream = NetStream(id: id, fd: fd, destination: nil,
                                state: .connecting(deadline: monotonicMicroseconds() + Self.connectTime))

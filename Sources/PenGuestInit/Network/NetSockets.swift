@@ -72,19 +72,26 @@ enum NetSockets {
         }
     }
 
-    /// Starts a connect to 127.0.0.1:`port` (a published port's program); the socket, and
-    /// whether it connected at once. Its result comes with POLLOUT (see `connectError`).
-    static func connectLoopback(port: UInt16) -> (fd: Int32, connected: Bool)? {
+    enum Connect {
+        case connected(Int32)
+        /// Its outcome comes with POLLOUT (see `connectError`).
+        case inProgress(Int32)
+        case failed(errno: Int32)
+    }
+
+    /// Starts a connect to 127.0.0.1:`port` (a published port's program).
+    static func connectLoopback(port: UInt16) -> Connect {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return .failed(errno: errno) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        if withSockaddr(&address, { connect(fd, $0, $1) }) == 0 { return (fd, true) }
-        if errno == EINPROGRESS || errno == EINTR { return (fd, false) }
+        if withSockaddr(&address, { connect(fd, $0, $1) }) == 0 { return .connected(fd) }
+        let err = errno
+        if err == EINPROGRESS || err == EINTR { return .inProgress(fd) }
         close(fd)
-        return nil
+        return .failed(errno: err)
     }
 
     /// The outcome of a connect that was in progress: 0 once connected, else its errno.
