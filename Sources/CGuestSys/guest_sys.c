@@ -106,20 +106,6 @@ static int with_socket(int family, int (*body)(int, const void *), const void *a
     return rc;
 }
 
-// linux/ipv6.h's in6_ifreq (that header clashes with glibc's netinet/in.h).
-struct pen_in6_ifreq { struct in6_addr addr; uint32_t prefix_length; int ifindex; };
-
-static int add_ipv6(int s, const void *arg) { return ioctl(s, SIOCSIFADDR, (struct pen_in6_ifreq *)arg); }
-
-int pen_if_add_ipv6(const char *ifname, const char *addr, uint32_t prefix_length) {
-    struct pen_in6_ifreq req;
-    memset(&req, 0, sizeof req);
-    if (inet_pton(AF_INET6, addr, &req.addr) != 1) { errno = EINVAL; return -1; }
-    req.prefix_length = prefix_length;
-    if ((req.ifindex = (int)if_nametoindex(ifname)) == 0) return -1;
-    return with_socket(AF_INET6, add_ipv6, &req);
-}
-
 static int add_route6(int s, const void *arg) { return ioctl(s, SIOCADDRT, (struct in6_rtmsg *)arg); }
 
 int pen_add_default_route6(const char *ifname) {

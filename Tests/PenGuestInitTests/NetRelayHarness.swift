@@ -47,9 +47,6 @@ final class RelayHarness: @unchecked Sendable {
 
     private static func inside(_ body: (RelayHarness) throws -> Void) -> [String] {
         signal(SIGPIPE, SIG_IGN)
-        // A veth does duplicate address detection (dummy0 does not: it has no ARP); off, so
-        // the guest's IPv6 address is usable at once as it is in the VM.
-        _ = try? "0".write(toFile: "/proc/sys/net/ipv6/conf/dummy0/accept_dad", atomically: false, encoding: .utf8)
         do throws(InitFailure) { try Network.configurePolicyInterface() } catch { return ["configure: \(error.line)"] }
         let net = GuestContract.Network.self
         var pair: [Int32] = [0, 0]

@@ -63,6 +63,22 @@ struct NetRelayTests {
         #expect(failures == [])
     }
 
+    @Test func aResetCrossesEitherWay() {
+        let failures = RelayHarness.run("reset") { h in
+            guard let first = h.connectClient("203.0.113.7", 443), let second = h.connectClient("203.0.113.8", 443) else { return }
+            defer { close(second) }
+            let one = try h.need(try h.next(.netConnect)?.sessionID())
+            let two = try h.need(try h.next(.netConnect)?.sessionID())
+            h.check(one != two, "each connection its own stream")
+            h.send(.netConnected(one), .netConnected(two))
+            NetSockets.closeWithReset(first)
+            h.check(h.next(.netReset).flatMap { try? $0.sessionID() } == one, "the program's reset is the host's netReset")
+            h.send(.netReset(two))
+            h.check(h.readBytes(second, 1).errno == ECONNRESET, "the host's netReset is the program's ECONNRESET")
+        }
+        #expect(failures == [])
+    }
+
     @Test func theRelayNeverHasMoreThanAWindowUnacknowledged() {
         let failures = RelayHarness.run("window") { h in
             guard let client = h.connectClient("203.0.113.7", 80) else { return }
@@ -119,6 +135,31 @@ struct NetRelayTests {
                 h.check(NetSockets.destination(of: from)?.text == (family == AF_INET ? "10.0.2.3:53" : "[2001:db8::53]:53"),
                         "the answer comes from the resolver's address: \(NetSockets.destination(of: from)?.text ?? "?")")
             }
+        }
+        #expect(failures == [])
+    }
+
+    @Test func atMost256QueriesWaitAndAnOversizedOneIsDropped() {
+        let failures = RelayHarness.run("dnslimit") { h in
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            var storage = sockaddr_storage()
+            let length = address("10.0.2.3", 53, AF_INET, &storage)
+            func ask(_ query: [UInt8]) { _ = NetSockets.withSockaddr(&storage) { p, _ in sendto(fd, query, query.count, 0, p, length) } }
+            func query(_ i: Int) -> [UInt8] { [UInt8(i >> 8), UInt8(i & 0xff)] + [UInt8](repeating: 0, count: 10) }
+            ask([UInt8](repeating: 7, count: maxDNSMessage + 1))
+            var ids: [UInt32] = []
+            for i in 0..<DNSQueries.limit {
+                ask(query(i))
+                let asked = try h.need(try h.next(.dnsQuery)?.sessionBody())
+                h.check(asked.body.payload == query(i), "query \(i) sent on as it came (the oversized one never is)")
+                ids.append(asked.id)
+            }
+            for i in 0..<10 { ask(query(1000 + i)) }
+            h.check(h.drain().allSatisfy { $0.kind != .dnsQuery }, "with \(DNSQueries.limit) waiting, more are dropped")
+            h.send(.dnsAnswer(ids[0], [0x00, 0x00, 0x81, 0x80] + [UInt8](repeating: 0, count: 8)))
+            ask(query(2000))
+            h.check((try? h.next(.dnsQuery)?.sessionBody().body.payload) == query(2000), "an answer makes room for the next query")
         }
         #expect(failures == [])
     }

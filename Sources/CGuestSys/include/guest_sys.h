@@ -16,8 +16,6 @@ int pen_syncfs(int fd);
 /// Brings an interface up, with an IPv4 address and netmask when addr is non-null.
 int pen_if_up(const char *ifname, const char *addr, const char *netmask);
 int pen_add_default_route(const char *gateway);
-/// Adds an IPv6 address (no duplicate detection needed: a dummy device has none) to an interface that is up.
-int pen_if_add_ipv6(const char *ifname, const char *addr, uint32_t prefix_length);
 /// The IPv6 default route: every destination through `ifname`, no gateway.
 int pen_add_default_route6(const char *ifname);
 /// The original destination of a connection the redirect sent to a listener (SO_ORIGINAL_DST,

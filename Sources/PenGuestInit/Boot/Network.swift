@@ -32,7 +32,7 @@ enum Network {
         let device = net.policyInterface
         guard if_nametoindex(device) != 0 else { throw InitFailure(stage, "no \(device): is the dummy module in the image?") }
         try sys(pen_if_up(device, net.guest, net.netmask), stage, "configure \(device)")
-        try sys(pen_if_add_ipv6(device, net.guest6, 64), stage, "IPv6 address on \(device)")
+        if let err = InterfaceAddress.addIPv6(net.guest6, prefixLength: 64, to: device) { throw .sys(stage, "IPv6 address on \(device)", err) }
         try sys(pen_add_default_route(net.gateway), stage, "default route")
         try sys(pen_add_default_route6(device), stage, "IPv6 default route")
         if let failure = NetworkRedirect.install(tcpPort: net.policyTCPPort, dnsPort: net.policyDNSPort) {

@@ -135,10 +135,10 @@ final class NetRelay {
     private func serve(_ stream: NetStream, revents: Int16) {
         if stream.isConnecting {
             let error = NetSockets.connectError(stream.fd)
-            if error == 0 {
-                stream.inboundConnected(link: link)
-            } else if error != EINPROGRESS && error != EALREADY {
+            if error != 0 {
                 refuseInbound(stream, String(cString: strerror(error)))
+            } else if NetSockets.isConnected(stream.fd) {  // no error yet is not connected yet
+                stream.inboundConnected(link: link)
             }
             return
         }

@@ -102,6 +102,14 @@ enum NetSockets {
         return error
     }
 
+    static func isConnected(_ fd: Int32) -> Bool {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        } == 0
+    }
+
     /// Closes `fd` so that its peer sees ECONNRESET at once (a refused or failed stream).
     static func closeWithReset(_ fd: Int32) { pen_close_with_reset(fd) }
 
