@@ -49,7 +49,7 @@ final class NetRelay {
         let dns = [try NetSockets.loopback(SOCK_DGRAM, family: AF_INET, port: net.policyDNSPort),
                    try NetSockets.loopback(SOCK_DGRAM, family: AF_INET6, port: net.policyDNSPort)]
         let relay = NetRelay(link: fd, listeners: listeners, dnsSockets: dns)
-        guard Threads.detach({ relay.run() }) else { throw .sys(stage, "start its thread") }
+        guard Threads.detach({ relay.run() }) else { throw InitFailure(stage, "could not start its thread") }
     }
 
     /// The relay owns every descriptor it is given (the port's, the TCP listeners', the DNS

@@ -118,7 +118,7 @@ final class NetStream {
             written += n
         }
         if toSocketOffset == toSocket.count {
-            toSocket.removeAll(keepingCapacity: true)
+            toSocket.removeAll(keepingCapacity: toSocket.capacity <= 65536)  // idle streams hold no window's worth
             toSocketOffset = 0
         } else if toSocketOffset >= toSocket.count / 2 {
             toSocket.removeFirst(toSocketOffset)
