@@ -96,6 +96,63 @@ int pen_add_default_route(const char *gateway) {
     return rc;
 }
 
+static int with_socket(int family, int (*body)(int, const void *), const void *arg) {
+    int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    int rc = body(s, arg);
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return rc;
+}
+
+static int add_route6(int s, const void *arg) { return ioctl(s, SIOCADDRT, (struct in6_rtmsg *)arg); }
+
+int pen_add_default_route6(const char *ifname) {
+    struct in6_rtmsg rt;
+    memset(&rt, 0, sizeof rt);
+    rt.rtmsg_dst = in6addr_any;
+    rt.rtmsg_dst_len = 0;
+    rt.rtmsg_metric = 1;
+    rt.rtmsg_flags = RTF_UP;
+    if ((rt.rtmsg_ifindex = (int)if_nametoindex(ifname)) == 0) return -1;
+    return with_socket(AF_INET6, add_route6, &rt);
+}
+
+int pen_original_destination(int fd, uint8_t address[16], uint16_t *port) {
+    struct sockaddr_storage local;
+    socklen_t length = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &length) != 0) return -1;
+    if (local.ss_family == AF_INET) {
+        struct sockaddr_in original;
+        length = sizeof original;
+        if (getsockopt(fd, SOL_IP, 80 /* SO_ORIGINAL_DST */, &original, &length) != 0) return -1;
+        memcpy(address, &original.sin_addr, 4);
+        *port = ntohs(original.sin_port);
+        return 4;
+    }
+    if (local.ss_family == AF_INET6) {
+        struct sockaddr_in6 original;
+        length = sizeof original;
+        if (getsockopt(fd, SOL_IPV6, 80 /* IP6T_SO_ORIGINAL_DST */, &original, &length) != 0) return -1;
+        memcpy(address, &original.sin6_addr, 16);
+        *port = ntohs(original.sin6_port);
+        return 16;
+    }
+    errno = EAFNOSUPPORT;
+    return -1;
+}
+
+int pen_accept_nonblocking(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void pen_close_with_reset(int fd) {
+    struct linger now = { .l_onoff = 1, .l_linger = 0 };
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    close(fd);
+}
+
 int pen_guest_errno(void) { return errno; }
 
 #include <signal.h>

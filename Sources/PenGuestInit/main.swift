@@ -37,7 +37,8 @@ do throws(InitFailure) {
     timer.mark(.vmDevices)
     try RootSwitch.mountRoot(config.rootMode, vmName: config.hostname) { control.send(.notice, $0) }
     timer.mark(.root)
-    try Network.configure(hostname: config.hostname)
+    try Network.configure(hostname: config.hostname, policy: config.networkPolicy)
+    if config.networkPolicy { try NetRelay.start() }
     timer.mark(.network)
     if let tag = config.workspaceTag {
         try Workspace.mount(tag: tag)

@@ -16,6 +16,16 @@ int pen_syncfs(int fd);
 /// Brings an interface up, with an IPv4 address and netmask when addr is non-null.
 int pen_if_up(const char *ifname, const char *addr, const char *netmask);
 int pen_add_default_route(const char *gateway);
+/// The IPv6 default route: every destination through `ifname`, no gateway.
+int pen_add_default_route6(const char *ifname);
+/// The original destination of a connection the redirect sent to a listener (SO_ORIGINAL_DST,
+/// IP6T_SO_ORIGINAL_DST by the socket's family): its address (4 or 16 bytes) into `address`,
+/// its length returned with the port in *port; -1 + errno when it has none.
+int pen_original_destination(int fd, uint8_t address[16], uint16_t *port);
+/// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), which glibc hides behind _GNU_SOURCE.
+int pen_accept_nonblocking(int listener);
+/// Closes a socket with a reset (SO_LINGER 0): its peer sees ECONNRESET, not an end of stream.
+void pen_close_with_reset(int fd);
 int pen_guest_errno(void);
 
 /// Blocks SIGCHLD (and SIGTERM/SIGINT/SIGHUP/SIGPWR, which PID 1 handles itself) and

@@ -14,8 +14,8 @@ enum Devices {
     }
 
     /// The /dev node of the virtio-serial port the host named `name`.
-    static func virtioPort(named name: String, stage: String) throws(InitFailure) -> String {
-        let deadline = monotonicMicroseconds() + 10_000_000
+    static func virtioPort(named name: String, stage: String, timeoutMicros: UInt64 = 10_000_000) throws(InitFailure) -> String {
+        let deadline = monotonicMicroseconds() + timeoutMicros
         while true {
             if let dir = opendir("/sys/class/virtio-ports") {
                 defer { closedir(dir) }

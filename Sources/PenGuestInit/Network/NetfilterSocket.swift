@@ -1,14 +1,15 @@
-// Sends one nftables batch to the kernel and waits for every message's answer: the rules are in
-// place, or the first error the kernel gave is thrown. The wait is bounded (a receive timeout).
+// Sends one nftables batch (or, with `protocol`, other netlink messages: an interface's address)
+// to the kernel and waits for every message's answer: the rules are in place, or the first
+// error the kernel gave is thrown. The wait is bounded (a receive timeout).
 import Glibc
 
 enum NetfilterSocket {
-    static let netlinkNetfilter: Int32 = 12
+    static let netlinkNetfilter: Int32 = 12, netlinkRoute: Int32 = 0
 
     /// Sends `messages` (each asking for an ack, sequence numbers 1…n) inside `batch` and reads
     /// their acks; returns nil, or the errno of the first refused message with its sequence.
-    static func apply(_ batch: [UInt8], expecting count: Int) -> (sequence: UInt32, errno: Int32)? {
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkNetfilter)
+    static func apply(_ batch: [UInt8], expecting count: Int, protocol: Int32 = netlinkNetfilter) -> (sequence: UInt32, errno: Int32)? {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), `protocol`)
         guard fd >= 0 else { return (0, errno) }
         defer { close(fd) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)

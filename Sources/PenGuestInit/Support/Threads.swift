@@ -1,6 +1,7 @@
 // Running a few closures side by side on the guest's vCPUs (loading modules, probing devices):
 // the first on the calling thread, the others on threads of their own, all joined before
-// returning. A thread that cannot be created leaves its closure to the calling thread.
+// returning. A thread that cannot be created leaves its closure to the calling thread. And a
+// service's thread for the VM's life (the network relay), detached.
 import Glibc
 
 enum Threads {
@@ -30,5 +31,24 @@ enum Threads {
         first()
         leftover.forEach { $0() }
         for thread in started { pthread_join(thread, nil) }
+    }
+}
+
+extension Threads {
+    /// Runs `body` on a thread of its own that nobody joins (a service for the VM's life, like
+    /// the network relay); false when the thread could not be made.
+    static func detach(_ body: @escaping () -> Void) -> Bool {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let rc = pthread_create(&thread, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            return false
+        }
+        pthread_detach(thread)
+        return true
     }
 }

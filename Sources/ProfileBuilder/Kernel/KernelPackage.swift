@@ -39,9 +39,12 @@ public enum KernelPackage {
 
     /// Modules the guest loads at boot, in this order: the virtio-mmio transport first, then
     /// virtio devices, the root image's, the disk's and the overlay's filesystems, and 9p for the
-    /// shared folder.
+    /// shared folder; then the network policy's: nftables' nat chain and redirect (the guest's
+    /// connections to the init's listeners; nf_tables, nf_nat and conntrack come as their
+    /// dependencies) and `dummy`, whose dummy0 holds the guest's address and routes.
     public static let guestModuleRoots = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng",
-                                          "virtio_balloon", "erofs", "ext4", "crc32c_generic", "overlay", "9p", "9pnet_virtio"]
+                                          "virtio_balloon", "erofs", "ext4", "crc32c_generic", "overlay", "9p", "9pnet_virtio",
+                                          "nft_chain_nat", "nft_redir", "dummy"]
 
     // MARK: - Finding and downloading the package
 

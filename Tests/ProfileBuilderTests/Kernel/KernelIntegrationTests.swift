@@ -48,6 +48,9 @@ let realKernelDeb: String? = {
         before("9pnet", "9p")
         before("virtio", "virtio_blk")
         before("net_failover", "virtio_net")
+        before("nf_tables", "nft_redir")  // the network policy's redirect
+        before("nf_nat", "nft_chain_nat")
+        before("nf_conntrack", "nf_nat")
         for root in KernelPackage.guestModuleRoots where !bundle.builtinRoots.contains(root) {
             #expect(order.contains(root))
         }
