@@ -22,7 +22,7 @@ final class DNSResolverPool: @unchecked Sendable {
     let wakeFD: Int32
     private let wakeWrite: Int32
     private let resolve: Resolve
-    private let condition = NSConditionLock()
+    private let condition = NSCondition()
     private var jobs: [(token: UInt64, name: [UInt8], type: UInt16)] = []
     private var results: [(token: UInt64, answer: DNSQuestion.Answer)] = []
     private var unfinishedCount = 0
@@ -56,7 +56,8 @@ final class DNSResolverPool: @unchecked Sendable {
         guard unfinishedCount < Self.maxUnfinished, !stopping else { condition.unlock(); return false }
         unfinishedCount += 1
         jobs.append((token, name, type))
-        condition.unlock(withCondition: 1)
+        condition.signal()
+        condition.unlock()
         return true
     }
 
@@ -65,7 +66,7 @@ final class DNSResolverPool: @unchecked Sendable {
         var sink = [UInt8](repeating: 0, count: 256)
         while read(wakeFD, &sink, sink.count) > 0 {}
         condition.lock()
-        defer { condition.unlock(withCondition: jobs.isEmpty && !stopping ? 0 : 1) }
+        defer { condition.unlock() }
         let taken = results
         results = []
         return taken
@@ -77,21 +78,23 @@ final class DNSResolverPool: @unchecked Sendable {
         stopping = true
         unfinishedCount -= jobs.count
         jobs = []
-        condition.unlock(withCondition: 1)
+        condition.broadcast()
+        condition.unlock()
     }
 
     private func work() {
         while true {
-            condition.lock(whenCondition: 1)
-            if stopping { condition.unlock(withCondition: 1); return }
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if stopping { condition.unlock(); return }
             let job = jobs.removeFirst()
-            condition.unlock(withCondition: jobs.isEmpty ? 0 : 1)
+            condition.unlock()
             let answer = resolve(job.name, job.type)
             condition.lock()
             unfinishedCount -= 1
             results.append((job.token, answer))
             let wake = !stopping
-            condition.unlock(withCondition: jobs.isEmpty && !stopping ? 0 : 1)
+            condition.unlock()
             if wake { var byte: UInt8 = 1; _ = write(wakeWrite, &byte, 1) }
         }
     }
