@@ -23,7 +23,7 @@ final class Recorded: @unchecked Sendable {
     var lookedUp: [String] { lock.withLock { lookups } }
 }
 
-final class RelayHarness {
+final class RelayHarness: @unchecked Sendable {
     let guest: FrameReader
     let relay: NetRelay
     let recorded: Recorded
