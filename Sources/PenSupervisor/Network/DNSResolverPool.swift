@@ -32,20 +32,25 @@ final class DNSResolverPool: @unchecked Sendable {
         var fds: [Int32] = [-1, -1]
         _ = pen_pipe(&fds)
         setNonBlocking(fds[0])
+        setNonBlocking(fds[1])
         wakeFD = fds[0]
         wakeWrite = fds[1]
         self.resolve = resolve
+    }
+
+    deinit {
+        close(wakeFD)
+        close(wakeWrite)
+    }
+
+    /// Starts the workers (stopped by `stop`).
+    func start() {
         for _ in 0..<Self.workers {
             // Each worker holds the pool: its pipe is closed only once every worker has returned.
             let thread = Thread { [self] in work() }
             thread.name = "pen-dns"
             thread.start()
         }
-    }
-
-    deinit {
-        close(wakeFD)
-        close(wakeWrite)
     }
 
     var unfinished: Int { condition.lock(); defer { condition.unlock() }; return unfinishedCount }

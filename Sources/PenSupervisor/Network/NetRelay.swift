@@ -71,7 +71,7 @@ public final class NetRelay: @unchecked Sendable {
          resolve: @escaping DNSResolverPool.Resolve, routeRefusal: @escaping @Sendable (IPAddress) -> String?) {
         self.configuration = configuration
         guest = FrameLink(fd: port)
-        log = NetworkLog(path: configuration.logPath, limit: configuration.logLimit, problem: onFatal)
+        log = NetworkLog(path: configuration.logPath, limit: configuration.logLimit) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         self.onRefusal = onRefusal
         self.onFatal = onFatal
         self.routeRefusal = routeRefusal
@@ -89,6 +89,7 @@ public final class NetRelay: @unchecked Sendable {
     }
 
     public func start() {
+        resolver.start()
         let thread = Thread { [self] in
             while running { pollOnce(wake: wake.read) }
             shutDown()

@@ -75,6 +75,75 @@ import Testing
             #expect(relay.recorded.refusalLines.last?.contains("evil.test") == true)
         }
     }
+
+    /// `allow example.test`, with pen's DNS having answered example.test → 198.18.0.2.
+    private func pinnedRelay(_ spaces: Namespaces) throws -> RelayHarness {
+        let policy = NetworkPolicy(mode: .allow, rules: [try NetworkRule("example.test")])
+        let relay = RelayHarness(policy, host: Self.testHost, answers: ["example.test": [IPAddress("198.18.0.2")!]],
+                                 route: HostRoute.refusal)
+        spaces.startRelay(relay)
+        relay.send(.dnsQuery(9, dnsQuery("example.test", type: DNSQuestion.a)[...]))
+        _ = relay.next(for: 9)
+        return relay
+    }
+
+    @Test(.enabled(if: getuid() == 0, "network namespaces need root"))
+    func aCleartextConnectionCarriesOneRequestOnly() throws {
+        try Namespaces.with { spaces in
+            let server = try #require(spaces.listen("198.18.0.2"))
+            let relay = try pinnedRelay(spaces)
+            relay.connect(1, Self.server, server.port)
+            #expect(relay.nextNotAck(for: 1)?.kind == .netConnected)
+            let upstream = try #require(server.accept())
+            defer { close(upstream) }
+            let first = Array("POST /a HTTP/1.1\r\nHost: example.test\r\nContent-Length: 4\r\n\r\nbody".utf8)
+            relay.send(Frame.netData(1, first[...])[0])
+            var got: [UInt8] = []
+            while got.count < first.count, let more = readSome(upstream), !more.isEmpty { got += more }
+            #expect(got == first, "the first request and its body pass")
+            #expect(writeAll(upstream, Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8)))
+            #expect(relay.nextNotAck(for: 1)?.kind == .netData)
+            relay.send(Frame.netData(1, Array("GET /b HTTP/1.1\r\nHost: evil.test\r\n\r\n".utf8)[...])[0])
+            #expect(relay.nextNotAck(for: 1)?.kind == .netReset)
+            #expect(readSome(upstream) == [], "the second request never reached the server")
+
+            relay.connect(2, Self.server, server.port)
+            #expect(relay.nextNotAck(for: 2)?.kind == .netConnected)
+            let upgraded = try #require(server.accept())
+            defer { close(upgraded) }
+            relay.send(Frame.netData(2, Array("GET / HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n\r\n".utf8)[...])[0])
+            #expect(relay.nextNotAck(for: 2)?.kind == .netReset)
+            #expect(readSome(upgraded) == [], "an Upgrade is refused before any byte of it passes")
+        }
+    }
+
+    @Test(.enabled(if: getuid() == 0, "network namespaces need root"))
+    func aHelloThatNeverEndsIsRefusedAtTheDeadlineAndSilenceIsNot() throws {
+        try Namespaces.with { spaces in
+            let server = try #require(spaces.listen("198.18.0.2"))
+            let relay = try pinnedRelay(spaces)
+            relay.connect(1, Self.server, server.port)
+            relay.connect(2, Self.server, server.port)
+            #expect(relay.nextNotAck(for: 1)?.kind == .netConnected)
+            #expect(relay.nextNotAck(for: 2)?.kind == .netConnected)
+            let first = try #require(server.accept()), second = try #require(server.accept())
+            defer { close(first); close(second) }
+            let hello = tlsHello("example.test")
+            relay.send(Frame.netData(1, hello.prefix(20))[0])  // then nothing: the rest would name the host
+            let started = Date()
+            let frame = relay.nextNotAck(for: 1, within: Inspection.deadline + 3)
+            #expect(frame?.kind == .netReset)
+            #expect(Date().timeIntervalSince(started) >= Inspection.deadline - 0.5)
+            // Stream 2 sent nothing: a server that speaks first still reaches it.
+            #expect(writeAll(second, Array("220 ready\r\n".utf8)))
+            #expect(relay.nextNotAck(for: 2)?.bodyText == "220 ready\r\n")
+            // Both connections are judged before any client byte reaches a server.
+            for connection in [first, second] {
+                var p = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, 0) == 1 { #expect(readSome(connection) == [], "nothing but a close") }
+            }
+        }
+    }
 }
 
 /// Two namespaces and a veth between them, made for one test and deleted after it.
