@@ -2,45 +2,70 @@
 // answer refused with NXDOMAIN without asking anyone (no exfiltration through DNS), the others
 // resolved by the host (DNSResolverPool) and answered with A/AAAA records only; the addresses are
 // pinned to the name, which is how `allow` ties a connection to an address to the names it has.
+// A query arrives as a datagram (`dnsQuery`) or on a stream to port 53 (NetRelay+DNSStream).
 import Foundation
 import PenCore
 import PenWire
 
+/// Where a DNS answer goes.
+enum DNSReply {
+    /// A `dnsAnswer` for this query id.
+    case datagram(UInt32)
+    /// A length-prefixed message on this stream (DNS over TCP).
+    case stream(NetStream)
+}
+
 extension NetRelay {
-    func query(_ id: UInt32, _ message: [UInt8]) {
-        // A message that is not one plain question gets no answer (the guest's resolver times out).
-        guard let question = DNSQuestion(query: message) else { return }
+    /// Answers `message`; false when it is not one plain question (a datagram gets no answer then).
+    @discardableResult
+    func query(_ message: [UInt8], reply: DNSReply) -> Bool {
+        guard let question = DNSQuestion(query: message) else { return false }
         guard policy.answersDNS(for: question.name) else {
-            guest.send(.dnsAnswer(id, question.response(.noSuchName)))
+            answer(reply, question.response(.noSuchName))
             logDNS(question, verdict: "refused", reason: "not allowed")
             onRefusal("pen: network: refused DNS for \(question.name.printableName): not allowed")
-            return
+            return true
         }
         guard question.type == DNSQuestion.a || question.type == DNSQuestion.aaaa else {
-            guest.send(.dnsAnswer(id, question.response(.addresses([], ttl: DNSResolverPool.answerTTL))))
-            return
+            answer(reply, question.response(.addresses([], ttl: DNSResolverPool.answerTTL)))
+            return true
         }
         nextToken += 1
         guard resolver.submit(token: nextToken, name: question.name, type: question.type) else {
-            guest.send(.dnsAnswer(id, question.response(.failure)))
+            answer(reply, question.response(.failure))
             logDNS(question, verdict: "failed", reason: "more than \(DNSResolverPool.maxUnfinished) lookups in flight")
-            return
+            return true
         }
-        lookups[nextToken] = (question, id, Date().addingTimeInterval(Self.dnsDeadline))
+        lookups[nextToken] = (question, reply, Date().addingTimeInterval(Self.dnsDeadline))
+        if case .stream(let stream) = reply { stream.dns?.waiting += 1 }
+        return true
     }
 
     func answerLookups() {
-        for (token, answer) in resolver.take() {
+        for (token, result) in resolver.take() {
             guard let lookup = lookups.removeValue(forKey: token) else { continue }  // answered SERVFAIL at its deadline
             let question = lookup.question
-            switch answer {
+            switch result {
             case .addresses(let addresses, let ttl):
                 pins.remember(question.name, addresses, ttl: ttl)
                 logDNS(question, verdict: "answered", reason: addresses.map(\.description).joined(separator: " "))
             case .noSuchName: logDNS(question, verdict: "answered", reason: "no such name")
             case .failure: logDNS(question, verdict: "failed", reason: "the host's resolver failed")
             }
-            guest.send(.dnsAnswer(lookup.queryID, question.response(answer)))
+            answered(lookup.reply, question.response(result))
+        }
+    }
+
+    /// A lookup's answer (or its SERVFAIL at the deadline): one fewer the stream waits for.
+    func answered(_ reply: DNSReply, _ message: [UInt8]) {
+        if case .stream(let stream) = reply { stream.dns?.waiting -= 1 }
+        answer(reply, message)
+    }
+
+    private func answer(_ reply: DNSReply, _ message: [UInt8]) {
+        switch reply {
+        case .datagram(let id): guest.send(.dnsAnswer(id, message))
+        case .stream(let stream): answerOnStream(stream, message)
         }
     }
 

@@ -40,12 +40,12 @@ extension NetRelay {
             guard let stream = streams[id] else { return guest.send(.netReset(id)) }
             guard !stream.guestClosed else { return reset(id, stream: stream) }
             stream.guestClosed = true
-            shutDownUpstreamIfDone(stream)
+            if stream.dns != nil { closeDNSStreamIfDone(stream) } else { shutDownUpstreamIfDone(stream) }
         case .netReset:
             if let stream = streams[id] { end(stream, verdict: "allowed", reason: "reset by the guest") }
         case .dnsQuery:
             guard let message = try? body.dnsMessage() else { return }
-            query(id, message)
+            query(message, reply: .datagram(id))
         default:
             // A frame only the host sends, or one of pen.ctl's: the stream it names is reset.
             reset(id, stream: streams[id])

@@ -62,7 +62,7 @@ extension NetRelay {
         }
         for (token, lookup) in lookups where now >= lookup.until {
             lookups[token] = nil
-            guest.send(.dnsAnswer(lookup.queryID, lookup.question.response(.failure)))
+            answered(lookup.reply, lookup.question.response(.failure))
             logDNS(lookup.question, verdict: "failed", reason: "no answer within \(Int(Self.dnsDeadline)) s")
         }
     }

@@ -23,13 +23,17 @@ extension NetRelay {
         let stream = NetStream(id: id, destination: destination, target: target, names: names, reason: "")
         guard streams.count < maxNetStreams else { return refuseAtOnce(stream, "more than \(maxNetStreams) streams open") }
         let byRange = allowedByRange(target, destination.port)
+        // Port 53 of any address is pen's DNS (the guest's resolver is a private address), unless
+        // the user opened a DNS server with a range rule.
+        if destination.port == 53 && !byRange && policy.mode != .none && policy.mode != .full {
+            return openDNSStream(NetStream(id: id, destination: destination, target: target, names: [], reason: "pen's DNS over TCP"))
+        }
         var verdict = policy.decide(ConnectionAttempt(address: target, port: destination.port, pinnedNames: names), host: configuration.host)
         if case .allowed = verdict, policy.mode != .full, !byRange, let refusal = routeRefusal(target) { verdict = .refused(refusal) }
         guard case .allowed(let rule) = verdict else {
             if case .refused(let why) = verdict { refuseAtOnce(stream, why) }
             return
         }
-        if destination.port == 53 && !byRange { return refuseAtOnce(stream, "DNS over TCP is not relayed (pen answers DNS over UDP)") }
         let allowed = NetStream(id: id, destination: destination, target: target, names: names, reason: "allowed by \(rule)")
         // A name rule judges the name the client presents too: its first bytes are read before any is passed on.
         if policy.mode == .allow && !byRange { allowed.inspection = Inspection() }
@@ -55,6 +59,7 @@ extension NetRelay {
 
     func receiveData(_ stream: NetStream, _ bytes: ArraySlice<UInt8>) {
         guard !stream.guestClosed else { return reset(stream.id, stream: stream) }
+        if stream.dns != nil { return receiveDNSData(stream, bytes) }
         stream.guestUnacked += bytes.count
         guard stream.guestUnacked <= netWindow else { return reset(stream.id, stream: stream) }
         stream.bytesUp += UInt64(bytes.count)

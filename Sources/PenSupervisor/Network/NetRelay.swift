@@ -45,7 +45,7 @@ public final class NetRelay: @unchecked Sendable {
     var streams: [UInt32: NetStream] = [:]
     var pins = DNSPins()
     /// DNS lookups the loop waits for: the resolver's token → the query.
-    var lookups: [UInt64: (question: DNSQuestion, queryID: UInt32, until: Date)] = [:]
+    var lookups: [UInt64: (question: DNSQuestion, reply: DNSReply, until: Date)] = [:]
     var nextToken: UInt64 = 0
     var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     var running = true

@@ -24,6 +24,8 @@ final class NetStream {
     var presented: [UInt8]?
     /// The one HTTP request a cleartext connection in `allow` by name may carry.
     var request: OneRequestGuard?
+    /// A stream to port 53 answered by pen's DNS itself (no socket), else nil.
+    var dns: DNSOverTCP?
     /// Guest bytes passed inspection, waiting for the upstream to take them.
     var toUpstream = UpstreamQueue()
     /// Guest bytes received and not yet acknowledged (inspected, queued or written since the last ack).

@@ -57,11 +57,16 @@ final class RelayHarness: @unchecked Sendable {
 
     func send(_ frames: Frame...) { frames.forEach { guest.send($0) } }
 
-    /// The next frame for stream `id` (others skipped).
+    /// Frames read while waiting for another stream's, in order.
+    private var pending: [Frame] = []
+
+    /// The next frame for stream `id` (other streams' frames kept for their turn).
     func next(for id: UInt32, within seconds: Double = 5) -> Frame? {
+        if let i = pending.firstIndex(where: { (try? $0.sessionID()) == id }) { return pending.remove(at: i) }
         let deadline = Date().addingTimeInterval(seconds)
         while let frame = guest.next(within: max(0.01, deadline.timeIntervalSinceNow)) {
             if (try? frame.sessionID()) == id { return frame }
+            if pending.count < 100_000 { pending.append(frame) }
         }
         return nil
     }

@@ -191,4 +191,40 @@ import Testing
         #expect(relay.next(for: 2, within: 0.5) == nil)
         #expect(relay.recorded.lookedUp.isEmpty)
     }
+
+    @Test func aStreamToPort53IsPensDNSOverTCP() throws {
+        let relay = RelayHarness(try Self.allowing("example.org"), answers: ["example.org": [IPAddress("198.18.0.2")!]]).start()
+        relay.connect(1, [10, 0, 2, 3], 53)
+        #expect(relay.next(for: 1)?.kind == .netConnected, "answered by pen: no upstream")
+        func framed(_ m: [UInt8]) -> [UInt8] { [UInt8(m.count >> 8), UInt8(m.count & 0xff)] + m }
+        let queries = framed(dnsQuery("example.org", type: DNSQuestion.a, id: 1)) + framed(dnsQuery("evil.example", type: DNSQuestion.a, id: 2))
+        relay.send(Frame.netData(1, queries.prefix(7))[0], Frame.netData(1, queries.dropFirst(7))[0])
+        var answers: [UInt8] = [], acked = 0
+        let deadline = Date().addingTimeInterval(5)
+        while split(answers).count < 2 || acked < queries.count,
+              let frame = relay.next(for: 1, within: max(0.01, deadline.timeIntervalSinceNow)) {
+            if frame.kind == .netData { answers += frame.body }
+            if frame.kind == .netAck { acked += Int(frame.bodyText) ?? 0 }
+        }
+        #expect(acked == queries.count, "the queries' bytes are acknowledged as read")
+        let messages = split(answers)
+        #expect(messages.count == 2)
+        let byID = Dictionary(uniqueKeysWithValues: messages.map { (Int($0[1]), $0) })
+        #expect(byID[1].map { $0[3] & 0x0f == 0 && $0[7] == 1 } == true, "example.org: one A record")
+        #expect(byID[2].map { $0[3] & 0x0f == 3 } == true, "evil.example: NXDOMAIN")
+        #expect(relay.recorded.lookedUp == ["example.org"])
+        relay.send(Frame.netAck(1, UInt64(answers.count)), .netClose(1))
+        #expect(relay.nextNotAck(for: 1)?.kind == .netClose)
+    }
+
+    private func split(_ bytes: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = [], at = 0
+        while at + 2 <= bytes.count {
+            let n = Int(bytes[at]) << 8 | Int(bytes[at + 1])
+            guard at + 2 + n <= bytes.count else { break }
+            out.append(Array(bytes[(at + 2)..<(at + 2 + n)]))
+            at += 2 + n
+        }
+        return out
+    }
 }
