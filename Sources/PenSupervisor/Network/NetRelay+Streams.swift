@@ -17,7 +17,10 @@ extension NetRelay {
             return
         }
         guard id < inboundStreamBase else { return guest.send(.netRefused(id, "stream ids from \(inboundStreamBase) up are the host's")) }
-        let asked = IPAddress(destination: destination.address)!
+        // An IPv4-mapped IPv6 address is connected to as the IPv4 address it holds: it is judged,
+        // and its route asked, as that (else the IPv6 default route would pass a LAN neighbour).
+        var asked = IPAddress(destination: destination.address)!
+        if case .v6(0, let low) = asked, low >> 32 == 0xffff { asked = .v4(UInt32(truncatingIfNeeded: low)) }
         let target = asked == Self.gateway ? Self.hostLoopback : asked
         let names = pins.names(for: target)
         let stream = NetStream(id: id, destination: destination, target: target, names: names, reason: "")

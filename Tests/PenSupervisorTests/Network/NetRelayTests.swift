@@ -60,7 +60,8 @@ import Testing
                                  route: { asked.looked($0.description); return nil }).start()
         let cases: [([UInt8], String)] = [([10, 1, 2, 3], "private address"), ([169, 254, 169, 254], "metadata address"),
                                           ([203, 0, 113, 9], "the host's own address"), ([127, 0, 0, 1], "loopback address"),
-                                          ([192, 168, 1, 1], "private address")]
+                                          ([192, 168, 1, 1], "private address"),
+                                          ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3], "private address")]
         for (i, (address, reason)) in cases.enumerated() {
             relay.connect(UInt32(i + 1), address, 80)
             let frame = try #require(relay.next(for: UInt32(i + 1)))
@@ -75,6 +76,14 @@ import Testing
         relay.connect(1, [203, 0, 113, 50], 443)
         let frame = try #require(relay.next(for: 1))
         #expect(frame.kind == .netRefused && frame.bodyText == "on the host's own network (on-link)")
+    }
+
+    @Test func anIPv4MappedAddressIsJudgedAndRoutedAsItsIPv4Address() throws {
+        let asked = Recorded()
+        let relay = RelayHarness(NetworkPolicy(mode: .public), route: { asked.looked($0.description); return "on-link" }).start()
+        relay.connect(1, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 77], 443)
+        #expect(relay.next(for: 1)?.bodyText == "on-link")
+        #expect(asked.lookedUp == ["203.0.113.77"], "the route asked is the IPv4 one")
     }
 
     @Test func theKernelSaysLoopbackIsTheHostsOwn() {
