@@ -101,12 +101,14 @@ public final class NetRelay: @unchecked Sendable {
     }
 
     /// Ends the loop and closes every stream (the port closes with the relay); returns once the thread has (at most a few seconds).
+    /// From the relay's own thread (a callback) it only ends the loop, which ends after the callback.
     public func stop() {
-        guard thread != nil else { return }
+        guard let thread else { return }
+        if Thread.current === thread { running = false; return }
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
         _ = finished.wait(timeout: .now() + 5)
-        thread = nil
+        self.thread = nil
     }
 
     private func shutDown() {

@@ -32,7 +32,7 @@ final class RelayHarness: @unchecked Sendable {
 
     /// `answers`: what the host's resolver says per name (others: no such name); lookups are recorded.
     init(_ policy: NetworkPolicy, host: PolicyHost = PolicyHost(addresses: []), answers: [String: [IPAddress]] = [:],
-         route: @escaping @Sendable (IPAddress) -> String? = { _ in nil }) {
+         lookupTakes seconds: Double = 0, route: @escaping @Sendable (IPAddress) -> String? = { _ in nil }) {
         let (relayEnd, guestEnd) = socketPair()
         guest = FrameReader(guestEnd)
         let recorded = Recorded()
@@ -42,6 +42,7 @@ final class RelayHarness: @unchecked Sendable {
                          resolve: { name, type in
                              let text = String(decoding: name, as: UTF8.self)
                              recorded.looked(text)
+                             if seconds > 0 { usleep(UInt32(seconds * 1_000_000)) }
                              guard let found = answers[text] else { return .noSuchName }
                              return .addresses(found.filter { $0.isIPv4 == (type == DNSQuestion.a) }, ttl: 30)
                          },

@@ -226,6 +226,33 @@ import Testing
         #expect(relay.nextNotAck(for: 1)?.kind == .netClose)
     }
 
+    @Test func lookupsPastTheLimitGetSERVFAILAtOnce() throws {
+        let relay = RelayHarness(NetworkPolicy(mode: .public), answers: ["example.org": [IPAddress("198.18.0.2")!]], lookupTakes: 1).start()
+        let extra = 6
+        for id in 1...UInt32(DNSResolverPool.maxUnfinished + extra) {
+            relay.send(.dnsQuery(id, dnsQuery("example.org", type: DNSQuestion.a)[...]))
+        }
+        var failedAtOnce = 0
+        while let frame = relay.guest.next(within: 0.5) {
+            if frame.kind == .dnsAnswer, frame.body[3] & 0x0f == 2 { failedAtOnce += 1 }
+        }
+        #expect(failedAtOnce == extra, "only the queries past the limit failed before any lookup ended")
+        #expect(relay.recorded.lookedUp.count <= DNSResolverPool.workers, "the pool runs a few lookups at a time")
+    }
+
+    @Test func stoppingTheRelayClosesEveryStream() throws {
+        let server = TestServer()
+        let relay = RelayHarness(try Self.allowing("127.0.0.1")).start()
+        relay.connect(1, gatewayBytes, server.port)
+        #expect(relay.nextNotAck(for: 1)?.kind == .netConnected)
+        let upstream = try #require(server.accept())
+        defer { close(upstream) }
+        let started = Date()
+        relay.relay.stop()
+        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(readSome(upstream, within: 2) == [], "the upstream connection was closed")
+    }
+
     private func split(_ bytes: [UInt8]) -> [[UInt8]] {
         var out: [[UInt8]] = [], at = 0
         while at + 2 <= bytes.count {
