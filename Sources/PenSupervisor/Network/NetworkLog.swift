@@ -1,0 +1,54 @@
+// network.log: one JSON line per decision the relay made (a stream allowed, written when it
+// closes with the bytes it carried; a stream refused; a DNS query refused or answered), so a
+// user can see what the VM reached and why something failed. The guest drives what is written:
+// the file is capped like the supervisor's other logs (CappedLog).
+import Foundation
+import PenCore
+
+final class NetworkLog {
+    struct Entry: Encodable {
+        var time: String
+        /// "connect" or "dns".
+        var event: String
+        var destination: String?
+        var port: UInt16?
+        /// The names pen's DNS tied to the address (connect), or the name asked (dns).
+        var names: [String]
+        /// TLS SNI or HTTP Host, when the client presented one.
+        var presented: String?
+        var verdict: String
+        var reason: String
+        var bytesUp: UInt64?
+        var bytesDown: UInt64?
+    }
+
+    private let capped: CappedLog?
+    private let encoder = JSONEncoder()
+
+    /// Appends to `path` (created 0600 if missing); nil: no log (tests). Failures to open are
+    /// said once through `problem`.
+    init(path: String?, limit: UInt64, problem: (String) -> Void) {
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let path else { capped = nil; return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            problem("pen: cannot open \(path): \(String(cString: strerror(errno)))")
+            capped = nil
+            return
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        capped = CappedLog(limit: limit) { line in try? handle.write(contentsOf: Data((line + "\n").utf8)) }
+    }
+
+    func write(_ entry: Entry) {
+        guard let capped, let data = try? encoder.encode(entry) else { return }
+        capped.write(String(decoding: data, as: UTF8.self))
+    }
+
+    static func now() -> String { Date().formatted(.iso8601) }
+}
+
+extension [UInt8] {
+    /// A guest-given name as text for the log and messages (printable, bounded).
+    var printableName: String { GuestText.printable(self, limit: 253) }
+}
