@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "guest_sys.h"
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -173,6 +175,12 @@ int pen_signal_fd(void) {
     pen_handled_signals(&set);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void pen_block_all_signals(void) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
 int pen_read_signal(int fd) {

@@ -6,7 +6,7 @@ import PenCore
 import PenWire
 
 extension Supervisor {
-    private enum Source { case signals, guest, listener, client(Client), qemu, archive }
+    private enum Source { case signals, guest, listener, client(Client), qemu, archive, relay }
 
     /// One turn; QEMU's wait status once it has exited for good.
     func pollOnce() -> Int32? {
@@ -18,8 +18,9 @@ extension Supervisor {
                           events: guestInput | (guest.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
                    pollfd(fd: state.isStopping || acceptPausedUntil != nil ? -1 : listener, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: vm.process.exitDescriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: vm.archive?.port ?? -1, events: Int16(POLLIN), revents: 0)]
-        var sources: [Source] = [.signals, .guest, .listener, .qemu, .archive]
+                   pollfd(fd: vm.archive?.port ?? -1, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: relayNotices.wakeRead, events: Int16(POLLIN), revents: 0)]
+        var sources: [Source] = [.signals, .guest, .listener, .qemu, .archive, .relay]
         for client in sessions.clients {
             let read = client.wantsInput && !guestOverBound && hasRoom(client) ? Int16(POLLIN) : 0
             fds.append(pollfd(fd: client.link.fd, events: read | (client.link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
@@ -36,6 +37,7 @@ extension Supervisor {
             case .listener: acceptClients()
             case .client(let client): serviceClient(client, events: fds[i].revents)
             case .archive: receiveArchive()
+            case .relay: takeRelayNotices()
             case .qemu:
                 if let status = vm.process.exitStatus() {
                     let attempts = state.attempts
@@ -65,6 +67,7 @@ extension Supervisor {
         }
         // The idle timer counts only where checkTimers acts on it (else a passed deadline spins).
         if let idleDeadline { wait = min(wait, idleDeadline.timeIntervalSince(now)) }
+        if let summary = relayNotices.pendingSummaryAt { wait = min(wait, summary.timeIntervalSince(now)) }
         if let since = guestStuckSince { wait = min(wait, since.addingTimeInterval(guestStuckLimit).timeIntervalSince(now)) }
         return Int32(max(0, wait) * 1000) + 1
     }
@@ -95,6 +98,7 @@ extension Supervisor {
         }
         if let paused = acceptPausedUntil, now >= paused { acceptPausedUntil = nil }
         checkGuestReads(now: now)
+        if let summary = relayNotices.pendingSummaryAt, now >= summary { takeRelayNotices() }
         closeSilentClients(now: now)
         if let idleDeadline, now >= idleDeadline, let limit = idleLimit {
             log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")

@@ -36,9 +36,11 @@ extension Supervisor {
     func startAgain(_ mode: SnapshotBoot) throws(PenError) {
         guard let restartVM else { throw PenError("VM '\(plan.spec.name)' cannot be started again") }
         vm.passt = nil  // the old boot's passt goes first (killed, reaped): the new one binds the same ports
+        stopRelay()
         vm = try restartVM(mode)
         vmStartedAt = Date()
         guest = Self.link(to: vm)
+        startRelay()
         advance(.restarted(mode))  // a restored guest gets its configuration at once
     }
 }

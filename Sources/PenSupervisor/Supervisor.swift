@@ -46,6 +46,13 @@ public final class Supervisor {
     var idleSince = Date()
     var archiveReceived: UInt64 = 0
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    /// The network relay of a VM under a policy (its own thread), and what it tells the loop.
+    var relay: NetRelay?
+    let relayNotices = RelayNotices()
+    /// network.log, opened (never through a symlink) before the VM starts; each relay gets a copy.
+    var networkLog: Int32?
+    /// Published ports' listeners under the policy (the relay accepts on them).
+    var publishedListeners: [PublishedListener] = []
     /// The most bytes ever queued at once (`queuedBytes`): what the bounds below promise.
     var peakQueuedBytes = 0
 
@@ -65,12 +72,19 @@ public final class Supervisor {
         let signals = try SignalPipe.shared()
         let listener = try run.listen()
         let booted: SupervisedVM
+        let networkLog: Int32?
+        var listeners: [PublishedListener] = []
         do {
+            for port in plan.relay?.published ?? [] { listeners.append(try PublishedListener.bind(port)) }
+            networkLog = try plan.relay.map { relay throws(PenError) in
+                try SafeFiles.openNoFollow(relay.logPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)
+            }
             // No fallback here: a restore reads the snapshot through the descriptor the choosing pen
             // verified (a racing prune cannot take it away), so any failure to start is the boot's.
             booted = try VMBoot.start(plan.spec, qemu: qemu, archivePath: plan.archivePath, keepOpen: keepOpen)
         } catch {
             close(listener)
+            for published in listeners { close(published.fd) }
             run.removeSocket()
             throw error
         }
@@ -82,14 +96,17 @@ public final class Supervisor {
                       let reason = mode == .cold && booting.spec.snapshot != .cold ? "the restore failed" : "the boot above stalled"
                       return try VMBoot.start(spec, qemu: qemu, archivePath: booting.archivePath, keepOpen: keepOpen,
                                               restartReason: reason)
-                  })
+                  }, networkLog: networkLog)
+        publishedListeners = listeners
     }
 
     /// A supervisor of `vm`, already started: `listener` is its listening socket, `signals` a
     /// pipe carrying one byte per signal (a stop request).
     public init(plan: SupervisorPlan, vm: SupervisedVM, listener: Int32, run: RunDirectory, signals: Int32,
-                log: @escaping (String) -> Void, restart: ((SnapshotBoot) throws(PenError) -> SupervisedVM)? = nil) {
+                log: @escaping (String) -> Void, restart: ((SnapshotBoot) throws(PenError) -> SupervisedVM)? = nil,
+                networkLog: Int32? = nil) {
         self.plan = plan
+        self.networkLog = networkLog
         self.vm = vm
         restartVM = restart
         state = SupervisorState(mode: plan.spec.snapshot, restartable: restart != nil)
@@ -99,6 +116,7 @@ public final class Supervisor {
         self.log = CappedLog(limit: plan.logLimit, write: log).write
         setNonBlocking(listener)
         guest = Self.link(to: vm)
+        startRelay()
         state.initialEffects.forEach(perform)  // the restored guest waits at its snapshot point
     }
 
@@ -125,6 +143,9 @@ public final class Supervisor {
             advance(.bootFailed(PenError("VM '\(plan.spec.name)' stopped while booting", cause: why.isEmpty ? nil : why,
                                          fix: "boot log: \(plan.spec.bootLogPath)")))
         }
+        stopRelay()
+        closePublishedListeners()
+        takeRelayNotices()
         drainArchive()
         run.removeSocket()
         close(listener)

@@ -13,6 +13,24 @@ import Testing
         var dnsQuery: String?
         var otherUDPErrno: Int32 = 0
         var loopbackErrno: Int32 = 0
+        var gone = false
+    }
+
+    @Test(.enabled(if: getuid() == 0, "a network namespace needs root"))
+    func anInterfaceIsDeletedByNameAndAMissingOneIsNoError() throws {
+        let namespace = "pen-dellink-\(getpid())"
+        try ip("netns", "add", namespace)
+        defer { _ = try? ip("netns", "del", namespace) }
+        try ip("-n", namespace, "link", "add", "pdel0", "type", "veth", "peer", "name", "pdel1")
+        let seen = inNamespace(namespace) {
+            var observed = Observed()
+            observed.installError = InterfaceLink.delete("pdel0")
+            observed.gone = if_nametoindex("pdel0") == 0 && if_nametoindex("pdel1") == 0
+            if let again = InterfaceLink.delete("pdel0") { observed.installError = again }
+            return observed
+        }
+        #expect(seen.installError == nil)
+        #expect(seen.gone)
     }
 
     @Test(.enabled(if: getuid() == 0, "a network namespace needs root"))

@@ -34,7 +34,10 @@ def test_published_port_reaches_a_guest_server(pen):
     assert b"--publish" in r.stderr, describe(r)
 
 
-PROBE = "timeout 5 bash -c 'exec 3<>/dev/tcp/10.0.2.2/{port}' && echo reachable || echo unreachable"
+# Reached means answered: under the policy a refused connection is accepted in the guest and
+# reset at once, so a bare connect is no proof of anything.
+PROBE = ("timeout 5 bash -c 'exec 3<>/dev/tcp/10.0.2.2/{port} && printf \\\"GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n\\\" >&3 "
+         "&& head -c 4 <&3' | grep -q HTTP && echo reachable || echo unreachable")
 
 
 def in_fresh_netns(pen, script, timeout=300):

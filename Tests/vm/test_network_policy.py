@@ -102,7 +102,7 @@ def test_public_reaches_public_addresses_and_nothing_private_local_or_the_hosts(
     assert server.connections == []
     # Each decision is on record, with its reason.
     log = network_log(vm)
-    verdicts = {(entry["address"], entry["verdict"]) for entry in log}
+    verdicts = {(entry.get("destination"), entry["verdict"]) for entry in log}
     assert (PUBLIC, "allowed") in verdicts, log
     for address in (PRIVATE, ONLINK, own[0]):
         assert (address, "refused") in verdicts, log

@@ -31,6 +31,9 @@ int pen_guest_errno(void);
 /// Blocks SIGCHLD (and SIGTERM/SIGINT/SIGHUP/SIGPWR, which PID 1 handles itself) and
 /// returns a non-blocking signalfd that reports them.
 int pen_signal_fd(void);
+/// Blocks every signal in the calling thread: the init's helper threads never take the
+/// process's signals (SIGCHLD must reach the session loop's signalfd).
+void pen_block_all_signals(void);
 /// Reads one signal from the signalfd; returns its number, 0 when none is pending.
 int pen_read_signal(int fd);
 

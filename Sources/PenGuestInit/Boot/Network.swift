@@ -15,6 +15,7 @@ enum Network {
         if policy {
             try configurePolicyInterface()
         } else {
+            if let err = InterfaceLink.delete(net.policyInterface) { throw .sys(stage, "remove \(net.policyInterface)", err) }
             guard Files.exists("/sys/class/net/eth0") else { return }  // a VM without a network device
             try sys(pen_if_up("eth0", net.guest, net.netmask), stage, "configure eth0")
             try sys(pen_add_default_route(net.gateway), stage, "default route")

@@ -2,6 +2,7 @@
 // the first on the calling thread, the others on threads of their own, all joined before
 // returning. A thread that cannot be created leaves its closure to the calling thread. And a
 // service's thread for the VM's life (the network relay), detached.
+import CGuestSys
 import Glibc
 
 enum Threads {
@@ -18,7 +19,8 @@ enum Threads {
             var thread = pthread_t()
             let context = Unmanaged.passRetained(Box(task)).toOpaque()
             let rc = pthread_create(&thread, nil, { context in
-                Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+                pen_block_all_signals()  // SIGCHLD and the stop signals are the session loop's (signalfd)
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
                 return nil
             }, context)
             if rc == 0 {
@@ -41,6 +43,7 @@ extension Threads {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         let rc = pthread_create(&thread, nil, { context in
+            pen_block_all_signals()  // SIGCHLD and the stop signals are the session loop's (signalfd)
             Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
             return nil
         }, context)

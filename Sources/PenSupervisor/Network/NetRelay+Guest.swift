@@ -43,6 +43,8 @@ extension NetRelay {
             if stream.dns != nil { closeDNSStreamIfDone(stream) } else { shutDownUpstreamIfDone(stream) }
         case .netReset:
             if let stream = streams[id] { end(stream, verdict: "allowed", reason: "reset by the guest") }
+        case .netConnected, .netRefused where id >= inboundStreamBase:
+            inboundAnswered(id, connected: frame.kind == .netConnected, why: GuestText.printable(body.payload))
         case .dnsQuery:
             guard let message = try? body.dnsMessage() else { return }
             query(message, reply: .datagram(id))

@@ -7,7 +7,7 @@ import PenCore
 import PenWire
 
 extension NetRelay {
-    private enum Source { case wake, guest, resolver, stream(NetStream) }
+    private enum Source { case wake, guest, resolver, published(PublishedListener), stream(NetStream) }
 
     func pollOnce(wake: Int32) {
         let guestInput = guest.queuedBytes >= Self.maxQueuedForGuest ? 0 : Int16(POLLIN)
@@ -15,6 +15,10 @@ extension NetRelay {
                    pollfd(fd: guest.fd, events: guestInput | (guest.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
                    pollfd(fd: resolver.wakeFD, events: Int16(POLLIN), revents: 0)]
         var sources: [Source] = [.wake, .guest, .resolver]
+        for listener in configuration.published {
+            fds.append(pollfd(fd: streams.count < maxNetStreams ? listener.fd : -1, events: Int16(POLLIN), revents: 0))
+            sources.append(.published(listener))
+        }
         for stream in streams.values where stream.fd >= 0 {
             let events = (stream.wantsUpstreamRead ? Int16(POLLIN) : 0) | (stream.wantsUpstreamWrite ? Int16(POLLOUT) : 0)
             // A socket nothing is wanted from is left out: its POLLHUP would wake every turn.
@@ -30,6 +34,7 @@ extension NetRelay {
                 if fds[i].revents & Int16(POLLOUT) != 0 { guest.flush() }
                 if fds[i].revents & ~Int16(POLLOUT) != 0 { readGuest() }
             case .resolver: answerLookups()
+            case .published(let listener): acceptInbound(listener)
             case .stream(let stream):
                 guard streams[stream.id] === stream else { continue }  // ended earlier this turn
                 serviceUpstream(stream, events: fds[i].revents)
@@ -52,7 +57,10 @@ extension NetRelay {
 
     private func checkDeadlines(now: Date) {
         for stream in Array(streams.values) {
-            if let deadline = stream.connectDeadline, now >= deadline {
+            if let deadline = stream.connectDeadline, now >= deadline, stream.inbound {
+                guest.send(.netReset(stream.id))
+                end(stream, verdict: "failed", reason: "the guest did not connect within \(Int(UpstreamSocket.connectDeadline)) s")
+            } else if let deadline = stream.connectDeadline, now >= deadline {
                 refuse(stream, "no connection within \(Int(UpstreamSocket.connectDeadline)) s")
             } else if let until = stream.inspection?.until, now >= until, var inspection = stream.inspection {
                 let outcome = inspection.expire()

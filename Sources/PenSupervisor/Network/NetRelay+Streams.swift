@@ -171,7 +171,7 @@ extension NetRelay {
 
     /// Refused before it was connected (`netRefused`) or after (`netReset`), told to the shell.
     func refuse(_ stream: NetStream, _ why: String) {
-        guest.send(stream.announced ? .netReset(stream.id) : .netRefused(stream.id, why))
+        guest.send(stream.announced || stream.inbound ? .netReset(stream.id) : .netRefused(stream.id, why))
         onRefusal(refusalMessage(stream, why))
         end(stream, verdict: "refused", reason: why)
     }

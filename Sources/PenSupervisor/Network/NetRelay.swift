@@ -17,7 +17,11 @@ public final class NetRelay: @unchecked Sendable {
         public var host: PolicyHost
         /// network.log's path; nil: none.
         public var logPath: String?
+        /// network.log opened already (the relay owns it); wins over `logPath`.
+        public var logDescriptor: Int32?
         public var logLimit: UInt64
+        /// Published ports' listeners (the supervisor's: the relay only accepts on them).
+        var published: [PublishedListener] = []
 
         public init(policy: NetworkPolicy, host: PolicyHost, logPath: String?, logLimit: UInt64 = SupervisorPlan.defaultLogLimit) {
             self.policy = policy
@@ -47,6 +51,7 @@ public final class NetRelay: @unchecked Sendable {
     /// DNS lookups the loop waits for: the resolver's token → the query.
     var lookups: [UInt64: (question: DNSQuestion, reply: DNSReply, until: Date)] = [:]
     var nextToken: UInt64 = 0
+    var nextInbound = inboundStreamBase
     var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     var running = true
 
@@ -71,7 +76,7 @@ public final class NetRelay: @unchecked Sendable {
          resolve: @escaping DNSResolverPool.Resolve, routeRefusal: @escaping @Sendable (IPAddress) -> String?) {
         self.configuration = configuration
         guest = FrameLink(fd: port)
-        log = NetworkLog(path: configuration.logPath, limit: configuration.logLimit) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        log = NetworkLog(descriptor: configuration.logDescriptor, path: configuration.logPath, limit: configuration.logLimit) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         self.onRefusal = onRefusal
         self.onFatal = onFatal
         self.routeRefusal = routeRefusal

@@ -16,6 +16,9 @@ final class NetStream {
     let target: IPAddress
     let names: [[UInt8]]
     var fd: Int32 = -1
+    /// A published port's connection: the host accepted it, the guest connects (until it says
+    /// so, `connectDeadline` is the guest's).
+    var inbound = false
     var connectDeadline: Date?
     /// The guest was told `netConnected` (a later refusal is a reset).
     var announced = false
@@ -49,7 +52,7 @@ final class NetStream {
         self.reason = reason
     }
 
-    var connecting: Bool { connectDeadline != nil }
+    var connecting: Bool { connectDeadline != nil && !inbound }
     var connected: Bool { fd >= 0 && connectDeadline == nil }
     /// Both directions ended and nothing waits: the stream is done.
     var finished: Bool { upstreamEnded && guestClosed && upstreamShutDown }

@@ -25,12 +25,12 @@ final class NetworkLog {
     private let capped: CappedLog?
     private let encoder = JSONEncoder()
 
-    /// Appends to `path` (created 0600 if missing); nil: no log (tests). Failures to open are
-    /// said once through `problem`.
-    init(path: String?, limit: UInt64, problem: (String) -> Void) {
+    /// Appends to `descriptor` (owned), else to `path` (created 0600 if missing, never through a
+    /// symlink); neither: no log. Failures to open are said once through `problem`.
+    init(descriptor: Int32? = nil, path: String?, limit: UInt64, problem: (String) -> Void) {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let path else { capped = nil; return }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor != nil || path != nil else { capped = nil; return }
+        let fd = descriptor ?? open(path ?? "", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             problem("pen: cannot open \(path): \(String(cString: strerror(errno)))")
             capped = nil

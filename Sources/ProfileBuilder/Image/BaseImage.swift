@@ -10,7 +10,8 @@ import PenWire
 public struct BaseImage: Sendable {
     /// Bump whenever the base image's pipeline changes: every cached base is then rebuilt.
     /// 5: the root moved from the initrd to a read-only EROFS image.
-    public static let builderVersion = 5
+    /// 6: the initrd carries the network policy's modules (nf_tables, nft_redir, dummy, …).
+    public static let builderVersion = 6
     public static let suite = "bookworm"
 
     public let directory: String

@@ -32,12 +32,15 @@ final class RelayHarness: @unchecked Sendable {
 
     /// `answers`: what the host's resolver says per name (others: no such name); lookups are recorded.
     init(_ policy: NetworkPolicy, host: PolicyHost = PolicyHost(addresses: []), answers: [String: [IPAddress]] = [:],
-         lookupTakes seconds: Double = 0, route: @escaping @Sendable (IPAddress) -> String? = { _ in nil }) {
+         lookupTakes seconds: Double = 0, route: @escaping @Sendable (IPAddress) -> String? = { _ in nil },
+         published: [PublishedListener] = []) {
         let (relayEnd, guestEnd) = socketPair()
         guest = FrameReader(guestEnd)
         let recorded = Recorded()
         self.recorded = recorded
-        relay = NetRelay(port: relayEnd, configuration: .init(policy: policy, host: host, logPath: directory.file("network.log")),
+        var configuration = NetRelay.Configuration(policy: policy, host: host, logPath: directory.file("network.log"))
+        configuration.published = published
+        relay = NetRelay(port: relayEnd, configuration: configuration,
                          onRefusal: recorded.refused, onFatal: recorded.fatal,
                          resolve: { name, type in
                              let text = String(decoding: name, as: UTF8.self)
