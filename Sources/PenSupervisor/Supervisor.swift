@@ -96,17 +96,17 @@ public final class Supervisor {
                       let reason = mode == .cold && booting.spec.snapshot != .cold ? "the restore failed" : "the boot above stalled"
                       return try VMBoot.start(spec, qemu: qemu, archivePath: booting.archivePath, keepOpen: keepOpen,
                                               restartReason: reason)
-                  }, networkLog: networkLog)
-        publishedListeners = listeners
+                  }, networkLog: networkLog, published: listeners)
     }
 
     /// A supervisor of `vm`, already started: `listener` is its listening socket, `signals` a
     /// pipe carrying one byte per signal (a stop request).
     public init(plan: SupervisorPlan, vm: SupervisedVM, listener: Int32, run: RunDirectory, signals: Int32,
                 log: @escaping (String) -> Void, restart: ((SnapshotBoot) throws(PenError) -> SupervisedVM)? = nil,
-                networkLog: Int32? = nil) {
+                networkLog: Int32? = nil, published: [PublishedListener] = []) {
         self.plan = plan
         self.networkLog = networkLog
+        publishedListeners = published
         self.vm = vm
         restartVM = restart
         state = SupervisorState(mode: plan.spec.snapshot, restartable: restart != nil)

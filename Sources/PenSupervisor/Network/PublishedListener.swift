@@ -5,11 +5,11 @@
 import Glibc
 import PenCore
 
-struct PublishedListener {
-    let fd: Int32
-    let port: PublishedPort
+public struct PublishedListener: Sendable {
+    public let fd: Int32
+    public let port: PublishedPort
 
-    static func bind(_ port: PublishedPort) throws(PenError) -> PublishedListener {
+    public static func bind(_ port: PublishedPort) throws(PenError) -> PublishedListener {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw PenError.system("cannot make a socket for --publish \(port.host):\(port.guest)") }
         var one: Int32 = 1
