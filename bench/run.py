@@ -105,6 +105,37 @@ def run(cmd, **kw):
     return r
 
 
+# A server in the test world's namespace (Tests/vm/networld.py): port 9000 sends SIZE bytes and
+# closes, port 9001 one byte. Reached at the same address through pen's relay (`public`) and passt
+# (`full`), so the two paths are compared on one server in one run.
+NET_SERVER = r"""
+import socket, sys, threading
+size = int(sys.argv[1])
+chunk = b"x" * (1 << 20)
+def serve(port, total):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port)); s.listen(64)
+    while True:
+        c, _ = s.accept()
+        left = total
+        try:
+            while left > 0:
+                n = c.send(chunk[:min(left, len(chunk))]); left -= n
+        except OSError:
+            pass
+        c.close()
+threading.Thread(target=serve, args=(9001, 1), daemon=True).start()
+print("ready", flush=True)
+serve(9000, size)
+"""
+
+# In the guest: the time a download of the server's bytes takes, then 20 connections' time to
+# their first byte, in seconds, one per line (bash's /dev/tcp; the clock read in the guest).
+NET_PROBE = ("t0=$(date +%s%N); exec 3<>/dev/tcp/{addr}/9000; cat <&3 | wc -c; t1=$(date +%s%N); exec 3<&-; "
+             "echo $(( (t1 - t0) / 1000 )); for i in $(seq 20); do a=$(date +%s%N); exec 4<>/dev/tcp/{addr}/9001; "
+             "head -c 1 <&4 >/dev/null; b=$(date +%s%N); exec 4<&-; echo $(( (b - a) / 1000 )); done")
+
+
 class Bench:
     def __init__(self, home):
         self.home = pathlib.Path(home)
@@ -412,6 +443,41 @@ class Bench:
         finally:
             self.pen("vm", "stop", "r")
 
+    def network(self, tmp):
+        """Downloads and connection setup through pen's relay (`public`) beside passt (`full`)."""
+        if os.geteuid() != 0:
+            self.notes["network"] = "skipped: needs root for the network namespace"
+            return
+        sys.path.insert(0, str(ROOT / "Tests/vm"))
+        from networld import NetWorld, PUBLIC
+        size = 64 << 20
+        with NetWorld(tmp) as world:
+            server = subprocess.Popen(["ip", "netns", "exec", world.ns, "python3", "-c", NET_SERVER, str(size)],
+                                      stdout=subprocess.PIPE)
+            try:
+                assert server.stdout.readline() == b"ready\n"
+                measured = {}
+                for mode in ("public", "full"):
+                    vm = f"net-{mode}"
+                    self.pen("vm", "start", vm, "--network", mode, env={"PEN_TEST_PUBLIC_BENCHMARKING": "1"})
+                    try:
+                        downloads, firsts = [], []
+                        for _ in range(3):
+                            out = self.pen("exec", vm, "--", "bash", "-c", NET_PROBE.format(addr=PUBLIC)).stdout.decode().split()
+                            assert int(out[0]) == size, out
+                            downloads.append(int(out[1]) / 1e6)
+                            firsts += [int(x) / 1e6 for x in out[2:]]
+                        measured[mode] = (statistics.median(downloads), statistics.median(firsts))
+                    finally:
+                        self.pen("vm", "stop", vm)
+            finally:
+                server.kill()
+                server.wait()
+        relay, passt = measured["public"], measured["full"]
+        self.add("net_download", relay[0], "s", "64 MB into the guest: passt (--network full), same server, same run", passt[0])
+        self.add("net_first_byte", relay[1], "s", "connect to first byte: passt (--network full), median of 60", passt[1])
+        self.notes["net_mb_per_s"] = {"relay": round(size / 1e6 / relay[0], 1), "passt": round(size / 1e6 / passt[0], 1)}
+
 
 def main():
     with tempfile.TemporaryDirectory(prefix="pen-bench-") as tmp:
@@ -420,6 +486,7 @@ def main():
         bench.home.mkdir()
         bench.boot()
         bench.running(tmp)
+        bench.network(tmp)
         bench.overlay(tmp)
         bench.root_image(tmp)
         bench.profile_build()

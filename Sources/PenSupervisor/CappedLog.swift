@@ -15,6 +15,9 @@ final class CappedLog {
         self.sink = sink
     }
 
+    /// It took its limit: nothing more is written (callers skip making the line).
+    var isFull: Bool { capped }
+
     func write(_ line: String) {
         guard !capped else { return }
         let size = UInt64(line.utf8.count) + 1

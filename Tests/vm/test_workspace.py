@@ -97,7 +97,7 @@ def test_secret_from_host_reaches_only_the_guest_environment(pen, tmp_path):
     # supervisor's (a helper's /proc/PID/environ stays readable for as long as the VM runs).
     helpers = pids_where(lambda args: args and (b"qemu-system" in args[0] or b"passt" in args[0] or b"supervise" in args))
     carriers = environ_carrying([secret.encode(), unrelated.encode()])
-    assert len(helpers) >= 3, helpers
+    assert len(helpers) >= 2, helpers  # QEMU and the supervisor (passt runs only under --network full)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert lines[0] == f"token={secret} plain=visible-value\n".encode(), lines

@@ -19,6 +19,14 @@ public enum PresentedName: Equatable, Sendable {
     /// A ClientHello or a request head longer than this is refused.
     public static let limit = 16384
 
+    /// Whether bytes (a request line, or what arrived of one) name `HTTP/`: then they are read as HTTP.
+    public static func claimsHTTP(_ bytes: some Collection<UInt8>) -> Bool {
+        let marker = Array("HTTP/".utf8)
+        let a = Array(bytes.prefix(limit))
+        guard a.count >= marker.count else { return false }
+        return (0...(a.count - marker.count)).contains { a[$0..<($0 + marker.count)].elementsEqual(marker) }
+    }
+
     public static func read(_ bytes: [UInt8]) -> PresentedName {
         guard let first = bytes.first else { return .needMore }
         if first == 0x16 { return TLSHello.serverName(bytes) }
@@ -122,16 +130,23 @@ enum HTTPHead {
         let start = bytes.prefix { $0 == 13 || $0 == 10 }.count
         let window = bytes.prefix(PresentedName.limit)
         guard start < window.count else { return bytes.count >= PresentedName.limit ? .malformed("HTTP request head too long") : .needMore }
-        // A method is a token of letters; anything else first is not HTTP/1.
-        let method = window[start...].prefix { isTokenLetter($0) }
-        guard !method.isEmpty, method.count <= 32 else { return .none }
-        guard start + method.count < window.count else { return .needMore }
-        guard window[start + method.count] == UInt8(ascii: " ") else { return .none }
+        // A binary protocol's first byte is no text: not HTTP, decided at once. A text line is read
+        // whole; one that names `HTTP/` is HTTP and must parse strictly (a lenient server reading
+        // "G3T", two spaces or an odd target differently must not get a request past the check).
+        guard window[start] > 0x20 && window[start] < 0x7f else { return .none }
         guard let lineEnd = window[start...].firstIndex(of: 10) else {
             return bytes.count >= PresentedName.limit ? .malformed("HTTP request line too long") : .needMore
         }
-        let requestLine = Array(window[start..<lineEnd]).split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard requestLine.count == 3, requestLine[2].starts(with: "HTTP/".utf8) else { return .none }
+        var line = window[start..<lineEnd]
+        if line.last == 13 { line = line.dropLast() }
+        guard PresentedName.claimsHTTP(line) else { return .none }
+        if line.elementsEqual("PRI * HTTP/2.0".utf8) { return .malformed("HTTP/2 without TLS is not read") }
+        let requestLine = Array(line).split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard requestLine.count == 3, (1...32).contains(requestLine[0].count), requestLine[0].allSatisfy(isToken),
+              requestLine[2].elementsEqual("HTTP/1.1".utf8) || requestLine[2].elementsEqual("HTTP/1.0".utf8) else {
+            return .malformed("an HTTP request line pen cannot read strictly")
+        }
+        let method = requestLine[0]
         let end: [UInt8] = [13, 10, 13, 10]
         guard let headEnd = (start...max(start, window.count - 4)).first(where: { window.count >= $0 + 4 && window[$0..<($0 + 4)].elementsEqual(end) }) else {
             return bytes.count >= PresentedName.limit ? .malformed("HTTP request head too long") : .needMore
@@ -157,6 +172,10 @@ enum HTTPHead {
         for scheme in ["http://", "https://"] where target.starts(with: scheme.utf8) {
             named = target.dropFirst(scheme.utf8.count).prefix { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }
         }
+        // Any other target form (another scheme, a bare authority) is one some server reads as a host.
+        guard named != nil || target.first == UInt8(ascii: "/") || target == Array("*".utf8) else {
+            return .malformed("an HTTP request target that is neither a path nor an http(s) URL")
+        }
         if let named {
             guard let host = authorityHost(named), hosts.isEmpty || hosts[0] == host else {
                 return .malformed("the request's target and Host name different hosts")
@@ -166,8 +185,9 @@ enum HTTPHead {
         return hosts.first.map(PresentedName.name) ?? .none
     }
 
-    private static func isTokenLetter(_ b: UInt8) -> Bool {
-        (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
+    /// RFC 9110's tchar.
+    private static func isToken(_ b: UInt8) -> Bool {
+        (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || "!#$%&'*+-.^_`|~".utf8.contains(b)
     }
 
     /// `host`, `host:port` or `[v6]:port` → the host, lower-cased. No userinfo (`a@b`), and a port

@@ -27,6 +27,7 @@ extension NetRelay {
         }
         switch frame.kind {
         case .netConnect:
+            guard id < inboundStreamBase else { return }  // the host's ids: never the guest's to open or reset
             guard let destination = try? body.netDestination() else { return reset(id, stream: streams[id]) }
             open(id, destination)
         case .netData:
@@ -43,7 +44,7 @@ extension NetRelay {
             if stream.dns != nil { closeDNSStreamIfDone(stream) } else { shutDownUpstreamIfDone(stream) }
         case .netReset:
             if let stream = streams[id] { end(stream, verdict: "allowed", reason: "reset by the guest") }
-        case .netConnected, .netRefused where id >= inboundStreamBase:
+        case .netConnected where id >= inboundStreamBase, .netRefused where id >= inboundStreamBase:
             inboundAnswered(id, connected: frame.kind == .netConnected, why: GuestText.printable(body.payload))
         case .dnsQuery:
             guard let message = try? body.dnsMessage() else { return }

@@ -22,9 +22,12 @@ extension NetRelay {
         var asked = IPAddress(destination: destination.address)!
         if case .v6(0, let low) = asked, low >> 32 == 0xffff { asked = .v4(UInt32(truncatingIfNeeded: low)) }
         let target = asked == Self.gateway ? Self.hostLoopback : asked
+        guard streams.count < maxNetStreams else {
+            return refuseAtOnce(NetStream(id: id, destination: destination, target: target, names: [], reason: ""),
+                                "more than \(maxNetStreams) streams open")
+        }
         let names = pins.names(for: target)
         let stream = NetStream(id: id, destination: destination, target: target, names: names, reason: "")
-        guard streams.count < maxNetStreams else { return refuseAtOnce(stream, "more than \(maxNetStreams) streams open") }
         let byRange = allowedByRange(target, destination.port)
         // Port 53 of any address is pen's DNS (the guest's resolver is a private address), unless
         // the user opened a DNS server with a range rule.
@@ -61,6 +64,7 @@ extension NetRelay {
     }
 
     func receiveData(_ stream: NetStream, _ bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return }  // carries nothing; never a step of the inspection
         guard !stream.guestClosed else { return reset(stream.id, stream: stream) }
         if stream.dns != nil { return receiveDNSData(stream, bytes) }
         stream.guestUnacked += bytes.count
@@ -196,7 +200,7 @@ extension NetRelay {
 
     private func logStream(_ stream: NetStream, verdict: String, reason: String) {
         log.write(.init(time: NetworkLog.now(), event: "connect", destination: stream.target.description, port: stream.destination.port,
-                        names: stream.names.map(\.printableName), presented: stream.presented?.printableName,
+                        names: stream.names.prefix(NetworkLog.namesLogged).map(\.printableName), presented: stream.presented?.printableName,
                         verdict: verdict, reason: reason, bytesUp: stream.bytesUp, bytesDown: stream.bytesDown))
     }
 }

@@ -85,6 +85,8 @@ struct Inspection {
     }
 
     mutating func add(_ chunk: ArraySlice<UInt8>, now: Date) -> Outcome {
+        // Only bytes start the clock: an empty frame must not turn "sent nothing" into "judged on nothing".
+        guard !chunk.isEmpty else { return .wait }
         if until == nil { until = now.addingTimeInterval(Self.deadline) }
         bytes += chunk
         let mayBeComplete = parsedAt == 0 || bytes.count >= parsedAt + max(64, parsedAt / 8)
@@ -104,6 +106,8 @@ struct Inspection {
         parsedAt = bytes.count
         switch PresentedName.read(bytes) {
         case .needMore:
+            // A text line still open at the deadline that does not claim to be HTTP: another protocol.
+            if final, bytes.first != 0x16, !PresentedName.claimsHTTP(bytes) { return .decided(name: nil, bytes: bytes) }
             return final ? .refused("its TLS hello or HTTP request head did not end within \(Int(Self.deadline)) s") : .wait
         case .name(let name): return .decided(name: name, bytes: bytes)
         case .none: return .decided(name: nil, bytes: bytes)

@@ -22,6 +22,9 @@ final class NetworkLog {
         var bytesDown: UInt64?
     }
 
+    /// A line names at most this many of the names pinned to an address.
+    static let namesLogged = 4
+
     private let capped: CappedLog?
     private let encoder = JSONEncoder()
 
@@ -41,7 +44,7 @@ final class NetworkLog {
     }
 
     func write(_ entry: Entry) {
-        guard let capped, let data = try? encoder.encode(entry) else { return }
+        guard let capped, !capped.isFull, let data = try? encoder.encode(entry) else { return }
         capped.write(String(decoding: data, as: UTF8.self))
     }
 

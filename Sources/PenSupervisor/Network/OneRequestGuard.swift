@@ -35,7 +35,10 @@ struct OneRequestGuard {
             let line = line.last == 13 ? line.dropLast() : line
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let field = lowered(line[line.startIndex..<colon])
-            let value = line[(colon + 1)...].filter { $0 != 0x20 && $0 != 0x09 }
+            // Spaces around a value, never inside it: "5 0" is refused, not read as 50 (or as 5).
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
+            while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
             switch String(decoding: field, as: UTF8.self) {
             case "upgrade": return .refused("an HTTP Upgrade (the protocol after it is not read)")
             case "transfer-encoding": return .refused("an HTTP request with Transfer-Encoding (its end is not followed)")

@@ -81,4 +81,20 @@ import Testing
         #expect(pins.count == DNSPins.capacity)
         #expect(pins.names(for: address, now: now).isEmpty, "the oldest answers went first")
     }
+
+    @Test func anAddressRemembersItsLatestNamesOnlySoNoConnectionScansThousands() throws {
+        var pins = DNSPins()
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        let shared = try #require(IPAddress("10.0.0.1"))
+        pins.remember(Array("allowed.example".utf8), [shared], ttl: 60, now: now)
+        for i in 0..<4000 { pins.remember(Array("junk\(i).example".utf8), [shared], ttl: 60, now: now) }
+        let names = pins.names(for: shared, now: now)
+        #expect(names.count == DNSPins.namesPerAddress)
+        #expect(names.contains(Array("junk3999.example".utf8)))
+        #expect(!names.contains(Array("allowed.example".utf8)), "pushed out: fails closed (not pinned), never open")
+        // A name's later answer adds its addresses to the index as well.
+        pins.remember(Array("junk3999.example".utf8), [.v4(7)], ttl: 60, now: now)
+        #expect(pins.names(for: .v4(7), now: now) == [Array("junk3999.example".utf8)])
+        #expect(pins.names(for: shared, now: now).contains(Array("junk3999.example".utf8)))
+    }
 }

@@ -86,6 +86,20 @@ import Testing
         ("GET / HTTP/1.1\r\nHost: a.example:99999x\r\n\r\n", .malformed("a bad Host header")),
         ("GET / HTTP/1.1\r\nHost : evil.example\r\n\r\n", .malformed("a header name with spaces")),
         ("EHLO mail.example\r\n", .none),
+        // What a lenient server reads as another host must not pass as "not HTTP" or as Host's name
+        // (a hostile review's cases).
+        ("GET ftp://forbidden.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+         .malformed("an HTTP request target that is neither a path nor an http(s) URL")),
+        ("GET forbidden.example HTTP/1.1\r\nHost: a.example\r\n\r\n",
+         .malformed("an HTTP request target that is neither a path nor an http(s) URL")),
+        ("GET  / HTTP/1.1\r\nHost: forbidden.example\r\n\r\n", .malformed("an HTTP request line pen cannot read strictly")),
+        ("G3T / HTTP/1.1\r\nHost: forbidden.example\r\n\r\n", .name(Array("forbidden.example".utf8))),
+        ("G@T / HTTP/1.1\r\nHost: forbidden.example\r\n\r\n", .malformed("an HTTP request line pen cannot read strictly")),
+        ("\(String(repeating: "X", count: 40)) / HTTP/1.1\r\nHost: forbidden.example\r\n\r\n",
+         .malformed("an HTTP request line pen cannot read strictly")),
+        ("GET / HTTP/1.1 \r\nHost: forbidden.example\r\n\r\n", .malformed("an HTTP request line pen cannot read strictly")),
+        ("GET / HTTP/1.1\nHost: a.example\n\n", .needMore),
+        ("\u{0}\u{0}\u{0}\u{8}\u{4}\u{d2}\u{16}\u{2f}", .none),
     ])
     func httpRequestHeadsNameTheirHost(text: String, expected: PresentedName) {
         #expect(PresentedName.read(Array(text.utf8)) == expected, "\(text.debugDescription)")
