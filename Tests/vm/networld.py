@@ -1,7 +1,7 @@
 """A small world of addresses this test owns, inside a network namespace it makes: servers at a
 "public" address behind a router hop (198.18.0.2, public only under the test-only
 PEN_TEST_PUBLIC_BENCHMARKING=1), at a private address behind the same hop (10.251.0.2), and at the
-router itself, on-link from the host (198.19.255.2). Every route is added and checked before the
+router itself, on-link from the host (198.19.255.2), and at the metadata address 169.254.169.254. Every route is added and checked before the
 first connection; nothing here sends a packet off this machine."""
 import os
 import subprocess
@@ -9,6 +9,9 @@ import time
 
 PUBLIC = "198.18.0.2"
 PRIVATE = "10.251.0.2"
+# The cloud metadata address, served by this world's own namespace while it exists (a /32 route of the
+# test's, checked before use): had pen let a connection through, it would have arrived here.
+METADATA = "169.254.169.254"
 ONLINK = "198.19.255.2"
 HOST_SIDE = "198.19.255.1"
 PORT = 8080
@@ -66,11 +69,11 @@ class NetWorld:
             run("ip", "-n", ns, "addr", "add", f"{ONLINK}/30", "dev", n)
             run("ip", "-n", ns, "link", "set", n, "up")
             run("ip", "-n", ns, "link", "set", "lo", "up")
-            for address in (PUBLIC, PRIVATE):
+            for address in (PUBLIC, PRIVATE, METADATA):
                 run("ip", "-n", ns, "addr", "add", f"{address}/32", "dev", "lo")
                 run("ip", "route", "add", f"{address}/32", "via", ONLINK, "dev", h)
             # The routes go where this test says, before anything connects.
-            for address in (PUBLIC, PRIVATE):
+            for address in (PUBLIC, PRIVATE, METADATA):
                 route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True).stdout
                 assert f"via {ONLINK} dev {h}" in route, route
             route = subprocess.run(["ip", "route", "get", ONLINK], capture_output=True, text=True).stdout
@@ -87,6 +90,8 @@ class NetWorld:
         if self.server:
             self.server.kill()
             self.server.wait()
+        for address in (PUBLIC, PRIVATE, METADATA):
+            subprocess.run(["ip", "route", "del", f"{address}/32", "via", ONLINK], capture_output=True)
         subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
 

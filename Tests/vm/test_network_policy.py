@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from conftest import describe, free_port
-from networld import NetWorld, PUBLIC, PRIVATE, ONLINK, PORT, UDP_PORT
+from networld import NetWorld, PUBLIC, PRIVATE, ONLINK, METADATA, PORT, UDP_PORT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
 
@@ -87,15 +87,16 @@ def test_public_reaches_public_addresses_and_nothing_private_local_or_the_hosts(
     try:
         own = [a for a in host_addresses() if not a.startswith("198.19.255.")]
         assert own, "no global address on this host"
-        script = "; ".join([probe(PUBLIC), probe(PRIVATE), probe(ONLINK), probe(own[0], port), probe("10.0.2.2", port)])
+        script = "; ".join([probe(PUBLIC), probe(PRIVATE), probe(ONLINK), probe(own[0], port), probe("10.0.2.2", port),
+                            probe(METADATA)])
         vm = pen.vm("pub")
         r = vm.shell("sh", "-c", script, env=TEST_PUBLIC, timeout=300)
         assert r.returncode == 0, describe(r)
-        public, private, onlink, host, loopback = results(r.stdout)
+        public, private, onlink, host, loopback, metadata = results(r.stdout)
     finally:
         server.close()
     assert public == (f"hello from {PUBLIC} GET /probe HTTP/1.0", 0), describe(r)
-    for refused in (private, onlink, host, loopback):
+    for refused in (private, onlink, host, loopback, metadata):
         assert refused[1] != 0 and "hello" not in refused[0], describe(r)
     # None of them reached a server: refused before any packet left.
     assert [a[:2] for a in world.arrivals()] == [["tcp", PUBLIC]], world.arrivals()
@@ -104,7 +105,7 @@ def test_public_reaches_public_addresses_and_nothing_private_local_or_the_hosts(
     log = network_log(vm)
     verdicts = {(entry.get("destination"), entry["verdict"]) for entry in log}
     assert (PUBLIC, "allowed") in verdicts, log
-    for address in (PRIVATE, ONLINK, own[0]):
+    for address in (PRIVATE, ONLINK, own[0], METADATA, "127.0.0.1"):
         assert (address, "refused") in verdicts, log
 
 
@@ -151,3 +152,23 @@ def test_full_is_passt_and_says_so_on_every_boot(pen):
         r = vm.shell("sh", "-c", "ls /sys/class/net | tr '\\n' ' '", flags=["--network", "full"], timeout=300, check=0)
         assert sorted(r.stdout.split()) == [b"eth0", b"lo"], describe(r)
         assert b"169.254.169.254" in r.stderr, describe(r)
+
+
+def test_allow_by_name_runs_apt_and_refuses_another_host_on_the_same_address(pen):
+    """The Debian mirror is the real public name these tests may reach: apt works with only its
+    name allowed, and a request to its address that names another host is refused before any
+    byte of it leaves."""
+    vm = pen.vm("mirror")
+    script = ("apt-get update -q >/dev/null 2>&1; echo apt=$?; "
+              "export addr=$(getent ahostsv4 deb.debian.org | head -1 | cut -d' ' -f1); echo addr=$addr; "
+              + probe("$addr", 80, host="forbidden.example") + "; "
+              + probe("$addr", 80, host="deb.debian.org"))
+    r = vm.shell("sh", "-c", script, flags=["--allow", "deb.debian.org"], timeout=900, check=0)
+    out = r.stdout.decode()
+    assert "apt=0" in out, describe(r)
+    forbidden, allowed = results(b"\n".join(line for line in r.stdout.splitlines() if not line.startswith((b"apt=", b"addr="))))
+    assert forbidden[1] != 0 and "HTTP/" not in forbidden[0], describe(r)
+    assert "HTTP/1" in allowed[0], describe(r)
+    log = network_log(vm)
+    assert any(e.get("presented") == "forbidden.example" and e["verdict"] == "refused" for e in log), log
+    assert any(e.get("presented") == "deb.debian.org" and e["verdict"] == "allowed" for e in log), log

@@ -1,7 +1,8 @@
 // What the relay's thread has to tell the supervisor's loop: refusals, for the attached shells,
 // and a guest that broke pen.net's framing. Handed over under a lock, bounded (a guest can cause
 // a refusal per connection): at most `burst` lines per `window` seconds reach the shells, the
-// rest are counted and said as one line; network.log has every one. A pipe wakes the loop.
+// rest are counted and said as one line; network.log has every one (up to its cap). A pipe wakes
+// the loop.
 import Foundation
 import CHostSys
 import PenIO
