@@ -60,9 +60,10 @@ public enum LaunchResolver {
         spec.qemuUser = QEMUUser.choose(penIsRoot: host.runsAsRoot, workspaceOwner: workspaceOwner.map { ($0.uid, $0.gid) },
                                         hasWorkspace: true, accelerator: accelerator, kvmGroup: host.kvmGroup)
         spec.qemuCopyDirectory = paths.qemuCopyDirectory
-        let facts = BootFacts(profile: profile.name, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace,
+        var facts = BootFacts(profile: profile.name, cpus: cpus, memoryMiB: memoryMiB, workspace: workspace,
                               published: flags.ports, accelerator: accelerator,
                               network: mode)
+        facts.allow = mode == .allow ? rules : nil
         var supervisor = SupervisorPlan(
             spec: spec, qemu: qemu.executable,
             boot: BootConfig(hostname: name.value, setupScript: profile.setup, workspaceTag: GuestContract.workspaceTag,

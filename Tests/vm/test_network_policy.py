@@ -172,3 +172,28 @@ def test_allow_by_name_runs_apt_and_refuses_another_host_on_the_same_address(pen
     log = network_log(vm)
     assert any(e.get("presented") == "forbidden.example" and e["verdict"] == "refused" for e in log), log
     assert any(e.get("presented") == "deb.debian.org" and e["verdict"] == "allowed" for e in log), log
+
+
+def test_vm_net_shows_the_mode_the_rules_and_what_was_refused(pen, world):
+    vm = pen.vm("shown")
+    vm.start("--allow", f"{PRIVATE}:{PORT}")
+    try:
+        r = pen.run("vm", "net", "shown", "--json", check=0)
+        assert r.returncode == 0, describe(r)
+        summary = json.loads(r.stdout)
+        assert summary["running"] and summary["mode"] == "allow", summary
+        assert summary["rules"] == [f"{PRIVATE}:{PORT}"], summary
+        r = vm.exec("sh", "-c", probe(PRIVATE) + "; " + probe(PUBLIC), env=TEST_PUBLIC, check=0)
+        allowed, refused = results(r.stdout)
+        assert allowed[1] == 0 and refused[1] != 0, describe(r)
+        r = pen.run("vm", "net", "shown", check=0)
+        text = r.stdout.decode()
+        assert "network: allow" in text and f"allow {PRIVATE}:{PORT}" in text, describe(r)
+        assert f"refused  {PUBLIC}:{PORT}" in text, describe(r)
+        r = pen.run("vm", "net", "shown", "--log", "--json", check=0)
+        entries = [json.loads(line) for line in r.stdout.splitlines()]
+        assert entries == network_log(vm), describe(r)
+    finally:
+        vm.stop()
+    r = pen.run("vm", "net", "shown", "--follow")
+    assert r.returncode != 0 and b"--log" in r.stderr, describe(r)

@@ -80,6 +80,8 @@ public struct BootFacts: Codable, Equatable, Sendable {
     public var accelerator: Accelerator
     /// nil from a supervisor older than --network.
     public var network: NetworkMode?
+    /// What `allow` lets through (nil in the other modes).
+    public var allow: [NetworkRule]?
 
     public init(profile: String, cpus: Int, memoryMiB: Int, workspace: String?, published: [PublishedPort],
                 accelerator: Accelerator, network: NetworkMode? = nil) {

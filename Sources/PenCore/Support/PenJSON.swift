@@ -3,9 +3,10 @@
 import Foundation
 
 public enum PenJSON {
-    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+    /// `pretty: false`: one line (a JSON-lines stream such as `pen vm net --log --json`).
+    public static func encode<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return try encoder.encode(value)
     }

@@ -6,21 +6,7 @@ import Foundation
 import PenCore
 
 final class NetworkLog {
-    struct Entry: Encodable {
-        var time: String
-        /// "connect" or "dns".
-        var event: String
-        var destination: String?
-        var port: UInt16?
-        /// The names pen's DNS tied to the address (connect), or the name asked (dns).
-        var names: [String]
-        /// TLS SNI or HTTP Host, when the client presented one.
-        var presented: String?
-        var verdict: String
-        var reason: String
-        var bytesUp: UInt64?
-        var bytesDown: UInt64?
-    }
+    typealias Entry = NetworkLogEntry
 
     /// A line names at most this many of the names pinned to an address.
     static let namesLogged = 4
