@@ -177,24 +177,3 @@ private final class FailuresBox: @unchecked Sendable {
 
 @_silgen_name("setns") private func enterNamespace(_ fd: Int32, _ type: Int32) -> Int32
 
-@discardableResult
-private func ip(_ args: String...) throws -> String { try ip(args) }
-
-struct CommandFailed: Error, CustomStringConvertible {
-    let description: String
-}
-
-@discardableResult
-private func ip(_ args: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-    process.arguments = args
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw CommandFailed(description: "ip \(args.joined(separator: " ")): \(output)") }
-    return output
-}

@@ -109,24 +109,6 @@ import Testing
 
     // MARK: - helpers
 
-    @discardableResult
-    func ip(_ args: String...) throws -> String { try ip(args) }
-
-    @discardableResult
-    func ip(_ args: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = args
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "ip \(args.joined(separator: " ")): \(output)")
-        return output
-    }
-
     /// Runs `body` on a thread of its own moved into the namespace (setns changes only the
     /// calling thread), and returns what it saw.
     func inNamespace(_ name: String, _ body: @escaping @Sendable () -> Observed) -> Observed {

@@ -19,8 +19,9 @@ final class DNSResolverPool: @unchecked Sendable {
     static let answerTTL: UInt32 = 60
 
     /// Readable when results wait (one byte per result).
-    let wakeFD: Int32
-    private let wakeWrite: Int32
+    private let wake = WakePipe()
+    /// The relay's loop polls it: results arrived.
+    var wakeFD: Int32 { wake.readEnd }
     private let resolve: Resolve
     private let condition = NSCondition()
     private var jobs: [(token: UInt64, name: [UInt8], type: UInt16)] = []
@@ -29,18 +30,7 @@ final class DNSResolverPool: @unchecked Sendable {
     private var stopping = false
 
     init(resolve: @escaping Resolve = DNSResolverPool.systemResolve) {
-        var fds: [Int32] = [-1, -1]
-        _ = pen_pipe(&fds)
-        setNonBlocking(fds[0])
-        setNonBlocking(fds[1])
-        wakeFD = fds[0]
-        wakeWrite = fds[1]
         self.resolve = resolve
-    }
-
-    deinit {
-        close(wakeFD)
-        close(wakeWrite)
     }
 
     /// Starts the workers (stopped by `stop`).
@@ -68,8 +58,7 @@ final class DNSResolverPool: @unchecked Sendable {
 
     /// The results that arrived (drains the pipe).
     func take() -> [(token: UInt64, answer: DNSQuestion.Answer)] {
-        var sink = [UInt8](repeating: 0, count: 256)
-        while read(wakeFD, &sink, sink.count) > 0 {}
+        wake.drain()
         condition.lock()
         defer { condition.unlock() }
         let taken = results
@@ -98,9 +87,9 @@ final class DNSResolverPool: @unchecked Sendable {
             condition.lock()
             unfinishedCount -= 1
             results.append((job.token, answer))
-            let wake = !stopping
+            let tell = !stopping
             condition.unlock()
-            if wake { var byte: UInt8 = 1; _ = write(wakeWrite, &byte, 1) }
+            if tell { wake.poke() }
         }
     }
 

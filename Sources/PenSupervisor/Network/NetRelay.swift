@@ -55,7 +55,7 @@ public final class NetRelay: @unchecked Sendable {
     var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     var running = true
 
-    private let wake: (read: Int32, write: Int32)
+    private let wake = WakePipe()
     private let finished = DispatchSemaphore(value: 0)
     private var thread: Thread?
 
@@ -81,22 +81,12 @@ public final class NetRelay: @unchecked Sendable {
         self.onFatal = onFatal
         self.routeRefusal = routeRefusal
         resolver = DNSResolverPool(resolve: resolve)
-        var fds: [Int32] = [-1, -1]
-        _ = pen_pipe(&fds)
-        setNonBlocking(fds[0])
-        setNonBlocking(fds[1])
-        wake = (fds[0], fds[1])
-    }
-
-    deinit {
-        close(wake.read)
-        close(wake.write)
     }
 
     public func start() {
         resolver.start()
         let thread = Thread { [self] in
-            while running { pollOnce(wake: wake.read) }
+            while running { pollOnce(wake: wake.readEnd) }
             shutDown()
             finished.signal()
         }
@@ -110,8 +100,7 @@ public final class NetRelay: @unchecked Sendable {
     public func stop() {
         guard let thread else { return }
         if Thread.current === thread { running = false; return }
-        var byte: UInt8 = 1
-        _ = write(wake.write, &byte, 1)
+        wake.poke()
         _ = finished.wait(timeout: .now() + 5)
         self.thread = nil
     }

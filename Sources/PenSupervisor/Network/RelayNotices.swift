@@ -4,8 +4,6 @@
 // rest are counted and said as one line; network.log has every one (up to its cap). A pipe wakes
 // the loop.
 import Foundation
-import CHostSys
-import PenIO
 
 final class RelayNotices: @unchecked Sendable {
     static let burst = 5
@@ -17,23 +15,9 @@ final class RelayNotices: @unchecked Sendable {
     private var windowStart = Date.distantPast
     private var inWindow = 0
     private var fatal: String?
-    /// The loop polls `wakeRead`; a byte there means something was added.
-    let wakeRead: Int32
-    private let wakeWrite: Int32
-
-    init() {
-        var fds: [Int32] = [-1, -1]
-        _ = pen_pipe(&fds)
-        setNonBlocking(fds[0])
-        setNonBlocking(fds[1])
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
-    }
-
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
-    }
+    private let wake = WakePipe()
+    /// The loop polls it; a byte there means something was added.
+    var wakeRead: Int32 { wake.readEnd }
 
     /// From the relay's thread: one refusal, in words.
     func refused(_ line: String, now: Date = Date()) {
@@ -63,8 +47,7 @@ final class RelayNotices: @unchecked Sendable {
     /// From the loop: what arrived since the last call (the suppressed count said once the
     /// window that held them is over), and the failure if there was one.
     func take(now: Date = Date()) -> (lines: [String], fatal: String?) {
-        var byte = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &byte, byte.count) > 0 {}
+        wake.drain()
         lock.lock()
         defer { lock.unlock() }
         var out = lines
@@ -85,8 +68,5 @@ final class RelayNotices: @unchecked Sendable {
         return suppressed > 0 ? windowStart.addingTimeInterval(Self.window) : nil
     }
 
-    private func poke() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)  // a full pipe already holds a wake-up
-    }
+    private func poke() { wake.poke() }
 }
