@@ -33,7 +33,7 @@ public enum LaunchResolver {
         let vm = VMDirectory(paths: paths, name: name)
         var notices: [String] = []
         let accelerator = try Accelerator.resolve(flags.accelerator, probe: { host.kvm }, notice: { notices.append($0) })
-        let (mode, rules) = networkChoice(flags, profile: profile)
+        let (mode, rules) = networkChoice(flags, record: record, profile: profile)
         let network = try NetworkBackend.choose(mode, passt: host.passt, slirp: host.settings.slirp, ports: flags.ports,
                                                 passtLog: vm.path + "/passt.log", notice: { notices.append($0) })
         if mode == .allow && rules.isEmpty {
@@ -73,15 +73,17 @@ public enum LaunchResolver {
         if mode.isPolicy {
             supervisor.relay = RelayPlan(policy: NetworkPolicy(mode: mode, rules: rules), logPath: vm.path + "/network.log",
                                          published: flags.ports, benchmarkingIsPublic: host.settings.benchmarkingIsPublic)
+            supervisor.relay?.recordPath = vm.recordPath
         }
         return LaunchPlan(supervisor: supervisor, newVM: newVM, notices: notices,
                           cold: request.cold || !host.settings.snapshots)
     }
 
-    /// The network mode and rules: the flags', else the profile's, else `public`. Rules alone
-    /// (`--allow`, `[network] allow`) mean `allow`.
-    static func networkChoice(_ flags: BootFlags, profile: Profile) -> (NetworkMode, [NetworkRule]) {
+    /// The network mode and rules: the flags', else what `pen vm net` left in the VM's record,
+    /// else the profile's, else `public`. Rules alone (`--allow`, `[network] allow`) mean `allow`.
+    static func networkChoice(_ flags: BootFlags, record: VMRecord?, profile: Profile) -> (NetworkMode, [NetworkRule]) {
         if let mode = flags.network { return (mode, mode == .allow ? (flags.allow.isEmpty ? profile.allow ?? [] : flags.allow) : []) }
+        if let mode = record?.network { return (mode, mode == .allow ? record?.allow ?? [] : []) }
         if let mode = profile.network { return (mode, mode == .allow ? profile.allow ?? [] : []) }
         if let rules = profile.allow, !rules.isEmpty { return (.allow, rules) }
         return (.default, [])

@@ -108,6 +108,8 @@ extension Supervisor {
             if let json = try? PenJSON.encode(status) { client.link.send(Frame(.statusReport, Array(json))) }
         case .shutdown:
             requestStop()
+        case .policyChange:
+            do { client.link.send(try changePolicy(frame.payload)) } catch { refuse(client, error.message) }
         case .open:
             guard client.session == nil else { return refuse(client, "one session per connection") }
             guard !state.isStopping else { return refuse(client, "VM '\(plan.spec.name)' is stopping") }

@@ -15,7 +15,7 @@ extension Supervisor {
         vm.netPort = nil
         let notices = relayNotices
         var configuration = NetRelay.Configuration(
-            policy: relayPlan.policy,
+            policy: changedPolicy ?? relayPlan.policy,
             host: PolicyHost(addresses: HostAddresses.current(), benchmarkingIsPublic: relayPlan.benchmarkingIsPublic),
             logPath: nil, logLimit: plan.logLimit)
         configuration.logDescriptor = networkLog.map { dup($0) }
@@ -35,6 +35,31 @@ extension Supervisor {
     func closePublishedListeners() {
         for listener in publishedListeners { close(listener.fd) }
         publishedListeners = []
+    }
+
+    /// `pen vm net NAME allow|deny RULE`: the new rules are kept in vm.json first (for the next
+    /// boot; a record that cannot be written changes nothing), then the relay decides by them.
+    /// Returns the status to answer with.
+    func changePolicy(_ payload: [UInt8]) throws(PenError) -> Frame {
+        guard let relayPlan = plan.relay, let relay else {
+            throw PenError("VM '\(plan.spec.name)' runs --network \(plan.facts.network?.rawValue ?? "none"), which has no rules",
+                           fix: "stop it and start it with --network allow --allow RULE")
+        }
+        let change: PolicyChange
+        do { change = try PenJSON.decode(PolicyChange.self, from: Data(payload)) } catch { throw PenError("a malformed policy change") }
+        let changed = try change.applied(to: changedPolicy ?? relayPlan.policy, vm: plan.spec.name)
+        if let path = relayPlan.recordPath {
+            try VMRecord.change(at: path) { record in
+                record.network = changed.mode
+                record.allow = changed.rules
+            }
+        }
+        relay.update(changed)
+        changedPolicy = changed
+        log("pen: VM '\(plan.spec.name)': network rules now \(changed.rules.map(\.description).joined(separator: ", "))")
+        let json: Data
+        do { json = try PenJSON.encode(status) } catch { throw PenError("cannot encode the status") }
+        return Frame(.statusReport, Array(json))
     }
 
     /// The loop's turn for what the relay said.

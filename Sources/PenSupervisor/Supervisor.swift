@@ -51,6 +51,8 @@ public final class Supervisor {
     let relayNotices = RelayNotices()
     /// network.log, opened (never through a symlink) before the VM starts; each relay gets a copy.
     var networkLog: Int32?
+    /// The policy as `pen vm net NAME allow|deny` changed it (nil: the plan's).
+    var changedPolicy: NetworkPolicy?
     /// Published ports' listeners under the policy (the relay accepts on them).
     var publishedListeners: [PublishedListener] = []
     /// The most bytes ever queued at once (`queuedBytes`): what the bounds below promise.
@@ -156,8 +158,15 @@ public final class Supervisor {
     /// The status `pen vm ls` and a second session read.
     var status: SupervisorStatus {
         SupervisorStatus(pid: getpid(), startedAt: startedAt, ready: state.boot == .ready, stopping: state.isStopping,
-                         detached: plan.detached, sessions: sessions.sessionCount, facts: plan.facts, stages: stages,
+                         detached: plan.detached, sessions: sessions.sessionCount, facts: facts, stages: stages,
                          boot: state.mode.label)
+    }
+
+    /// The boot's facts, with the rules as they are now.
+    var facts: BootFacts {
+        var facts = plan.facts
+        if let changedPolicy { facts.allow = changedPolicy.rules }
+        return facts
     }
 
     /// Every byte the supervisor holds for a peer (the guest, its clients).

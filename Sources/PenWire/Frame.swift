@@ -76,6 +76,7 @@ public enum FrameKind: UInt8, Sendable {
     case status = 30        // client → supervisor: describe the VM
     case statusReport = 31  // supervisor → client: a JSON object (see PenCore's SupervisorStatus)
     case stopping = 32      // supervisor → client: the VM is shutting down; the socket closes once it is down
+    case policyChange = 33  // client → supervisor: a JSON PolicyChange (`pen vm net NAME allow|deny RULE`); answered by a statusReport or fatal
 }
 
 public struct Frame: Equatable, Sendable {

@@ -56,6 +56,7 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
                              accelerator: .kvm, network: .public),
             snapshotStore: "/pen/images/snapshots")
         supervisor.relay = RelayPlan(policy: NetworkPolicy(mode: .public), logPath: "/pen/vms/box/network.log", published: ports)
+        supervisor.relay?.recordPath = "/pen/vms/box/vm.json"
         #expect(plan == LaunchPlan(supervisor: supervisor,
                                    newVM: NewVM(diskSize: 10 << 30, diskSizeGiven: false, cpus: 6, memoryMiB: 2048, profile: "dev",
                                                 setupHash: nil),
@@ -268,11 +269,22 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
 @Suite struct NetworkChoiceTests {
     let qemu = QEMU(executable: "/usr/bin/qemu-system-x86_64")
 
-    func resolve(_ request: BootRequest, allow: [String]? = nil, network: NetworkMode? = nil) throws -> LaunchPlan {
+    func resolve(_ request: BootRequest, allow: [String]? = nil, network: NetworkMode? = nil, record: VMRecord? = nil) throws -> LaunchPlan {
         var p = Profile(name: "dev", sourcePath: "/p/dev.toml", network: network)
         p.allow = try allow.map { try $0.map { try NetworkRule($0) } }
-        return try LaunchResolver.describe(request, profile: p, record: nil, workspace: "/w", workspaceOwner: nil, qemu: qemu,
+        return try LaunchResolver.describe(request, profile: p, record: record, workspace: "/w", workspaceOwner: nil, qemu: qemu,
                                            host: testHost())
+    }
+
+    @Test func whatPenVMNetLeftInTheRecordWinsOverTheProfileNotOverFlags() throws {
+        var record = VMRecord(name: "box", diskSize: 1 << 30, profile: "dev", cpus: 1, memoryMiB: 1024)
+        record.network = .allow
+        record.allow = [try NetworkRule("kept.example")]
+        let kept = try resolve(BootRequest(name: "box"), allow: ["profile.example"], record: record)
+        #expect(policy(kept) == NetworkPolicy(mode: .allow, rules: [try NetworkRule("kept.example")]))
+        #expect(kept.supervisor.relay?.recordPath == "/pen/vms/box/vm.json")
+        let flagged = try resolve(BootRequest(name: "box", allow: ["flag.example"]), record: record)
+        #expect(policy(flagged) == NetworkPolicy(mode: .allow, rules: [try NetworkRule("flag.example")]))
     }
 
     func policy(_ plan: LaunchPlan) -> NetworkPolicy? { plan.supervisor.relay?.policy }

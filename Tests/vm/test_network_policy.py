@@ -193,6 +193,25 @@ def test_vm_net_shows_the_mode_the_rules_and_what_was_refused(pen, world):
         r = pen.run("vm", "net", "shown", "--log", "--json", check=0)
         entries = [json.loads(line) for line in r.stdout.splitlines()]
         assert entries == network_log(vm), describe(r)
+        # Changed while it runs: at once, and kept for its next boot.
+        r = pen.run("vm", "net", "shown", "allow", f"{PUBLIC}:{PORT}", check=0)
+        assert b"now allows" in r.stderr, describe(r)
+        r = vm.exec("sh", "-c", probe(PUBLIC), check=0)
+        assert results(r.stdout)[0][1] == 0, describe(r)
+        r = pen.run("vm", "net", "shown", "deny", f"{PRIVATE}:{PORT}", "--json", check=0)
+        assert json.loads(r.stdout) == [f"{PUBLIC}:{PORT}"], describe(r)
+        r = vm.exec("sh", "-c", probe(PRIVATE), check=0)
+        assert results(r.stdout)[0][1] != 0, describe(r)
+        r = pen.run("vm", "net", "shown", "deny", "never.example")
+        assert r.returncode != 0 and b"no rule never.example" in r.stderr, describe(r)
+        record = json.loads((vm.path / "vm.json").read_text())
+        assert (record["network"], record["allow"]) == ("allow", [f"{PUBLIC}:{PORT}"]), record
+    finally:
+        vm.stop()
+    vm.start()
+    try:
+        summary = json.loads(pen.run("vm", "net", "shown", "--json", check=0).stdout)
+        assert (summary["mode"], summary["rules"]) == ("allow", [f"{PUBLIC}:{PORT}"]), summary
     finally:
         vm.stop()
     r = pen.run("vm", "net", "shown", "--follow")

@@ -101,6 +101,19 @@ public final class SupervisorConnection {
         }
     }
 
+    /// Changes the running VM's network rules (`pen vm net NAME allow|deny RULE`): the VM's status
+    /// after the change, or the supervisor's refusal as the error.
+    public func change(_ change: PolicyChange) throws(PenError) -> SupervisorStatus {
+        let body: Data
+        do { body = try PenJSON.encode(change) } catch { throw PenError("cannot encode the change: \(error)") }
+        try send([Frame(.policyChange, Array(body))])
+        let reply = try receive(within: 10)
+        guard reply.kind == .statusReport else { throw PenError(reply.text) }
+        do { return try PenJSON.decode(SupervisorStatus.self, from: Data(reply.payload)) } catch {
+            throw PenError("the VM's supervisor sent an unreadable status", cause: "\(error)")
+        }
+    }
+
     public func close() { Glibc.close(fd) }
 
     private func send(_ frames: [Frame]) throws(PenError) {

@@ -61,6 +61,9 @@ public struct RelayPlan: Codable, Equatable, Sendable {
     public var published: [PublishedPort]
     /// PEN_TEST_PUBLIC_BENCHMARKING: 198.18.0.0/15 counts as public (tests' namespaced servers).
     public var benchmarkingIsPublic: Bool
+    /// The VM's vm.json, where `pen vm net NAME allow|deny` keeps the rules for its next boot
+    /// (nil: a builder VM, which has none).
+    public var recordPath: String?
 
     public init(policy: NetworkPolicy, logPath: String, published: [PublishedPort] = [], benchmarkingIsPublic: Bool = false) {
         self.policy = policy

@@ -7,7 +7,7 @@ import PenCore
 import PenWire
 
 extension NetRelay {
-    private enum Source { case wake, guest, resolver, published(PublishedListener), stream(NetStream) }
+    private enum Source { case wake, guest, resolver, policy, published(PublishedListener), stream(NetStream) }
 
     func pollOnce(wake: Int32) {
         let guestInput = guest.queuedBytes >= Self.maxQueuedForGuest ? 0 : Int16(POLLIN)
@@ -15,6 +15,8 @@ extension NetRelay {
                    pollfd(fd: guest.fd, events: guestInput | (guest.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
                    pollfd(fd: resolver.wakeFD, events: Int16(POLLIN), revents: 0)]
         var sources: [Source] = [.wake, .guest, .resolver]
+        fds.append(pollfd(fd: policyWake.readEnd, events: Int16(POLLIN), revents: 0))
+        sources.append(.policy)
         for listener in configuration.published {
             fds.append(pollfd(fd: streams.count < maxNetStreams ? listener.fd : -1, events: Int16(POLLIN), revents: 0))
             sources.append(.published(listener))
@@ -34,6 +36,7 @@ extension NetRelay {
                 if fds[i].revents & Int16(POLLOUT) != 0 { guest.flush() }
                 if fds[i].revents & ~Int16(POLLOUT) != 0 { readGuest() }
             case .resolver: answerLookups()
+            case .policy: takeNewPolicy()
             case .published(let listener): acceptInbound(listener)
             case .stream(let stream):
                 guard streams[stream.id] === stream else { continue }  // ended earlier this turn

@@ -36,7 +36,8 @@ public final class NetRelay: @unchecked Sendable {
     /// How long a DNS query may wait for its answer before it gets SERVFAIL.
     static let dnsDeadline = 5.0
 
-    let configuration: Configuration
+    /// Read and changed on the relay's thread only; a new policy arrives through `update`.
+    var configuration: Configuration
     var policy: NetworkPolicy { configuration.policy }
     let guest: FrameLink
     let log: NetworkLog
@@ -56,6 +57,10 @@ public final class NetRelay: @unchecked Sendable {
     var running = true
 
     private let wake = WakePipe()
+    /// `update`'s hand-over: the next policy, under its lock, and the pipe that wakes the loop for it.
+    private let policyLock = NSLock()
+    private var nextPolicy: NetworkPolicy?
+    let policyWake = WakePipe()
     private let finished = DispatchSemaphore(value: 0)
     private var thread: Thread?
 
@@ -93,6 +98,20 @@ public final class NetRelay: @unchecked Sendable {
         thread.name = "pen-net"
         self.thread = thread
         thread.start()
+    }
+
+    /// From any thread: the policy later decisions are made by (streams already open stay).
+    public func update(_ policy: NetworkPolicy) {
+        policyLock.withLock { nextPolicy = policy }
+        policyWake.poke()
+    }
+
+    /// On the relay's thread: takes a policy `update` handed over.
+    func takeNewPolicy() {
+        policyWake.drain()
+        if let policy = policyLock.withLock({ () -> NetworkPolicy? in defer { nextPolicy = nil }; return nextPolicy }) {
+            configuration.policy = policy
+        }
     }
 
     /// Ends the loop and closes every stream (the port closes with the relay); returns once the thread has (at most a few seconds).
