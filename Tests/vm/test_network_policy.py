@@ -216,3 +216,41 @@ def test_vm_net_shows_the_mode_the_rules_and_what_was_refused(pen, world):
         vm.stop()
     r = pen.run("vm", "net", "shown", "--follow")
     assert r.returncode != 0 and b"--log" in r.stderr, describe(r)
+
+
+# A DNS query over TCP for NAME (type A), written by perl (the guest has no dig): prints the
+# answer's response code (3 = NXDOMAIN) or "no-answer".
+DNS_OVER_TCP = r"""perl -MIO::Socket::INET -e '
+my ($server, $name) = @ARGV;
+my $q = pack("n6", 0x1234, 0x0100, 1, 0, 0, 0) . join("", map { chr(length) . $_ } split /\./, $name) . "\0" . pack("n2", 1, 1);
+my $s = IO::Socket::INET->new(PeerAddr => $server, PeerPort => 53, Timeout => 10) or do { print "no-answer\n"; exit };
+print $s pack("n", length $q) . $q;
+my ($len, $r);
+my $n = read($s, $len, 2) == 2 ? unpack("n", $len) : 0;
+print $n && read($s, $r, $n) == $n ? (unpack("n2", $r))[1] & 15 : "no-answer", "\n";
+' """
+
+
+def test_guest_root_finds_no_way_around_the_policy(pen, world):
+    """As root in the guest: IPv6 forms of a private address, its own nameserver, DNS over TCP to
+    an address of its choosing: each answered by pen or refused, none reaching the servers."""
+    vm = pen.vm("hostile")
+    script = "; ".join([
+        probe(f"::ffff:{PRIVATE}"), probe(f"64:ff9b::{PRIVATE}"), probe("fd00::1"),
+        f"echo nameserver {PRIVATE} > /etc/resolv.conf",
+        "getent hosts forbidden.example >/dev/null; echo getent=$?",
+        "getent ahostsv4 deb.debian.org >/dev/null; echo allowed=$?",
+        DNS_OVER_TCP + f"{PRIVATE} forbidden.example",
+    ])
+    r = vm.shell("sh", "-c", script, flags=["--allow", "deb.debian.org"], env=TEST_PUBLIC, timeout=300, check=0)
+    lines = r.stdout.decode().splitlines()
+    first_getent = next((i for i, l in enumerate(lines) if l.startswith("getent=")), len(lines))
+    probes = results("\n".join(lines[:first_getent]).encode())
+    assert len(probes) == 3 and all(rc != 0 and "hello" not in answer for answer, rc in probes), describe(r)
+    assert "getent=2" in lines, describe(r)  # not found: pen's NXDOMAIN, whatever resolv.conf says
+    assert "allowed=0" in lines, describe(r)
+    assert lines[-1] == "3", describe(r)  # NXDOMAIN over TCP, from pen
+    assert world.arrivals() == [], world.arrivals()
+    log = network_log(vm)
+    assert any(e.get("destination") == PRIVATE and e["verdict"] == "refused" for e in log), log
+    assert any(e["event"] == "dns" and "forbidden.example" in e["names"] and e["verdict"] == "refused" for e in log), log
