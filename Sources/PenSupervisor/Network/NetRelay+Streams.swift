@@ -16,7 +16,6 @@ extension NetRelay {
             end(existing, verdict: "allowed", reason: "reset: the guest reused the id of an open stream")
             return
         }
-        guard id < inboundStreamBase else { return guest.send(.netRefused(id, "stream ids from \(inboundStreamBase) up are the host's")) }
         // An IPv4-mapped IPv6 address is connected to as the IPv4 address it holds: it is judged,
         // and its route asked, as that (else the IPv6 default route would pass a LAN neighbour).
         var asked = IPAddress(destination: destination.address)!
