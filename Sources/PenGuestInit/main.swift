@@ -17,6 +17,7 @@ do throws(InitFailure) {
     try EarlyMounts.rerootOnBindMount()
     try EarlyMounts.mountAPIFilesystems()
     Console.attach()
+    Console.tracing = getenv(GuestContract.traceVariable) != nil
     timer.mark(.early)
     try Modules.loadAll()
     timer.mark(.modules)
@@ -29,7 +30,9 @@ do throws(InitFailure) {
     // workspace devices are not bound, its configuration not read). The host may save the
     // machine here, and every VM of this image and shape then starts from this very moment.
     control.send(timer.finished.map { Frame.stage($0) } + [Frame(.snapshotPoint)])
+    Console.trace("at the snapshot point")
     let (config, configured) = try control.readConfig()
+    Console.trace("configured")
     timer = StageTimer()  // from here on, the stages of this VM (a restored one starts here)
     let pending = configured + (try FreshStart.apply(over: control))
     timer.mark(.fresh)
@@ -41,11 +44,13 @@ do throws(InitFailure) {
     if config.networkPolicy { try NetRelay.start() }
     timer.mark(.network)
     if let tag = config.workspaceTag {
+        Console.trace("mounting the workspace")
         try Workspace.mount(tag: tag)
         timer.mark(.workspace)
     }
     let server = try SessionServer(channel: control, config: config, timer: timer)
     control.send([Frame(.ready)] + timer.finished.map { Frame.stage($0) })
+    Console.trace("ready")
     server.run(pending: pending)
 } catch {
     Console.log(error.line)

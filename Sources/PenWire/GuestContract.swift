@@ -23,6 +23,9 @@ public enum GuestContract {
 
     /// The guest init's path inside the initrd (the kernel's `rdinit=`).
     public static let initPath = "/init"
+    /// On the kernel command line (which hands it to init's environment): the init traces its
+    /// boot stages on the console.
+    public static let traceVariable = "PEN_TRACE"
     /// The kernel modules the init loads, relative to the root, and the file listing their load
     /// order: one module per line, dependencies first, each name followed by the modules it
     /// needs loaded before it (see ModuleLoadPlan).

@@ -70,6 +70,11 @@ public struct VMSpec: Codable, Equatable, Sendable {
                     // initcall_debug); the algorithms are Debian's, tested where they are built.
                     // The KDF's init does nothing but its self-test, which ignores notests.
                     "cryptomgr.notests", "initcall_blacklist=crypto_kdf108_init"]
+        if logLevel >= 7 {
+            // A debugging boot (the VM tests'): the init says each stage on the console too, so
+            // a boot that never gets ready shows in its boot log where it stopped.
+            args.append("\(GuestContract.traceVariable)=1")
+        }
         if accelerator == .tcg, let khz = tscKilohertz {
             args.append("tsc_early_khz=\(khz)")  // TSC calibration otherwise hangs 1 boot in 6 under TCG
         }

@@ -21,6 +21,7 @@ struct StageTimer {
     mutating func mark(_ stage: BootStage) {
         let now = monotonicMicroseconds()
         finished.append(StageTiming(stage, now - last))
+        Console.trace("\(stage.rawValue) done in \((now - last) / 1000) ms")
         last = now
     }
 }

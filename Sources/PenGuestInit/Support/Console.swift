@@ -11,6 +11,14 @@ enum Console {
         if fd > 2 { close(fd) }
     }
 
+    /// Set on a debugging boot (see GuestContract.traceVariable).
+    nonisolated(unsafe) static var tracing = false
+
+    /// A line for a debugging boot's log only.
+    static func trace(_ text: @autoclosure () -> String) {
+        if tracing { log("pen-init: " + text()) }
+    }
+
     static func log(_ text: String) {
         writeAll(2, Array((text + "\n").utf8))
     }
