@@ -150,8 +150,13 @@ final class GuestSession {
         signal(SIGHUP)
     }
 
+    /// To the session's process group; to the process itself while that group does not exist
+    /// yet: the child makes its own session (setsid) only after fork returned here, and a signal
+    /// that came with the open (a stop held through the boot) can be sent before it has. Until
+    /// then the child is alone (no children of its own), so it is the whole group to be.
     func signal(_ number: Int32) {
-        if isStarted && exitStatus == nil { kill(-pid, number) }
+        guard isStarted && exitStatus == nil else { return }
+        if kill(-pid, number) != 0 && errno == ESRCH { kill(pid, number) }
     }
 
     /// After the process exited: outputs idle for the drain time are closed (a background
