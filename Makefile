@@ -6,10 +6,11 @@ OUT := out/bin
 # Everything pen needs at build and run time, from Debian's archive.
 APT_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap libarchive-dev libext2fs-dev libssl-dev \
 	e2fsprogs zstd cpio pkg-config python3-pytest ca-certificates debian-archive-keyring uidmap binutils passt \
-	erofs-utils
-# What `make bench` also needs: virtme-ng's initramfs (busybox, depmod) and the reference
+	erofs-utils busybox-static
+# (busybox-static: the VM tests give a guest busybox's `ip`, which the base image lacks.)
+# What `make bench` also needs: virtme-ng's initramfs (busybox, above; depmod) and the reference
 # image tools pen's root image is measured against (mkfs.erofs, tar2sqfs).
-BENCH_APT_PACKAGES := busybox-static kmod squashfs-tools-ng python3-venv
+BENCH_APT_PACKAGES := kmod squashfs-tools-ng python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build image test unit-test vm-test install uninstall clean shell bench bench-deps faults reference

@@ -141,8 +141,9 @@ public enum LaunchResolver {
                                   facts: BootFacts(profile: request.profile, cpus: host.cores, memoryMiB: request.memoryMiB,
                                                    workspace: nil, published: [], accelerator: accelerator))
         if let limit = host.settings.maxRootSize { plan.archiveLimit = limit }
-        // The build's downloads go through the relay: public addresses only.
-        plan.relay = RelayPlan(policy: NetworkPolicy(mode: .public), logPath: work + "/network.log",
+        // The build's downloads go through the relay: public addresses only, or what `[build] allow` names.
+        let policy = request.allow.map { NetworkPolicy(mode: .allow, rules: $0) } ?? NetworkPolicy(mode: .public)
+        plan.relay = RelayPlan(policy: policy, logPath: work + "/network.log",
                                benchmarkingIsPublic: host.settings.benchmarkingIsPublic)
         return LaunchPlan(supervisor: plan, newVM: nil, notices: notices, cold: true)
     }

@@ -21,9 +21,13 @@ extension ProfileCommand {
                     if let d = detail.description { print("about     \(d)") }
                     print("packages  \(detail.packages.joined(separator: " ").ifEmpty("(none)"))")
                     print("build     \(lines(detail.build))")
+                    if let rules = detail.buildAllow {
+                        print("builder   reaches only \((rules + ["apt's Debian mirrors"]).joined(separator: ", "))")
+                    }
                     print("setup     \(lines(detail.setup))")
                     print("disk      \(detail.diskSize.map(ByteSize.format) ?? "(default)")")
                     print("vm        cpus \(detail.cpus.map(String.init) ?? "(default)"), memory \(detail.memoryMiB.map { "\($0)M" } ?? "(default)")")
+                    print("network   \(detail.network ?? "(default: public)")\(detail.allow.map { ", allow " + $0.joined(separator: " ").ifEmpty("(none)") } ?? "")")
                     print("hash      \(detail.hash ?? "(unknown until the base image exists)")")
                     print("image     \(detail.image.rawValue)\(detail.imageBytes.map { ", \(ByteSize.format($0))" } ?? "")")
                     print("vms       \(detail.vms.joined(separator: " ").ifEmpty("(none)"))")

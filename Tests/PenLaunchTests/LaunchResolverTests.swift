@@ -104,6 +104,14 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         #expect(unlimited.supervisor.archiveLimit == SupervisorPlan.defaultArchiveLimit)
     }
 
+    @Test func aBuildAllowNarrowsTheBuilderToItsRulesAndAptsMirrors() throws {
+        var request = builderRequest()
+        request.allow = [try NetworkRule("10.1.2.3:8080"), try NetworkRule("deb.debian.org:80")]
+        let plan = try LaunchResolver.describe(builder: request, accelerator: .tcg, qemu: qemu, host: testHost())
+        #expect(plan.supervisor.relay?.policy == NetworkPolicy(mode: .allow, rules: request.allow!))
+        #expect(plan.supervisor.spec.network == .policy(ports: []))
+    }
+
     @Test func coldComesFromTheFlagOrPenSnapshot() throws {
         #expect(try !resolve(BootRequest(name: "box")).cold)
         #expect(try resolve(BootRequest(name: "box", cold: true)).cold)

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import describe, free_port
+from conftest import BUILD_TIMEOUT, describe, free_port, own_image_cache
 from networld import NetWorld, PUBLIC, PRIVATE, ONLINK, METADATA, PORT, UDP_PORT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
@@ -174,6 +174,43 @@ def test_allow_by_name_runs_apt_and_refuses_another_host_on_the_same_address(pen
     assert any(e.get("presented") == "deb.debian.org" and e["verdict"] == "allowed" for e in log), log
 
 
+NARROW_BUILD = f"""
+packages = ["jq"]
+[build]
+allow = ["{PRIVATE}:{PORT}"]
+script = '''#!/bin/bash
+exec 3<>/dev/tcp/{PRIVATE}/{PORT} && printf 'GET /allowed HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3 > /root/allowed
+(exec 4<>/dev/tcp/{PUBLIC}/{PORT} && printf 'GET /refused HTTP/1.0\\r\\n\\r\\n' >&4 && cat <&4) > /root/refused 2>&1 || true
+'''
+"""
+
+
+def test_build_allow_narrows_the_builder_to_its_rules_and_apts_mirrors(pen, world, base_image):
+    """A builder VM runs `public`; `[build] allow` narrows it: its rules are reached (a private
+    address, which `public` would refuse), apt still installs from the Debian mirrors, and a
+    public address the rules do not name is refused (the test's "public" server sees nothing)."""
+    images = own_image_cache(pen, base_image)
+    pen.profile("narrow", NARROW_BUILD)
+    r = pen.run("profile", "build", "narrow", env=TEST_PUBLIC, timeout=BUILD_TIMEOUT)
+    assert r.returncode == 0, describe(r)
+    assert f"refused {PUBLIC}:{PORT}".encode() in r.stderr, describe(r)  # said in the build's output
+    shown = json.loads(pen.run("profile", "show", "narrow", "--json", check=0).stdout)
+    assert shown["buildAllow"] == [f"{PRIVATE}:{PORT}"], shown
+
+    r = pen.vm("narrowed").shell("sh", "-c", "jq --version; cat /root/allowed; echo refused: $(cat /root/refused)",
+                                 flags=["--profile", "narrow"], check=0)
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].startswith("jq-"), describe(r)
+    assert f"hello from {PRIVATE} GET /allowed HTTP/1.0" in lines, describe(r)
+    refused = next(line for line in lines if line.startswith("refused:"))
+    assert "hello" not in refused, describe(r)  # the build got an error, not an answer
+    assert [a[0] for a in world.arrivals()] == ["tcp"], world.log.read_text()
+    assert world.arrivals()[0][1] == PRIVATE, world.log.read_text()
+    kept = (images / "profiles" / "narrow" / "last-build.log").read_text()
+    refusals = [json.loads(line) for line in kept.splitlines() if line.startswith("{") and '"verdict":"refused"' in line]
+    assert any(e["destination"] == PUBLIC and e["port"] == PORT for e in refusals), kept[-2000:]
+
+
 def test_vm_net_shows_the_mode_the_rules_and_what_was_refused(pen, world):
     vm = pen.vm("shown")
     vm.start("--allow", f"{PRIVATE}:{PORT}")
@@ -254,3 +291,37 @@ def test_guest_root_finds_no_way_around_the_policy(pen, world):
     log = network_log(vm)
     assert any(e.get("destination") == PRIVATE and e["verdict"] == "refused" for e in log), log
     assert any(e["event"] == "dns" and "forbidden.example" in e["names"] and e["verdict"] == "refused" for e in log), log
+
+
+def test_guest_root_rewiring_its_routes_and_links_gets_nowhere_new(pen, world):
+    """As root in the guest with busybox's `ip` (the base image has none: the test copies the host's
+    static busybox in): pen's default routes deleted and one of its own added, a link of its own
+    made, dummy0 taken down. Every connection still goes through pen's relay or nowhere: the
+    private and metadata servers are never reached, the public one only as pen allowed it."""
+    vm = pen.vm("rewired")
+    r = pen.run("vm", "start", "rewired", env=TEST_PUBLIC, timeout=300)
+    assert r.returncode == 0, describe(r)
+    try:
+        r = vm.cp_in("/bin/busybox", "/usr/local/bin/busybox")
+        assert r.returncode == 0, describe(r)
+        rewire = "; ".join([
+            "busybox ip route del default", "busybox ip -6 route del default", "busybox ip route add default dev lo",
+            "busybox ip link add rogue type dummy && busybox ip link set rogue up && busybox ip addr add 10.251.0.9/24 dev rogue",
+            "busybox ip route add 169.254.0.0/16 dev rogue",
+            "echo routes: $(busybox ip route | tr '\\n' ';')",
+        ])
+        after_rewire = "; ".join([probe(PUBLIC), probe(PRIVATE), probe(METADATA)])
+        down = "busybox ip link set dummy0 down; busybox ip route add default dev rogue"
+        r = vm.exec("sh", "-c", "; ".join([rewire, after_rewire, down, after_rewire]), timeout=300, check=0)
+        out = r.stdout.decode()
+        assert "routes: default dev lo" in out, describe(r)  # the rewiring took effect
+        probes = results(b"\n".join(l for l in r.stdout.splitlines() if not l.startswith(b"routes:")))
+        assert len(probes) == 6, describe(r)
+        reached = [answer for answer, rc in probes if "hello" in answer]
+        assert all(f"hello from {PUBLIC}" in answer for answer in reached), describe(r)
+        arrivals = world.arrivals()
+        assert all(a[0] == "tcp" and a[1] == PUBLIC for a in arrivals), arrivals
+        allowed = [e for e in network_log(vm) if e["event"] == "connect" and e["verdict"] == "allowed"]
+        assert len(arrivals) <= len(allowed), (arrivals, allowed)  # whatever arrived, pen let through
+    finally:
+        vm.stop()

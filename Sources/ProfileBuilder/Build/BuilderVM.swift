@@ -12,6 +12,8 @@ public struct BuilderVMRequest {
     public var rootImagePath: String
     /// The shell script the builder runs as root, with network, over the base root (a tmpfs upper layer).
     public var script: String
+    /// What the builder may reach: nil is `public`; rules are `allow` with them (and apt's sources).
+    public var allow: [NetworkRule]?
     /// Where the VM's logs go (boot.log, qemu.log, passt.log) and the root's tar is written.
     public var workDirectory: String
     public var archivePath: String
@@ -22,8 +24,9 @@ public struct BuilderVMRequest {
     /// Receives everything the build prints (stdout and stderr).
     public var output: ([UInt8]) -> Void
 
-    public init(profile: String, kernelPath: String, initrdPath: String, rootImagePath: String, script: String, workDirectory: String,
-                archivePath: String, memoryMiB: Int, timeout: Double, output: @escaping ([UInt8]) -> Void) {
+    public init(profile: String, kernelPath: String, initrdPath: String, rootImagePath: String, script: String, allow: [NetworkRule]? = nil,
+                workDirectory: String, archivePath: String, memoryMiB: Int, timeout: Double, output: @escaping ([UInt8]) -> Void) {
+        self.allow = allow
         self.profile = profile
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath

@@ -103,7 +103,7 @@ public struct ProfileImageBuilder {
         let root = try ErofsWriter.write(tree, to: work.path + "/" + ProfileImages.rootImageName)
         var phaseSeconds: [String: Double] = [:]
         for (name, seconds) in progress.phases { phaseSeconds[name, default: 0] += (seconds * 100).rounded() / 100 }
-        for leftover in ["build.log", "boot.log", "qemu.log", "passt.log", "passt.log.out"] { unlink(work.path + "/" + leftover) }
+        for leftover in ["build.log", "boot.log", "qemu.log", "passt.log", "passt.log.out", "network.log"] { unlink(work.path + "/" + leftover) }
         let record = ProfileImageRecord(
             profile: profile.name, hash: hash,
             inputs: .init(packages: profile.normalizedPackages, build: profile.build,
@@ -120,6 +120,7 @@ public struct ProfileImageBuilder {
         try builderVM(BuilderVMRequest(
             profile: profile.name, kernelPath: base.kernelPath, initrdPath: base.initrdPath,
             rootImagePath: base.rootImagePath, script: BuilderScript.compose(packages: profile.normalizedPackages, build: profile.build),
+            allow: profile.buildAllow.map { $0 + BaseImage.aptSourceRules },
             workDirectory: work, archivePath: work + "/root.tar",
             memoryMiB: max(4096, 2 * (profile.memoryMiB ?? 0)), timeout: buildTimeout,
             output: { bytes in progress.receive(bytes) }))
@@ -150,6 +151,10 @@ public struct ProfileImageBuilder {
         var log = (try? String(contentsOfFile: work + "/build.log", encoding: .utf8)) ?? ""
         if let boot = try? String(contentsOfFile: work + "/boot.log", encoding: .utf8), !boot.isEmpty {
             log += "\n--- builder VM boot log\n" + boot
+        }
+        // What the build connected to, and what its policy refused (one JSON line each).
+        if let connections = try? String(contentsOfFile: work + "/network.log", encoding: .utf8), !connections.isEmpty {
+            log += "\n--- builder VM connections (network.log)\n" + connections
         }
         try? SafeFiles.writeAtomically(log, to: target)
     }

@@ -13,6 +13,10 @@ public struct BaseImage: Sendable {
     /// 6: the initrd carries the network policy's modules (nf_tables, nft_redir, dummy, …).
     public static let builderVersion = 6
     public static let suite = "bookworm"
+    /// Where the base root's apt looks (mmdebstrap's defaults, in its /etc/apt/sources.list):
+    /// a build under `[build] allow` may always reach them, or no package could be installed.
+    public static let aptSources = ["deb.debian.org:80", "security.debian.org:80"]
+    static var aptSourceRules: [NetworkRule] { aptSources.map { try! NetworkRule($0) } }  // constants, tested
 
     public let directory: String
     public let kernelDirectory: String

@@ -15,6 +15,9 @@ public struct Profile: Equatable, Sendable {
     public var packages: [String]
     /// Runs at image-build time, as root, with network. Never empty: a blank script reads as none.
     public var build: String?
+    /// `[build] allow`: narrows the builder VM from `public` to these rules (plus the base
+    /// image's Debian mirrors, which apt needs); nil: the builder runs `public`.
+    public var buildAllow: [NetworkRule]?
     /// Runs on a VM's first boot. Never empty: a blank script reads as none.
     public var setup: String?
     /// `[disk] size`: the overlay disk size for new VMs, in bytes.

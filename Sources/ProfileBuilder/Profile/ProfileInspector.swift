@@ -22,6 +22,10 @@ public struct ProfileDetail: Codable, Sendable {
     public var diskSize: UInt64?
     public var cpus: Int?
     public var memoryMiB: Int?
+    /// `[vm] network`, `[network] allow` and `[build] allow`, as written (nil: not given).
+    public var network: String?
+    public var allow: [String]?
+    public var buildAllow: [String]?
     /// The image hash; nil until the base image exists (it is one of the inputs).
     public var hash: String?
     public var image: ImageStatus
@@ -66,6 +70,8 @@ public struct ProfileInspector {
         let vms = VMInventory.records(paths: paths).filter { $0.profile == p.name }.map(\.name)
         return ProfileDetail(name: p.name, path: p.sourcePath, description: p.description, packages: p.normalizedPackages,
                              build: p.build, setup: p.setup, diskSize: p.diskSize, cpus: p.cpus, memoryMiB: p.memoryMiB,
+                             network: p.network?.rawValue, allow: p.allow?.map(\.description),
+                             buildAllow: p.buildAllow?.map(\.description),
                              hash: hash, image: status, imageBytes: bytes, vms: vms)
     }
 }

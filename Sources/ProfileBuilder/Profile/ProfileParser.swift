@@ -6,6 +6,7 @@ import TOMLKit
 public enum ProfileParser {
     static let topLevelKeys = ["description", "packages", "build", "setup", "disk", "vm", "network"]
     static let networkKeys = ["allow"]
+    static let buildKeys = ["script", "allow"]
     static let diskKeys = ["size"]
     static let vmKeys = ["cpus", "memory", "network"]
 
@@ -53,6 +54,16 @@ public enum ProfileParser {
                 profile.description = try reader.description(value)
             case "packages":
                 profile.packages = try reader.packages(value)
+            case "build" where value.table != nil:
+                // `[build]`: the script and what the builder VM may reach.
+                let build = try reader.table(value, key: "build", allowed: buildKeys)
+                for (subkey, subvalue) in build {
+                    switch subkey {
+                    case "script": profile.build = try reader.script(subvalue, key: "build.script")
+                    case "allow": profile.buildAllow = try reader.allowRules(subvalue, key: "build.allow")
+                    default: break  // `table` already rejected anything else
+                    }
+                }
             case "build":
                 profile.build = try reader.script(value, key: "build")
             case "setup":
@@ -74,7 +85,7 @@ public enum ProfileParser {
                 }
             case "network":
                 let network = try reader.table(value, key: "network", allowed: networkKeys)
-                for (subkey, subvalue) in network where subkey == "allow" { profile.allow = try reader.allowRules(subvalue) }
+                for (subkey, subvalue) in network where subkey == "allow" { profile.allow = try reader.allowRules(subvalue, key: "network.allow") }
             default:
                 throw reader.unknown(key: [key], value: value, allowed: topLevelKeys, inTable: nil)
             }
@@ -248,16 +259,16 @@ public enum ProfileParser {
             return bytes
         }
 
-        func allowRules(_ value: TOMLValueConvertible) throws(ProfileError) -> [NetworkRule] {
+        func allowRules(_ value: TOMLValueConvertible, key: String) throws(ProfileError) -> [NetworkRule] {
             guard let array = value.array else {
-                throw fail("network.allow", "expected an array of rules such as [\"example.org\", \"*.example.org\", \"10.1.2.0/24:443\"], got \(describe(value))")
+                throw fail(key, "expected an array of rules such as [\"example.org\", \"*.example.org\", \"10.1.2.0/24:443\"], got \(describe(value))")
             }
             var rules: [NetworkRule] = []
             for index in 0..<array.count {
                 guard let text = array[index].string else {
-                    throw fail("network.allow[\(index)]", "expected a rule (a string), got \(describe(array[index]))")
+                    throw fail("\(key)[\(index)]", "expected a rule (a string), got \(describe(array[index]))")
                 }
-                do { rules.append(try NetworkRule(text)) } catch { throw fail("network.allow[\(index)]", error.message) }
+                do { rules.append(try NetworkRule(text)) } catch { throw fail("\(key)[\(index)]", error.message) }
             }
             return rules
         }

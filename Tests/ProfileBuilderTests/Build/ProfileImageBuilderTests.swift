@@ -105,6 +105,19 @@ import Testing
         #expect(home.entries("web") == [image.hash])  // no work directory left behind
     }
 
+    @Test func aBuildAllowReachesTheBuilderWithAptsMirrors() throws {
+        var narrowed = Self.profile()
+        narrowed.buildAllow = [try NetworkRule("registry.npmjs.org")]
+        home.next = .tar
+        let image = try home.builder.ensure(narrowed)
+        let request = try #require(home.requests.first)
+        #expect(request.allow?.map(\.description) == ["registry.npmjs.org", "deb.debian.org:80", "security.debian.org:80"])
+        #expect(home.entries("web") == [image.hash])
+        // No rules: the builder runs `public` (nil).
+        _ = try home.builder.ensure(Self.profile(["git"]))
+        #expect(home.requests.last?.allow == nil)
+    }
+
     @Test func aFreshImageIsReusedWithoutABuild() throws {
         let first = try home.builder.ensure(Self.profile())
         let again = try home.builder.ensure(Self.profile())

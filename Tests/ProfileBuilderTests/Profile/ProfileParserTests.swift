@@ -38,6 +38,11 @@ private let corpus: [BadProfile] = [
     .init("allow with an int", "[network]\nallow = [\"example.org\", 3]", mentions: "'network.allow[1]'", key: "network.allow[1]"),
     .init("allow malformed rule", "[network]\nallow = [\"*.*.example.org\"]", mentions: "'network.allow[0]'", key: "network.allow[0]"),
     .init("allow bad port", "[network]\nallow = [\"example.org:0\"]", mentions: "port", key: "network.allow[0]"),
+    .init("unknown key in [build]", "[build]\nscript = \"true\"\nnetwork = \"none\"", mentions: "'build.network'", key: "build.network"),
+    .init("build allow malformed rule", "[build]\nallow = [\"pypi.org:99999\"]", mentions: "'build.allow[0]'", key: "build.allow[0]"),
+    .init("build allow not an array", "[build]\nallow = \"pypi.org\"", mentions: "'build.allow'", key: "build.allow"),
+    .init("build script not a string", "[build]\nscript = 3", mentions: "'build.script'", key: "build.script"),
+    .init("build both a script and a table", "build = \"true\"\n[build]\nallow = []", mentions: "line"),
     .init("network internet", "[vm]\nnetwork = \"internet\"", mentions: "'vm.network'", key: "vm.network"),
     .init("unknown nested table", "[vm.extra]\nx = 1", mentions: "'vm.extra'", key: "vm.extra"),
     .init("packages not an array", "packages = \"jq\"", mentions: "'packages'", key: "packages"),
@@ -119,6 +124,28 @@ extension ProfileTests {
             #expect(profile == expected)
             #expect(profile.normalizedPackages == ["g++", "git", "libc6.1-dev", "nodejs", "npm"])
             #expect(!profile.usesBaseImage)
+        }
+
+        @Test func buildTableHoldsTheScriptAndWhatTheBuilderMayReach() throws {
+            let text = #"""
+            packages = ["python3-pip"]
+            [build]
+            script = "pip install --break-system-packages requests"
+            allow = ["pypi.org", "files.pythonhosted.org:443"]
+            """#
+            let profile = try parse(text)
+            #expect(profile.build == "pip install --break-system-packages requests")
+            #expect(profile.buildAllow == (try ["pypi.org", "files.pythonhosted.org:443"].map { try NetworkRule($0) }))
+            #expect(profile.allow == nil)  // the VMs' own rules are another table
+            // The string form stays what it was: a script, no rules.
+            let plain = try parse("build = 'make'")
+            #expect(plain.build == "make" && plain.buildAllow == nil)
+            // Rules without a script: the packages still build under them.
+            #expect(try parse("[build]\nallow = []").buildAllow == [])
+        }
+
+        @Test func aptSourcesAreRules() {
+            #expect(BaseImage.aptSourceRules.map(\.description) == BaseImage.aptSources)
         }
 
         @Test(arguments: [("4096", 4096), ("\"4G\"", 4096), ("\"512M\"", 512), ("\"256MiB\"", 256), ("1048576", 1 << 20), ("\"1T\"", 1 << 20)])
