@@ -62,6 +62,12 @@ import PenWire
         #expect(QEMU.machineShape(spec(.tcg)).contains("-cpu qemu64,+arat"))
     }
 
+    @Test func anIdleGuestIsNotWokenForProactiveCompactionOnEitherAccelerator() {
+        for accel in [Accelerator.tcg, .kvm] {
+            #expect(VMSpec.kernelArguments(accelerator: accel, tscKilohertz: 1000).contains("sysctl.vm.compaction_proactiveness=0"))
+        }
+    }
+
     @Test func channelsUseInheritedSocketsNotPaths() {
         let a = arguments()
         let chardevs = values(a, "-chardev")
