@@ -47,6 +47,12 @@ def qemu_pids(name):
     return found
 
 
+def process_cpu_seconds(pid):
+    """utime + stime of process `pid` (threads that ended included), in seconds."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def qemu_memory(name):
     """VmRSS, RssAnon, RssFile and VmHWM (bytes) of the QEMU named `name`."""
     for pid in qemu_pids(name):
@@ -155,21 +161,26 @@ class Bench:
                              "ratio": round(value / baseline_value, 3) if baseline_value else None})
 
     # --- boot --------------------------------------------------------------------------------
-    def kernel_arguments(self, accel):
-        """pen's guest kernel command line (as `pen` builds it), told to power off at /init."""
+    def kernel_arguments(self, accel, before_plan14=False):
+        """pen's guest kernel command line (as `pen` builds it), told to power off at /init;
+        `before_plan14`: as it was before plan 14 (proactive compaction on)."""
         args = ["console=ttyS0", "loglevel=4", "panic=-1", "rdinit=/init", "SWIFT_DETERMINISTIC_HASHING=1",
                 "cryptomgr.notests", "initcall_blacklist=crypto_kdf108_init", "PEN_POWEROFF=1"]
+        if not before_plan14:
+            args.append("sysctl.vm.compaction_proactiveness=0")
         if accel == "tcg":
             args += [f"tsc_early_khz={tsc_khz()}", "tsc=reliable"]
         return " ".join(args)
 
-    def bare_qemu(self, initrd, accel, name="bare"):
-        """A bare QEMU: pen's kernel, machine type, accelerator and kernel command line, the given
-        initrd, and an init told to power off at once (PEN_POWEROFF=1)."""
-        return ["qemu-system-x86_64", "-name", name, "-M", "microvm", "-accel", accel, "-smp", str(os.cpu_count()),
+    def bare_qemu(self, initrd, accel, name="bare", before_plan14=False):
+        """A bare QEMU: pen's kernel, machine type, CPU, accelerator and kernel command line, the
+        given initrd, and an init told to power off at once (PEN_POWEROFF=1). `before_plan14`: the
+        CPU and command line pen used before plan 14 (TCG's default CPU, without ARAT)."""
+        cpu = ["-cpu", "host"] if accel == "kvm" else [] if before_plan14 else ["-cpu", "qemu64,+arat"]
+        return ["qemu-system-x86_64", "-name", name, "-M", "microvm", "-accel", accel, *cpu, "-smp", str(os.cpu_count()),
                 "-m", "2048M", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-kernel", str(pathlib.Path(IMAGES) / "base/vmlinux"), "-initrd", str(initrd),
-                "-append", self.kernel_arguments(accel), "-serial", "null"]
+                "-append", self.kernel_arguments(accel, before_plan14), "-serial", "null"]
 
     def boot(self):
         self.pen("image", "base")
@@ -443,6 +454,54 @@ class Bench:
         finally:
             self.pen("vm", "stop", "r")
 
+    # --- the cost of waiting --------------------------------------------------------------------
+    IDLE_SETTLE_S = 10   # after boot: the guest's first writeback and page reporting are done
+    IDLE_WINDOW_S = 10   # one sample of QEMU's CPU (a clock tick is 0.1 % of a core over it)
+
+    def idle_cpu(self, qemu_pid):
+        """QEMU's CPU time over wall time (% of a core), the median of RUNS windows, after the guest settled."""
+        time.sleep(self.IDLE_SETTLE_S)
+        samples = []
+        for _ in range(RUNS):
+            cpu0, t0 = process_cpu_seconds(qemu_pid), time.monotonic()
+            time.sleep(self.IDLE_WINDOW_S)
+            samples.append(100 * (process_cpu_seconds(qemu_pid) - cpu0) / (time.monotonic() - t0))
+        return statistics.median(samples)
+
+    def idle_bare(self, tmp, accel, before_plan14):
+        """The idle figure of a bare QEMU (pen's kernel, busybox's sleep as init: no pen in the guest)."""
+        root = tmp / "idle-initramfs"
+        if not root.exists():
+            (root / "bin").mkdir(parents=True)
+            shutil.copy("/bin/busybox", root / "bin/busybox")
+            (root / "init").write_text("#!/bin/busybox sh\nexec /bin/busybox sleep 100000\n")
+            (root / "init").chmod(0o755)
+            listing = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+            (tmp / "idle.cpio").write_bytes(subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=listing,
+                                                           capture_output=True, check=True).stdout)
+        name = "idle-before" if before_plan14 else "idle-bare"
+        qemu = subprocess.Popen(self.bare_qemu(tmp / "idle.cpio", accel, name=name, before_plan14=before_plan14),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        try:
+            time.sleep(10)  # the boot, then the settling time idle_cpu waits
+            return self.idle_cpu(qemu.pid)
+        finally:
+            qemu.kill()
+            qemu.wait()
+
+    def idle(self, tmp):
+        """CPU of a started VM left idle, beside a bare QEMU of the same kernel with the CPU and
+        command line pen used before plan 14 (the idle guest's tick never stopped)."""
+        accel = self.notes.get("accelerator", "tcg")
+        self.pen("vm", "start", "idle")
+        try:
+            pen_percent = self.idle_cpu(int(qemu_pids("pen-idle")[0]))
+        finally:
+            self.pen("vm", "stop", "idle")
+        before = self.idle_bare(tmp, accel, before_plan14=True)
+        self.add("idle_cpu_percent", pen_percent, "%", "bare qemu of the same kernel idle, with pen's CPU and kernel command line from before plan 14", before)
+        self.notes["idle_cpu_percent_bare_kernel"] = round(self.idle_bare(tmp, accel, before_plan14=False), 3)
+
     def network(self, tmp):
         """Downloads and connection setup through pen's relay (`public`) beside passt (`full`)."""
         if os.geteuid() != 0:
@@ -486,6 +545,7 @@ def main():
         bench.home.mkdir()
         bench.boot()
         bench.running(tmp)
+        bench.idle(tmp)
         bench.network(tmp)
         bench.overlay(tmp)
         bench.root_image(tmp)

@@ -69,7 +69,11 @@ public struct VMSpec: Codable, Equatable, Sendable {
                     // The crypto self-tests cost 0.5 s of every TCG boot (measured with
                     // initcall_debug); the algorithms are Debian's, tested where they are built.
                     // The KDF's init does nothing but its self-test, which ignores notests.
-                    "cryptomgr.notests", "initcall_blacklist=crypto_kdf108_init"]
+                    "cryptomgr.notests", "initcall_blacklist=crypto_kdf108_init",
+                    // Proactive compaction wakes kcompactd every 500 ms of an idle guest (2 wake-ups
+                    // a second, a quarter of a TCG VM's idle cost, plan 14); a sandbox's memory is
+                    // still compacted on demand when a large allocation needs it.
+                    "sysctl.vm.compaction_proactiveness=0"]
         if logLevel >= 7 {
             // A debugging boot (the VM tests'): the init says each stage on the console too, so
             // a boot that never gets ready shows in its boot log where it stopped.

@@ -46,12 +46,26 @@ import PenWire
     @Test func acceleratorChoosesCPUAndTSCHint() {
         let tcg = arguments(spec(.tcg))
         #expect(values(tcg, "-accel") == ["tcg"])
-        #expect(!tcg.contains("-cpu"))
+        #expect(values(tcg, "-cpu") == ["qemu64,+arat"])
         #expect(values(tcg, "-append").first?.contains("tsc_early_khz=2596138") == true)
         let kvm = arguments(spec(.kvm))
         #expect(values(kvm, "-accel") == ["kvm"])
         #expect(values(kvm, "-cpu") == ["host"])
         #expect(values(kvm, "-append").first?.contains("tsc_early_khz") == false)
+    }
+
+    @Test func aTCGGuestsTimerIsAlwaysRunningSoItsIdleTickCanStop() {
+        // Without ARAT the guest kernel keeps a periodic tick on every idle vCPU (plan 14).
+        let cpu = values(arguments(spec(.tcg)), "-cpu").first ?? ""
+        #expect(cpu.split(separator: ",").contains("+arat"))
+        // The shape a boot snapshot is keyed by changes with it: an old snapshot is not restored.
+        #expect(QEMU.machineShape(spec(.tcg)).contains("-cpu qemu64,+arat"))
+    }
+
+    @Test func anIdleGuestIsNotWokenForProactiveCompactionOnEitherAccelerator() {
+        for accel in [Accelerator.tcg, .kvm] {
+            #expect(VMSpec.kernelArguments(accelerator: accel, tscKilohertz: 1000).contains("sysctl.vm.compaction_proactiveness=0"))
+        }
     }
 
     @Test func channelsUseInheritedSocketsNotPaths() {
