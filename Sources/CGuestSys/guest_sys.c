@@ -52,6 +52,16 @@ int pen_freeze_fs(const char *path) {
     return rc;
 }
 
+int pen_thaw_fs(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = ioctl(fd, FITHAW, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 static int set_sockaddr(struct sockaddr *sa, const char *text) {
     struct sockaddr_in *in = (struct sockaddr_in *)sa;
     memset(in, 0, sizeof *in);

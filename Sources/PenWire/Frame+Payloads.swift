@@ -51,6 +51,11 @@ extension Frame {
         return Frame(.fresh, bytes + value.entropy)
     }
 
+    /// `resumed`: the same payload as `fresh` (the restored guest's clock and entropy come with it).
+    public static func resumed(_ value: Freshness) -> Frame {
+        Frame(.resumed, fresh(value).payload)
+    }
+
     public func freshness() throws(WireError) -> Freshness {
         guard payload.count == 12 + Freshness.entropyBytes else { throw .badValue(kind, "\(payload.count) bytes") }
         let seconds = payload[0..<8].reduce(Int64(0)) { $0 << 8 | Int64($1) }

@@ -8,7 +8,8 @@
 /// 3: many sessions per VM, each with its own id, flow control and exit status.
 /// 4: a VM may be restored from a snapshot: `snapshotPoint`, `wantFresh` and `fresh`.
 /// 5: the network policy: `networkPolicy` in the configuration, and the `pen.net` port's streams.
-public let wireVersion = 5
+/// 6: suspend and resume: `suspend`, `suspendReady`, `suspendRefused`, `resumed`; `suspendVM`/`suspended`.
+public let wireVersion = 6
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.
 public let maxFramePayload = 1 << 20
@@ -41,6 +42,11 @@ public enum FrameKind: UInt8, Sendable {
     // The VM, host → guest.
     case goodbye = 11       // the host has every frame; the guest may power off
     case shutdown = 12      // end every session (each reports its status), then halt (signal number)
+    case suspend = 24       // "force" or "": release /workspace (its users named, or with force ended), sync and
+                            // freeze the disk; answered by suspendReady or suspendRefused
+    case resumed = 25       // the machine runs again (restored from its suspend, or the save failed), with the
+                            // host's clock and entropy (as `fresh`): thaw the disk, set them, mount /workspace
+                            // again, start the network relay afresh; answered by ready
 
     // Guest → host.
     case ready = 64         // init is up and has read the configuration
@@ -59,6 +65,8 @@ public enum FrameKind: UInt8, Sendable {
     case openFailed = 77    // sid + why the session could not start
     case snapshotPoint = 78 // nothing of this VM touched yet: the host may save the machine now
     case wantFresh = 79     // after the configuration: the clock and entropy, please (see `fresh`)
+    case suspendReady = 80  // the disk is frozen and /workspace released: the host may save the machine
+    case suspendRefused = 81 // why not (one printable line); nothing was frozen
 
     // The `pen.net` port only (see NetFrame.swift): the guest's connections and DNS queries.
     case netConnect = 90    // guest → host: sid + a NetDestination (a guest program's connection)
@@ -77,6 +85,8 @@ public enum FrameKind: UInt8, Sendable {
     case statusReport = 31  // supervisor → client: a JSON object (see PenCore's SupervisorStatus)
     case stopping = 32      // supervisor → client: the VM is shutting down; the socket closes once it is down
     case policyChange = 33  // client → supervisor: a JSON PolicyChange (`pen vm net NAME allow|deny RULE`); answered by a statusReport or fatal
+    case suspendVM = 34     // client → supervisor: "force" or "": save the whole machine and stop QEMU; answered by suspended or fatal
+    case suspended = 35     // supervisor → client: the machine is saved ("BYTES SECONDS"); the socket closes once QEMU is gone
 }
 
 public struct Frame: Equatable, Sendable {

@@ -50,6 +50,15 @@ public final class FrameLink {
         unconfirmed.append((queued, session, bytes))
     }
 
+    /// Forgets every frame not yet written (the guest after a resume: they were for the supervisor
+    /// that suspended it). Only at a frame boundary: the caller wrote everything before queuing these.
+    public func dropQueued() {
+        outgoing = OutputQueue()
+        unconfirmed.removeAll()
+        confirmedCount = 0
+        queued = written
+    }
+
     /// Writes what the peer takes now; returns the session output it took, per guest session.
     @discardableResult
     public func flush() -> [UInt32: Int] {

@@ -11,6 +11,7 @@ int pen_set_controlling_tty(int fd);
 int pen_set_winsize(int fd, uint16_t rows, uint16_t cols);
 /// Freezes the filesystem mounted at path so its journal is checkpointed and it ends clean.
 int pen_freeze_fs(const char *path);
+int pen_thaw_fs(const char *path);
 /// syncfs(2): flushes one filesystem and reports writeback errors since fd was opened.
 int pen_syncfs(int fd);
 /// Brings an interface up, with an IPv4 address and netmask when addr is non-null.

@@ -20,7 +20,10 @@ final class ControlChannel {
     var fd: Int32 { link.fd }
     /// QEMU closed the port (the host is going away): nothing more to read or write.
     var closed: Bool { link.closed }
-    var wantsWrite: Bool { link.wantsWrite }
+    var wantsWrite: Bool { !paused && link.wantsWrite }
+    /// While the machine is saved (after `suspendReady`, until `resumed`) nothing leaves: a frame
+    /// the save cut in half would break the framing for the supervisor that resumes the VM.
+    var paused = false
 
     func send(_ frame: Frame) {
         link.send(frame)
@@ -36,7 +39,23 @@ final class ControlChannel {
         send(Frame(kind, text: text))
     }
 
-    func flush() { link.flush() }
+    func flush() { if !paused { link.flush() } }
+
+    /// After a resume: what was queued while the machine was saved is dropped (the frames were
+    /// about sessions the new supervisor never heard of).
+    func dropQueued() { link.dropQueued() }
+
+    /// Writes everything queued, waiting for the port at most `millis`; true when nothing is left.
+    func drain(millis: Int32) -> Bool {
+        let deadline = monotonicMicroseconds() + UInt64(millis) * 1000
+        while link.wantsWrite && !link.closed {
+            let now = monotonicMicroseconds()
+            guard now < deadline else { return false }
+            link.flush()
+            if link.wantsWrite { wait(millis: Int32(max(1, (deadline - now) / 1000))) }
+        }
+        return !link.wantsWrite
+    }
 
     /// The whole frames that have arrived (none when nothing is readable); nil once the host is gone.
     func receive() throws(InitFailure) -> [Frame]? {

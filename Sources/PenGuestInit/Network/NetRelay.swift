@@ -17,7 +17,10 @@ final class NetRelay {
     /// How long a connect to a published port may take.
     static let connectTime: UInt64 = 10_000_000  // µs
 
-    let link: FrameLink
+    /// Replaced when the machine resumes from a suspend (a new supervisor: framing starts afresh).
+    var link: FrameLink
+    /// Set by a suspend (RelayPause): nothing is read or sent until the machine resumes.
+    var paused = false
     private let listeners: [Int32]
     private let dnsSockets: [Int32]
     private let originalDestination: (Int32) -> NetDestination?
@@ -50,6 +53,7 @@ final class NetRelay {
         let dns = [try NetSockets.loopback(SOCK_DGRAM, family: AF_INET, port: net.policyDNSPort),
                    try NetSockets.loopback(SOCK_DGRAM, family: AF_INET6, port: net.policyDNSPort)]
         let relay = NetRelay(link: fd, listeners: listeners, dnsSockets: dns)
+        guard RelayPause.open() else { throw InitFailure(stage, "could not make its pause pipes") }
         guard Threads.detach({ relay.run() }) else { throw InitFailure(stage, "could not start its thread") }
     }
 
@@ -58,7 +62,7 @@ final class NetRelay {
     /// accepted connection was headed (nil: it did not come through the redirect).
     init(link fd: Int32, listeners: [Int32], dnsSockets: [Int32],
          originalDestination: @escaping (Int32) -> NetDestination? = NetSockets.originalDestination(of:)) {
-        link = FrameLink(fd: fd)
+        link = FrameLink(fd: fd, ownsDescriptor: false)  // kept across a resume; closed by run()
         self.listeners = listeners
         self.dnsSockets = dnsSockets
         self.originalDestination = originalDestination
@@ -72,15 +76,18 @@ final class NetRelay {
         for stream in streams.values { NetSockets.closeWithReset(stream.fd) }
         streams = [:]
         for fd in listeners + dnsSockets { close(fd) }
+        close(link.fd)
     }
 
     // MARK: the loop
 
-    private enum Source { case link, listener(Int32), dns(Int32), stream(UInt32) }
+    private enum Source { case link, pause, listener(Int32), dns(Int32), stream(UInt32) }
 
     private func pollOnce() {
-        var fds = [pollfd(fd: link.fd, events: Int16(POLLIN) | (link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0)]
-        var sources: [Source] = [.link]
+        if paused { return waitWhilePaused() }
+        var fds = [pollfd(fd: link.fd, events: Int16(POLLIN) | (link.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
+                   pollfd(fd: RelayPause.commandFD, events: Int16(POLLIN), revents: 0)]
+        var sources: [Source] = [.link, .pause]
         if acceptResumes.map({ $0 <= monotonicMicroseconds() }) ?? true {
             acceptResumes = nil
             for fd in listeners { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)); sources.append(.listener(fd)) }
@@ -98,11 +105,13 @@ final class NetRelay {
         let ready = poll(&fds, nfds_t(fds.count), timeout())
         if ready < 0 && errno != EINTR { Console.log("pen-init: \(Self.stage): poll: errno \(errno)") }
         for (i, source) in sources.enumerated() where fds[i].revents != 0 {
+            if paused { return }  // a suspend came in this turn: nothing more is read or sent
             let revents = fds[i].revents
             switch source {
             case .link:
                 if revents & Int16(POLLOUT) != 0 { link.flush() }
                 if revents & ~Int16(POLLOUT) != 0 { readHost() }
+            case .pause: takePauseCommand()
             case .listener(let fd): acceptConnections(fd)
             case .dns(let fd): receiveQueries(fd)
             case .stream(let id):

@@ -15,6 +15,8 @@ final class SessionServer {
     private var setup: FirstBootSetup
     private var shutdownRequests = 0
     private var shutdownDeadline: UInt64?
+    /// Between `suspendReady` and `resumed`: the machine is being saved; no session is served.
+    private var suspended = false
     /// A host that opens more sessions than this at once is refused (a bound on init's memory).
     static let maxSessions = 512
     /// After a shutdown request, sessions get this long before their processes are killed.
@@ -51,7 +53,7 @@ final class SessionServer {
                    pollfd(fd: channel.closed ? -1 : channel.fd,
                           events: Int16(POLLIN) | (channel.wantsWrite ? Int16(POLLOUT) : 0), revents: 0)]
         var sources: [Source] = [.signals, .channel]
-        for session in sessions.values {
+        for session in sessions.values where !suspended {
             for output in session.readableOutputs {
                 fds.append(pollfd(fd: output.fd, events: Int16(POLLIN), revents: 0))
                 sources.append(.output(session, output.kind))
@@ -132,6 +134,8 @@ final class SessionServer {
         switch frame.kind {
         case .shutdown: beginShutdown()
         case .goodbye: break
+        case .suspend: prepareSuspend(force: frame.text == "force")
+        case .resumed: resume(try frame.freshness())
         case .open:
             let (id, body) = try frame.sessionBody()
             open(id, try SessionRequest(decoding: body.payload[...]))
@@ -154,6 +158,45 @@ final class SessionServer {
             default: throw .unexpected(frame.kind)
             }
         }
+    }
+
+    /// `suspend`: /workspace released and the disk frozen (Suspension), the relay quiet, then
+    /// `suspendReady`, and nothing leaves until `resumed`; or `suspendRefused` and nothing changed.
+    private func prepareSuspend(force: Bool) {
+        guard !suspended, shutdownRequests == 0 else { return channel.send(.suspendRefused, "the VM is shutting down") }
+        guard !setup.isRunning else { return channel.send(.suspendRefused, "its first-boot setup is still running; try again once it is done") }
+        if let refusal = Suspension.prepare(workspaceTag: config.workspaceTag, force: force) {
+            return channel.send(.suspendRefused, refusal)
+        }
+        guard RelayPause.pause(millis: 2000) else {
+            _ = Suspension.resume(workspaceTag: config.workspaceTag)
+            return channel.send(.suspendRefused, "the network relay did not go quiet")
+        }
+        channel.send(Frame(.suspendReady))
+        _ = channel.drain(millis: 2000)
+        channel.paused = true
+        suspended = true
+    }
+
+    /// `resumed`: the clock and entropy are the host's, the disk thaws, /workspace is back, and
+    /// the relay starts afresh; then `ready`, as after a boot.
+    private func resume(_ fresh: Freshness) {
+        guard suspended else { return }
+        suspended = false
+        channel.dropQueued()
+        channel.paused = false
+        // Sessions from before the suspend belong to a supervisor that is gone: their ids would
+        // meet the new one's. Their processes are hung up (as on a lost terminal) and forgotten;
+        // those that detach (nohup, setsid, a tmux server) carry on, and are reaped as orphans.
+        for session in sessions.values {
+            session.signal(SIGHUP)
+            session.closeAll()
+        }
+        sessions = [:]
+        do { try FreshStart.set(fresh) } catch { Console.log(error.line) }
+        if let problem = Suspension.resume(workspaceTag: config.workspaceTag) { channel.send(.notice, problem) }
+        RelayPause.resume()
+        channel.send(Frame(.ready))
     }
 
     private func open(_ id: UInt32, _ request: SessionRequest) {
