@@ -45,7 +45,13 @@ public struct Launcher {
         _ = try SignalPipe.shared()
         let vm = try vmDirectory(name)
         let session = try SessionResolver.resolve(options, host: host)
-        guard let connection = try SupervisorConnection.connect(vm, wait: bootTimeout) else {
+        var connection = try SupervisorConnection.connect(vm, wait: bootTimeout)
+        if connection == nil, SuspendStore(vmPath: vm.path).exists {
+            // A suspended VM is resumed for the command (detached, as `pen vm start` would).
+            _ = try start(BootRequest(name: name))
+            connection = try SupervisorConnection.connect(vm, wait: bootTimeout)
+        }
+        guard let connection else {
             throw PenError("VM '\(vm.name)' is not running", fix: "start it with `pen vm start \(vm.name)`")
         }
         return try attach(connection, session, vm: vm, started: Date(), timings: [])
@@ -149,7 +155,14 @@ public struct Launcher {
             try vm.save(updated)
         }
         plan.use(image)
-        if !plan.cold {
+        let machineKey = SnapshotChooser.key(plan.spec, kernelSHA256: image.kernelSHA256, initrdSHA256: image.initrdSHA256,
+                                             rootImageSHA256: image.rootImageSHA256, qemu: qemu)
+        plan.supervisor.suspendStore = vm.path
+        plan.supervisor.machineKey = machineKey
+        if let resume = ResumeChooser.choose(vmName: vm.name.value, store: SuspendStore(vmPath: vm.path), key: machineKey,
+                                             cold: request.cold, say: say) {
+            plan.use(resume)
+        } else if !plan.cold {
             plan.use(SnapshotChooser(store: BootSnapshotStore(paths: paths), say: say)
                 .choose(plan.spec, kernelSHA256: image.kernelSHA256, initrdSHA256: image.initrdSHA256,
                         rootImageSHA256: image.rootImageSHA256, qemu: qemu))

@@ -41,6 +41,7 @@ extension Supervisor {
         case .bootColdInstead: bootColdInstead()
         case .sendFreshness: sendFreshness()
         case .sendGoodbye: guest.send(Frame(.goodbye))
+        case .resumeGuest: resumeGuest()
         }
     }
 

@@ -108,6 +108,8 @@ extension Supervisor {
             if let json = try? PenJSON.encode(status) { client.link.send(Frame(.statusReport, Array(json))) }
         case .shutdown:
             requestStop()
+        case .suspendVM:
+            requestSuspend(client, force: frame.text == "force")
         case .policyChange:
             do { client.link.send(try changePolicy(frame.payload)) } catch { refuse(client, error.message) }
         case .open:
@@ -156,7 +158,7 @@ extension Supervisor {
         guest.flush()
     }
 
-    private func refuse(_ client: Client, _ why: String) {
+    func refuse(_ client: Client, _ why: String) {
         client.link.send(Frame(.fatal, text: why))
         client.closeWhenFlushed = true
     }
@@ -198,7 +200,7 @@ extension Supervisor {
     func sessionEnded() {
         if sessions.sessionCount == 0 {
             idleSince = Date()
-            if !plan.detached && !state.isStopping { requestStop() }
+            if !plan.detached && !state.isStopping && pendingSuspend == nil && !suspendedForGood { requestStop() }
         }
     }
 }

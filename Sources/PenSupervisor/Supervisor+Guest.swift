@@ -56,6 +56,10 @@ extension Supervisor {
             advance(.guestWantsFresh)
         case .halted:
             advance(.guestHalted)  // answered with one goodbye
+        case .suspendReady:
+            guestReadyForSuspend()
+        case .suspendRefused:
+            guestRefusedSuspend(GuestText.printable(frame.payload))
         default:
             try handleSessionFrame(frame)
         }

@@ -68,6 +68,7 @@ extension Supervisor {
         // The idle timer counts only where checkTimers acts on it (else a passed deadline spins).
         if let idleDeadline { wait = min(wait, idleDeadline.timeIntervalSince(now)) }
         if let summary = relayNotices.pendingSummaryAt { wait = min(wait, summary.timeIntervalSince(now)) }
+        if let pending = pendingSuspend { wait = min(wait, pending.deadline.timeIntervalSince(now)) }
         if let since = guestStuckSince { wait = min(wait, since.addingTimeInterval(guestStuckLimit).timeIntervalSince(now)) }
         return Int32(max(0, wait) * 1000) + 1
     }
@@ -100,6 +101,7 @@ extension Supervisor {
         checkGuestReads(now: now)
         if let summary = relayNotices.pendingSummaryAt, now >= summary { takeRelayNotices() }
         closeSilentClients(now: now)
+        checkSuspendDeadline(now: now)
         if let idleDeadline, now >= idleDeadline, let limit = idleLimit {
             log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")
             requestStop()

@@ -48,6 +48,12 @@ public final class Supervisor {
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     /// The network relay of a VM under a policy (its own thread), and what it tells the loop.
     var relay: NetRelay?
+    /// QEMU's monitor, greeted once (Supervisor+Suspend.swift).
+    var monitorClient: QMPClient?
+    /// A `pen vm suspend` waiting for the guest to get ready for the save.
+    var pendingSuspend: PendingSuspend?
+    /// The machine was saved and QEMU told to go: its exit is the suspend's end, not a crash.
+    var suspendedForGood = false
     let relayNotices = RelayNotices()
     /// network.log, opened (never through a symlink) before the VM starts; each relay gets a copy.
     var networkLog: Int32?

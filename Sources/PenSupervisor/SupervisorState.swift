@@ -96,6 +96,8 @@ enum SupervisorEffect: Equatable, Sendable {
     case bootColdInstead
     case sendFreshness
     case sendGoodbye
+    /// A resumed machine: let it run and tell the guest (its configuration it has).
+    case resumeGuest
 }
 
 struct SupervisorState: Sendable {
@@ -121,7 +123,10 @@ struct SupervisorState: Sendable {
     }
 
     /// Effects the supervisor performs right after it starts QEMU the first time.
-    var initialEffects: [SupervisorEffect] { boot == .restoring ? [.sendConfig] : [] }
+    var initialEffects: [SupervisorEffect] {
+        guard boot == .restoring else { return [] }
+        return mode.isResume ? [.resumeGuest] : [.sendConfig]
+    }
 
     var isStopping: Bool { stop != .running }
 
@@ -188,7 +193,7 @@ struct SupervisorState: Sendable {
             attempts += 1
             answered = []
             boot = newMode.isRestore ? .restoring : .starting
-            return newMode.isRestore ? [.sendConfig] : []
+            return newMode.isRestore ? (newMode.isResume ? [.resumeGuest] : [.sendConfig]) : []
         case (.restarted, _):
             return nil
 

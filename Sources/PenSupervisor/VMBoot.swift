@@ -36,9 +36,18 @@ enum VMBoot {
         wiring.kernel = try held.openNoFollow(spec.kernelPath, O_RDONLY)
         wiring.initrd = try held.openNoFollow(spec.initrdPath, O_RDONLY)
         if let dir = spec.workspace { wiring.workspace = try held.openNoFollow(dir, O_RDONLY | O_DIRECTORY) }
-        var monitor: Int32?
+        // QMP for the supervisor alone, for the VM's life: it saves a boot snapshot, suspends the
+        // VM, and lets a resumed one run.
+        let (monitor, qemuMonitor) = try held.socketPair("monitor")
+        wiring.monitor = qemuMonitor
         switch spec.snapshot {
-        case .cold: break
+        case .cold, .save: break
+        case .resume(let state):
+            if let verified = spec.snapshotDescriptor {
+                wiring.snapshotState = try held.reopen(verified, O_RDONLY, what: state)
+            } else {
+                wiring.snapshotState = try held.openNoFollow(state, O_RDONLY)
+            }
         case .restore(let state, _):
             // The state the choosing pen verified, through the descriptor it opened then: a file
             // swapped in at the path since is never read. (A fresh description, so a restarted
@@ -48,10 +57,6 @@ enum VMBoot {
             } else {
                 wiring.snapshotState = try held.openNoFollow(state, O_RDONLY)
             }
-        case .save:
-            let (pen, qemu) = try held.socketPair("monitor")
-            monitor = pen
-            wiring.monitor = qemu
         }
         let network = try startNetwork(spec.network, held)
         wiring.network = network?.0

@@ -44,6 +44,17 @@ import Testing
         #expect(Self.refuses(state, .snapshotPoint))
     }
 
+    @Test func aResumedMachineIsLetRunAndToldNotConfigured() throws {
+        var state = SupervisorState(mode: .resume(state: "/vms/box/suspended/state"), restartable: true)
+        #expect(state.boot == .restoring && state.initialEffects == [.resumeGuest])
+        #expect(state.advance(.guestSpoke) == [.recordFirstWord])
+        #expect(state.advance(.guestReady) == [.reportReady, .openWaitingSessions])
+        // A QEMU that could not load it: the disk boots cold instead.
+        var failed = SupervisorState(mode: .resume(state: "/s"), restartable: true)
+        #expect(failed.advance(.qemuExited) == [.bootColdInstead])
+        #expect(failed.advance(.restarted(.cold)) == [])
+    }
+
     @Test func aSavingBootSavesBeforeTheConfigurationAndFallsBackToColdWhenNothingWasSaved() throws {
         var state = try Self.state(.save(key: "k"), .guestSpoke)
         #expect(state.advance(.snapshotPoint) == [.saveSnapshot, .sendConfig])

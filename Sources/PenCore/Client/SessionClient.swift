@@ -169,6 +169,9 @@ public final class SessionClient {
             advance(.openFailed(PenError("cannot start the session in VM '\(vmName)'", cause: body.map { GuestText.printable($0.payload) })))
         case .fatal: advance(.fatal(PenError(GuestText.printable(frame.payload))))
         case .stopping: advance(.vmStopping)
+        case .suspended:
+            // A forced `pen vm suspend`: the session's processes got SIGHUP, like a lost terminal's.
+            advance(.fatal(PenError("VM '\(vmName)' was suspended", fix: "`pen shell \(vmName)` resumes it", exitCode: 128 + SIGHUP)))
         // The guest's word, shown as such: it cannot pass for pen's own finding about the host's disk.
         case .diskError: advance(.diskError("the VM reports: " + GuestText.printable(frame.payload, limit: 200)))
         case .notice: say(GuestText.printable(frame.payload))

@@ -114,6 +114,29 @@ public final class SupervisorConnection {
         }
     }
 
+    /// `pen vm suspend`: the machine saved and QEMU gone. Returns the state's size and the save's
+    /// seconds; the supervisor's refusal (sessions attached, /workspace in use, …) is the error.
+    public func suspend(force: Bool, seconds: Double) throws(PenError) -> (bytes: UInt64, seconds: Double) {
+        try send([Frame(.suspendVM, text: force ? "force" : "")])
+        let reply = try receive(within: seconds)
+        guard reply.kind == .suspended else { throw PenError(reply.kind == .fatal ? reply.text : "the VM's supervisor answered \(reply.kind)") }
+        let words = reply.text.split(separator: " ")
+        guard words.count == 2, let bytes = UInt64(words[0]), let took = Double(words[1]) else {
+            throw PenError("the VM's supervisor sent an unreadable answer to the suspend")
+        }
+        // The supervisor goes with QEMU: its socket closes then.
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 1000) >= 0 || errno == EINTR else { break }
+            guard p.revents != 0 else { continue }
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { break }
+        }
+        return (bytes, took)
+    }
+
     public func close() { Glibc.close(fd) }
 
     private func send(_ frames: [Frame]) throws(PenError) {

@@ -8,15 +8,26 @@ public enum SnapshotBoot: Codable, Equatable, Sendable {
     case restore(state: String, key: String)
     /// The kernel boots, and the machine is saved at the guest's snapshot point under `key`.
     case save(key: String)
+    /// QEMU loads this VM's own suspended machine (`-incoming fd:N`, saved paused): the supervisor
+    /// lets it run and the guest carries on where it was (plan 14).
+    case resume(state: String)
 
+    /// QEMU loads a saved machine instead of booting a kernel.
     public var isRestore: Bool {
-        if case .restore = self { return true }
+        switch self {
+        case .restore, .resume: return true
+        case .cold, .save: return false
+        }
+    }
+
+    public var isResume: Bool {
+        if case .resume = self { return true }
         return false
     }
 
     public var key: String? {
         switch self {
-        case .cold: return nil
+        case .cold, .resume: return nil
         case .restore(_, let key), .save(let key): return key
         }
     }
@@ -27,6 +38,7 @@ public enum SnapshotBoot: Codable, Equatable, Sendable {
         case .cold: return "cold"
         case .restore: return "restored"
         case .save: return "cold, snapshot saved"
+        case .resume: return "resumed"
         }
     }
 }

@@ -31,9 +31,7 @@ public struct SnapshotChooser {
     /// record, else boot cold and save one (a damaged one is said and removed first).
     public func choose(_ spec: VMSpec, kernelSHA256: String, initrdSHA256: String, rootImageSHA256: String,
                        qemu: QEMU) -> SnapshotChoice {
-        let key = SnapshotKey(kernelSHA256: kernelSHA256, initrdSHA256: initrdSHA256, rootImageSHA256: rootImageSHA256,
-                              qemu: qemu.identity, hostCPU: spec.accelerator == .kvm ? Self.hostCPU() : "tcg",
-                              machine: QEMU.machineShape(spec), qemuUID: spec.qemuUser?.uid ?? geteuid())
+        let key = Self.key(spec, kernelSHA256: kernelSHA256, initrdSHA256: initrdSHA256, rootImageSHA256: rootImageSHA256, qemu: qemu)
         let hash = key.hash
         if let record = store.record(hash) {
             do throws(PenError) {
@@ -48,6 +46,14 @@ public struct SnapshotChooser {
             say("pen: booting cold once to save a boot snapshot of this machine; later boots restore it")
         }
         return SnapshotChoice(boot: .save(key: hash), state: nil, key: key)
+    }
+
+    /// What a saved machine of `spec` depends on (a boot snapshot's key; a suspend's too).
+    public static func key(_ spec: VMSpec, kernelSHA256: String, initrdSHA256: String, rootImageSHA256: String,
+                           qemu: QEMU) -> SnapshotKey {
+        SnapshotKey(kernelSHA256: kernelSHA256, initrdSHA256: initrdSHA256, rootImageSHA256: rootImageSHA256,
+                    qemu: qemu.identity, hostCPU: spec.accelerator == .kvm ? hostCPU() : "tcg",
+                    machine: QEMU.machineShape(spec), qemuUID: spec.qemuUser?.uid ?? geteuid())
     }
 
     /// Under KVM the guest sees the host's CPU (`-cpu host`): a snapshot is only good on the same one.

@@ -35,6 +35,10 @@ public struct SupervisorPlan: Codable, Equatable, Sendable {
     public var snapshotKey: SnapshotKey?
     /// With `public` or `allow`: what the relay on `pen.net` decides by (nil: no relay).
     public var relay: RelayPlan?
+    /// A user VM's directory, where `pen vm suspend` saves its machine (nil: a builder, never suspended).
+    public var suspendStore: String?
+    /// What this VM's machine is (images, QEMU, shape): recorded with a suspend, compared on resume.
+    public var machineKey: SnapshotKey?
 
     public init(spec: VMSpec, qemu: String, boot: BootConfig, detached: Bool, idleTimeout: Double?, bootTimeout: Double,
                 archivePath: String? = nil, facts: BootFacts, snapshotStore: String? = nil, snapshotKey: SnapshotKey? = nil) {

@@ -4,7 +4,7 @@ import Foundation
 public struct VMSummary: Encodable, Equatable, Sendable {
     public var name: String
     public var profile: String
-    /// "running" or "stopped".
+    /// "running", "suspended" or "stopped".
     public var status: String
     public var cpus: Int
     public var memoryMiB: Int
@@ -21,9 +21,13 @@ public struct VMSummary: Encodable, Equatable, Sendable {
     @NullWhenAbsent public var detached: Bool?
     /// How a running VM started: "cold", "restored" (from its boot snapshot), "cold, snapshot saved".
     @NullWhenAbsent public var boot: String?
+    /// A suspended VM: when, and the size of its saved machine.
+    @NullWhenAbsent public var suspendedAt: Date?
+    @NullWhenAbsent public var suspendedBytes: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case name, profile, status, cpus, directory, sessions, detached, boot
+        case suspendedAt = "suspended_at", suspendedBytes = "suspended_bytes"
         case memoryMiB = "memory_mib", diskUsedBytes = "disk_used_bytes", diskSizeBytes = "disk_size_bytes"
         case createdAt = "created_at", uptimeSeconds = "uptime_seconds"
     }
@@ -43,11 +47,14 @@ public enum VMListing {
         // A running VM's supervisor says how it runs (a booting one is not waited for).
         let live = running ? (try? SupervisorConnection.connect(vm, wait: 0, acceptStopping: true)).flatMap { $0 } : nil
         defer { live?.close() }
-        return VMSummary(name: vm.name.value, profile: record.profile, status: running ? "running" : "stopped",
+        let suspended = running ? nil : SuspendStore(vmPath: vm.path).record()
+        return VMSummary(name: vm.name.value, profile: record.profile,
+                         status: running ? "running" : suspended != nil ? "suspended" : "stopped",
                          cpus: live?.status.facts.cpus ?? record.cpus, memoryMiB: live?.status.facts.memoryMiB ?? record.memoryMiB,
                          diskUsedBytes: usage?.data, diskSizeBytes: usage?.total ?? record.diskSize,
                          directory: record.directory, createdAt: record.createdAt, sessions: live?.status.sessions,
                          uptimeSeconds: live.map { Int(Date().timeIntervalSince($0.status.startedAt)) },
-                         detached: live?.status.detached, boot: live?.status.boot)
+                         detached: live?.status.detached, boot: live?.status.boot,
+                         suspendedAt: suspended?.createdAt, suspendedBytes: suspended?.bytes)
     }
 }

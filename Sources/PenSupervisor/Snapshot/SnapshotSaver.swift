@@ -12,7 +12,7 @@ enum SnapshotSaver {
     static let migrationTimeout = 30.0
 
     /// Saves; returns how long the migration took, or nil when nothing was saved (and why, logged).
-    static func save(monitor: Int32, store: BootSnapshotStore, key: SnapshotKey,
+    static func save(monitor: () throws(PenError) -> QMPClient, store: BootSnapshotStore, key: SnapshotKey,
                      log: (String) -> Void) -> Double? {
         let hash = key.hash
         do throws(PenError) {
@@ -37,11 +37,13 @@ enum SnapshotSaver {
         }
         defer { close(file) }
         let started = Date()
-        let qmp = QMPClient(fd: monitor)
+        let qmp: QMPClient
         do throws(PenError) {
+            qmp = try monitor()
             try migrate(qmp, into: file, deadline: started.addingTimeInterval(migrationTimeout))
+            try qmp.execute("cont", deadline: started.addingTimeInterval(migrationTimeout))
         } catch {
-            abandon(qmp)
+            if let client = try? monitor() { abandon(client) }
             log("pen: the boot snapshot was not saved: \(error.message)")
             scratch.remove()
             return nil
@@ -64,19 +66,17 @@ enum SnapshotSaver {
         return seconds
     }
 
-    /// Migrates the running machine into `file` (QEMU stops it for the last pages), then lets it
-    /// run on. It is not stopped first: a stream saved from a paused machine restores paused, and
-    /// a restored VM has no monitor to resume it. The guest sits idle at its snapshot point
-    /// meanwhile, so the few pages it dirties converge at once.
-    private static func migrate(_ qmp: QMPClient, into file: Int32, deadline: Date) throws(PenError) {
-        try qmp.greet(deadline: deadline)
+    /// Migrates the machine into `file` until QEMU says it completed. A boot snapshot's machine is
+    /// not stopped first (the caller lets it run on after): its stream then restores running, so
+    /// every VM started from it runs without a word to its monitor; the guest sits idle at its
+    /// snapshot point, so the few pages it dirties converge at once. A suspend stops it first.
+    static func migrate(_ qmp: QMPClient, into file: Int32, deadline: Date) throws(PenError) {
         try qmp.execute("getfd", ["fdname": "snapshot"], passing: file, deadline: deadline)
         try qmp.execute("migrate", ["uri": "fd:snapshot"], deadline: deadline)
         while true {
             let state = try qmp.execute("query-migrate", deadline: deadline) as? [String: Any]
             switch state?["status"] as? String {
             case "completed":
-                try qmp.execute("cont", deadline: deadline)
                 return
             case "failed", "cancelled":
                 throw PenError("QEMU's migration \(state?["status"] as? String ?? "failed")",
@@ -90,7 +90,7 @@ enum SnapshotSaver {
 
     /// A migration that failed or ran out of time: cancelled (a `cont` during an active one does
     /// nothing, and a completing one would leave the machine paused), then the machine runs on.
-    private static func abandon(_ qmp: QMPClient) {
+    static func abandon(_ qmp: QMPClient) {
         let deadline = Date().addingTimeInterval(10)
         _ = try? qmp.execute("migrate_cancel", deadline: deadline)
         while Date() < deadline {

@@ -10,9 +10,11 @@ extension Supervisor {
     /// At a cold guest's snapshot point, before its configuration goes (SupervisorState: the
     /// transition to `configuring` when the boot is to save one).
     func saveBootSnapshot() {
-        if let monitor = vm.monitor, let store = plan.snapshotStore, let key = plan.snapshotKey {
+        if vm.monitor != nil, let store = plan.snapshotStore, let key = plan.snapshotKey {
             let started = Date()
-            if let seconds = SnapshotSaver.save(monitor: monitor, store: BootSnapshotStore(root: store), key: key, log: log) {
+            let deadline = started.addingTimeInterval(SnapshotSaver.migrationTimeout)
+            if let seconds = SnapshotSaver.save(monitor: { () throws(PenError) in try monitor(deadline: deadline) },
+                                                store: BootSnapshotStore(root: store), key: key, log: log) {
                 log("pen: saved the boot snapshot \(key.hash.prefix(12)) in \(String(format: "%.1f", seconds)) s")
             } else {
                 advance(.snapshotNotSaved)  // another VM saves it, or it failed: a plain cold boot
@@ -20,20 +22,12 @@ extension Supervisor {
             // The save is not the guest's boot time: its deadline moves by what the save took.
             bootClockStart = bootClockStart.addingTimeInterval(Date().timeIntervalSince(started))
         }
-        // QEMU's monitor is for the save only: closed now, nothing of it stays for the VM's life.
-        if let monitor = vm.monitor {
-            if let held = vm.held { held.close(monitor) } else { close(monitor) }
-            vm.monitor = nil
-        }
+        // The monitor stays for the VM's life: a suspend saves the machine through it too.
     }
 
     /// The wall clock and fresh entropy, as the guest asks for them after its configuration.
     func sendFreshness() {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var generator = SystemRandomNumberGenerator()
-        let entropy = (0..<Freshness.entropyBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        guest.send(.fresh(Freshness(seconds: Int64(now.tv_sec), nanoseconds: Int32(now.tv_nsec), entropy: entropy)))
+        guest.send(.fresh(Self.freshness()))
         guest.flush()
     }
 
@@ -41,7 +35,15 @@ extension Supervisor {
     /// snapshot goes and the VM boots cold.
     func bootColdInstead() {
         let why = lastLines(of: plan.spec.qemuLogPath, count: 2)
-        log("pen: VM '\(plan.spec.name)' could not be restored from its boot snapshot\(why.isEmpty ? "" : " (\(why))"); booting it cold")
+        if state.mode.isResume {
+            // The disk was frozen clean before the save: it boots on its own; the processes are gone.
+            let line = "VM '\(plan.spec.name)' could not be resumed\(why.isEmpty ? "" : " (\(why))"); booting its disk, its processes were not kept"
+            log("pen: " + line)
+            bootNotices.append(Frame(.notice, text: line))
+            if let store = plan.suspendStore { SuspendStore(vmPath: store).remove() }
+        } else {
+            log("pen: VM '\(plan.spec.name)' could not be restored from its boot snapshot\(why.isEmpty ? "" : " (\(why))"); booting it cold")
+        }
         if case .restore(_, let key) = state.mode, let store = plan.snapshotStore { BootSnapshotStore(root: store).remove(key) }
         do {
             try startAgain(.cold)

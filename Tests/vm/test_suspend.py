@@ -1,0 +1,93 @@
+"""`pen vm suspend` and resume: the whole machine saved beside its disk and QEMU gone; `pen exec`,
+`pen shell` or `pen vm start` resume it with its processes, the host's clock and /workspace back.
+What stands in the way (sessions attached, processes using /workspace) is named, or with --force
+ended; a saved machine that cannot be used boots the disk instead and says so."""
+import json
+import time
+
+from conftest import describe, fsck_clean
+
+# A process that outlives its session: counts in /root every 0.2 s, its pid kept in /root/pid.
+COUNTER = ("cd /root && setsid sh -c 'echo $$ > /root/pid; i=0; while :; do i=$((i+1)); echo $i > /root/n; sleep 0.2; done'"
+           " </dev/null >/dev/null 2>&1 &")
+
+
+def listing(pen, name):
+    rows = json.loads(pen.run("vm", "ls", "--json", check=0).stdout)
+    return next(row for row in rows if row["name"] == name)
+
+
+def test_a_suspended_vm_resumes_with_its_processes_and_the_hosts_clock(pen):
+    vm = pen.vm("sus")
+    vm.start()
+    vm.exec("sh", "-c", COUNTER, check=0)
+    time.sleep(1)  # it has written its pid and counted
+    before = vm.exec("sh", "-c", "cat /root/pid /root/n", check=0).stdout.split()
+
+    r = pen.run("vm", "suspend", "sus")
+    assert r.returncode == 0, describe(r)
+    assert b"suspended" in r.stderr, describe(r)
+    assert not vm.qemu_pids()
+    row = listing(pen, "sus")
+    assert row["status"] == "suspended" and row["suspended_bytes"] > 0, row
+    ok, report = fsck_clean(vm.disk)  # the disk alone is a clean filesystem: frozen before the save
+    assert ok, report
+
+    time.sleep(3)  # the guest's clock must not lag by this
+    r = vm.exec("sh", "-c", "cat /root/pid; test -d /proc/$(cat /root/pid) && echo alive; date +%s", check=0)
+    host_now = time.time()
+    pid, alive, guest_now = r.stdout.split()
+    assert pid == before[0] and alive == b"alive", describe(r)  # the same process, never restarted
+    assert abs(int(guest_now) - host_now) < 3, (guest_now, host_now)
+    time.sleep(1)
+    counted = int(vm.exec("cat", "/root/n", check=0).stdout)
+    assert counted > int(before[1]), (before, counted)  # it carried on counting
+    assert listing(pen, "sus")["status"] == "running"
+    assert not (vm.path / "suspended").exists()  # a saved machine runs once only
+    vm.stop()
+
+
+def test_sessions_and_workspace_users_are_named_or_with_force_ended(pen):
+    vm = pen.vm("busy")
+    shell = vm.spawn_shell("sh", "-c", "echo up; sleep 300")  # its working directory is /workspace
+    assert shell.stdout.readline() == b"up\n"
+    r = pen.run("vm", "suspend", "busy")
+    assert r.returncode != 0 and b"has a session attached" in r.stderr and b"--force" in r.stderr, describe(r)
+
+    r = pen.run("vm", "suspend", "busy", "--force")
+    assert r.returncode == 0, describe(r)
+    out, err = shell.communicate(timeout=60)
+    assert shell.returncode == 129 and b"VM 'busy' was suspended" in err, (shell.returncode, err)
+    assert not vm.qemu_pids()
+
+    # A process of its own in /workspace: named, nothing saved; forced, it is ended.
+    r = vm.exec("sh", "-c", "cd /workspace && setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 1; echo resumed", check=0)
+    assert r.stdout == b"resumed\n", describe(r)
+    r = pen.run("vm", "suspend", "busy")
+    assert r.returncode != 0 and b"/workspace is in use by sleep (pid" in r.stderr, describe(r)
+    assert listing(pen, "busy")["status"] == "running"
+    r = pen.run("vm", "suspend", "busy", "--force")
+    assert r.returncode == 0, describe(r)
+    # Resumed, /workspace is there again: a file written in the guest shows on the host.
+    r = vm.exec("sh", "-c", "echo back > /workspace/after; pidof sleep || echo none", check=0)
+    assert r.stdout == b"none\n", describe(r)
+    assert (pen.cwd / "after").read_bytes() == b"back\n"
+    vm.stop()
+
+
+def test_a_damaged_saved_machine_boots_the_disk_and_says_its_processes_were_not_kept(pen):
+    vm = pen.vm("dmg")
+    vm.start()
+    vm.exec("sh", "-c", "echo kept > /root/f; " + COUNTER, check=0)
+    time.sleep(1)
+    assert vm.exec("sh", "-c", "test -d /proc/$(cat /root/pid) && sync && echo alive", check=0).stdout == b"alive\n"
+    assert pen.run("vm", "suspend", "dmg").returncode == 0
+    state = vm.path / "suspended" / "state"
+    with open(state, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\xff" * 64)
+    r = vm.shell("sh", "-c", "cat /root/f; test -d /proc/$(cat /root/pid) && echo alive || echo gone", check=0)
+    assert r.stdout == b"kept\ngone\n", describe(r)
+    assert b"the suspended machine of VM 'dmg' is damaged (its state does not match its recorded SHA-256)" in r.stderr, describe(r)
+    assert b"its processes were not kept" in r.stderr, describe(r)
+    assert not (vm.path / "suspended").exists()
