@@ -32,6 +32,8 @@ def test_a_suspended_vm_resumes_with_its_processes_and_the_hosts_clock(pen):
     assert row["status"] == "suspended" and row["suspended_bytes"] > 0, row
     ok, report = fsck_clean(vm.disk)  # the disk alone is a clean filesystem: frozen before the save
     assert ok, report
+    r = pen.run("vm", "fsck", "sus", "--repair")
+    assert r.returncode != 0 and b"is suspended: a repaired disk would no longer match" in r.stderr, describe(r)
 
     time.sleep(3)  # the guest's clock must not lag by this
     r = vm.exec("sh", "-c", "cat /root/pid; test -d /proc/$(cat /root/pid) && echo alive; date +%s", check=0)

@@ -20,6 +20,12 @@ public enum VMFsck {
         let lock = try VMLock.stopped(vm)
         defer { withExtendedLifetime(lock) {} }
         try SafeFiles.refuseSymlink(vm.diskPath)
+        // A suspended VM's saved memory holds the filesystem's state as it was: a repaired disk
+        // would no longer match it (checking alone writes nothing).
+        if repair, SuspendStore(vmPath: vm.path).exists {
+            throw PenError("VM '\(vm.name)' is suspended: a repaired disk would no longer match its saved machine",
+                           fix: "resume it (`pen vm start \(vm.name)`) and stop it first, or drop the saved machine with `pen vm start \(vm.name) --cold`")
+        }
         guard let e2fsck = ExecutableSearch.find("e2fsck", environment: ["PATH": ChildEnvironment.path]) else {
             throw PenError("e2fsck not found", fix: "install it with `sudo apt-get install e2fsprogs`")
         }
