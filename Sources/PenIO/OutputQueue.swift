@@ -16,6 +16,12 @@ public struct OutputQueue {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Keeps only the first `count` bytes still waiting (the rest is dropped).
+    public mutating func keepFirst(_ count: Int) {
+        guard count < self.count else { return }
+        buffer.removeSubrange((offset + max(0, count))...)
+    }
+
     /// Writes as much as the descriptor takes now. Returns false when the peer is gone (EPIPE,
     /// ECONNRESET, …): the caller stops using it; what was queued is dropped.
     /// With `limit`, one write of at most that many bytes (for a descriptor that may block).

@@ -48,7 +48,8 @@ public struct Launcher {
         var connection = try SupervisorConnection.connect(vm, wait: bootTimeout)
         if connection == nil, SuspendStore(vmPath: vm.path).exists {
             // A suspended VM is resumed for the command (detached, as `pen vm start` would).
-            _ = try start(BootRequest(name: name))
+            // Its own workspace, not the caller's directory: the sandbox's processes see what they saw.
+            _ = try start(BootRequest(name: name, directory: try vm.loadIfPresent()?.directory))
             connection = try SupervisorConnection.connect(vm, wait: bootTimeout)
         }
         guard let connection else {

@@ -115,6 +115,7 @@ extension Supervisor {
         case .open:
             guard client.session == nil else { return refuse(client, "one session per connection") }
             guard !state.isStopping else { return refuse(client, "VM '\(plan.spec.name)' is stopping") }
+            guard pendingSuspend == nil else { return refuse(client, "VM '\(plan.spec.name)' is being suspended; resume it with `pen shell \(plan.spec.name)` once it is") }
             guard let body = try? frame.sessionBody(), let request = try? SessionRequest(decoding: body.body.payload[...]) else {
                 return refuse(client, "a malformed session request")
             }

@@ -30,6 +30,7 @@ extension Supervisor {
         switch frame.kind {
         case .ready:
             advance(.guestReady)  // once per boot: a guest repeating it changes nothing
+            if relay == nil && state.boot == .ready && pendingSuspend == nil { startRelay() }  // a resumed VM's
         case .stage:
             // A name that is not a short printable word is dropped: the status report must fit a frame.
             guard let timing = try? frame.stageTiming() else { return }

@@ -81,7 +81,8 @@ extension Supervisor {
 
     /// When a ready, running VM with no session stops (nil: it does not).
     private var idleDeadline: Date? {
-        guard state.boot == .ready, !state.isStopping, sessions.sessionCount == 0, let limit = idleLimit else { return nil }
+        guard state.boot == .ready, !state.isStopping, pendingSuspend == nil, sessions.sessionCount == 0,
+              let limit = idleLimit else { return nil }
         return idleSince.addingTimeInterval(limit)
     }
 

@@ -9,10 +9,21 @@ import PenWire
 extension Supervisor {
     /// A relay for the running QEMU's pen.net port, when the plan has a policy.
     func startRelay() {
-        guard let relayPlan = plan.relay, let port = vm.netPort else { return }
+        guard let relayPlan = plan.relay else { return }
         relay?.stop()
-        let owned = vm.held.map { $0.release(port) } ?? port
-        vm.netPort = nil
+        let owned: Int32
+        if let port = vm.netPort {
+            owned = vm.held.map { $0.release(port) } ?? port
+            vm.netPort = nil
+            // A copy stays here: a relay started again (after a suspend that failed) gets its own,
+            // and the port never closes under the guest while this QEMU runs.
+            if let spare = netPortSpare { close(spare) }
+            netPortSpare = dup(owned)
+        } else if let spare = netPortSpare {
+            owned = dup(spare)
+        } else {
+            return
+        }
         let notices = relayNotices
         var configuration = NetRelay.Configuration(
             policy: changedPolicy ?? relayPlan.policy,
@@ -29,6 +40,12 @@ extension Supervisor {
     func stopRelay() {
         relay?.stop()
         relay = nil
+    }
+
+    /// QEMU is gone for good: the port's last copy goes.
+    func closeRelayPort() {
+        if let spare = netPortSpare { close(spare) }
+        netPortSpare = nil
     }
 
     /// After the VM: the published ports' listeners close (the relay that accepted on them is gone).

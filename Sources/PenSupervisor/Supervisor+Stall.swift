@@ -37,10 +37,11 @@ extension Supervisor {
         guard let restartVM else { throw PenError("VM '\(plan.spec.name)' cannot be started again") }
         vm.passt = nil  // the old boot's passt goes first (killed, reaped): the new one binds the same ports
         stopRelay()
+        closeRelayPort()
         vm = try restartVM(mode)
         vmStartedAt = Date()
         guest = Self.link(to: vm)
-        startRelay()
+        if !mode.isResume { startRelay() }
         advance(.restarted(mode))  // a restored guest gets its configuration at once
     }
 }

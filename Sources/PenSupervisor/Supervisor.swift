@@ -48,6 +48,8 @@ public final class Supervisor {
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     /// The network relay of a VM under a policy (its own thread), and what it tells the loop.
     var relay: NetRelay?
+    /// A copy of the `pen.net` port's supervisor end, for a relay started again (Supervisor+Network.swift).
+    var netPortSpare: Int32?
     /// QEMU's monitor, greeted once (Supervisor+Suspend.swift).
     var monitorClient: QMPClient?
     /// A `pen vm suspend` waiting for the guest to get ready for the save.
@@ -124,7 +126,8 @@ public final class Supervisor {
         self.log = CappedLog(limit: plan.logLimit, write: log).write
         setNonBlocking(listener)
         guest = Self.link(to: vm)
-        startRelay()
+        // A resumed guest's relay restarts its framing once told `resumed`: the host's starts after (on ready).
+        if !plan.spec.snapshot.isResume { startRelay() }
         state.initialEffects.forEach(perform)  // the restored guest waits at its snapshot point
     }
 
@@ -152,6 +155,7 @@ public final class Supervisor {
                                          fix: "boot log: \(plan.spec.bootLogPath)")))
         }
         stopRelay()
+        closeRelayPort()
         closePublishedListeners()
         takeRelayNotices()
         drainArchive()

@@ -69,6 +69,8 @@ enum SupervisorEvent: Equatable, Sendable {
     case stopRequested
     case shutdownDeadlinePassed
     case guestWantsFresh
+    /// A resumed machine was let run (its saved state is gone): no longer silent, never restarted.
+    case machineRunning
     case guestHalted
     /// The guest's init failed, saying this (its frame's payload, made printable only when
     /// taken: a guest repeating it costs the host nothing).
@@ -148,6 +150,12 @@ struct SupervisorState: Sendable {
             return [.sendConfig]
         case (.snapshotPoint, _):
             return nil  // configured already (or a guest that is no longer booting)
+
+        case (.machineRunning, .restoring):
+            boot = .configuring
+            return []
+        case (.machineRunning, _):
+            return nil
 
         case (.snapshotNotSaved, _):
             guard case .save = mode else { return nil }

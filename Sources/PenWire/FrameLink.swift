@@ -50,13 +50,19 @@ public final class FrameLink {
         unconfirmed.append((queued, session, bytes))
     }
 
-    /// Forgets every frame not yet written (the guest after a resume: they were for the supervisor
-    /// that suspended it). Only at a frame boundary: the caller wrote everything before queuing these.
-    public func dropQueued() {
-        outgoing = OutputQueue()
-        unconfirmed.removeAll()
-        confirmedCount = 0
-        queued = written
+    /// Every byte ever queued: a frame boundary when taken between sends.
+    public var queuedTotal: UInt64 { queued }
+
+    /// Forgets the frames queued after `boundary` (a `queuedTotal` taken earlier), keeping what
+    /// came before it and is not written yet: a frame already begun is always finished, so the
+    /// peer's framing never breaks (the guest after a resume: the dropped frames were about
+    /// sessions of the supervisor that suspended it).
+    public func dropQueued(after boundary: UInt64) {
+        guard queued > boundary else { return }
+        outgoing.keepFirst(boundary > written ? Int(boundary - written) : 0)
+        unconfirmed.removeAll { $0.end > boundary }
+        confirmedCount = min(confirmedCount, unconfirmed.count)
+        queued = max(boundary, written)
     }
 
     /// Writes what the peer takes now; returns the session output it took, per guest session.

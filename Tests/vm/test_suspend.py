@@ -46,6 +46,9 @@ def test_a_suspended_vm_resumes_with_its_processes_and_the_hosts_clock(pen):
     assert counted > int(before[1]), (before, counted)  # it carried on counting
     assert listing(pen, "sus")["status"] == "running"
     assert not (vm.path / "suspended").exists()  # a saved machine runs once only
+    # The network policy's relay runs again: pen answers the guest's DNS.
+    r = vm.exec("sh", "-c", "getent ahostsv4 deb.debian.org >/dev/null && echo dns", check=0)
+    assert r.stdout == b"dns\n", describe(r)
     vm.stop()
 
 

@@ -46,11 +46,19 @@ public struct SuspendStore: Sendable {
     /// Something is there (complete or not): `vm ls` and `vm rm` count it.
     public var exists: Bool { SafeFiles.exists(directory) }
 
-    public func remove() {
-        guard SafeFiles.exists(directory) else { return }
-        let parked = vmPath + "/" + ScratchDirectory.name(prefix: ".old-suspended-", rest: "x")
-        if rename(directory, parked) == 0 { try? FileManager.default.removeItem(atPath: parked) }
+    /// Removes it; true when it is gone (a resume lets the machine run only then).
+    @discardableResult
+    public func remove() -> Bool {
+        guard SafeFiles.exists(directory) else { return true }
+        let parked = vmPath + "/" + ScratchDirectory.name(prefix: ".old-suspended-", rest: String(UInt64.random(in: 0...UInt64.max), radix: 16))
+        if rename(directory, parked) == 0 {
+            try? FileManager.default.removeItem(atPath: parked)
+        } else {
+            unlink(statePath)  // at the least, the state can never be loaded again
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         SafeFiles.syncDirectory(vmPath)
+        return !SafeFiles.exists(statePath)
     }
 
     /// A small file, opened without following a link, at most `limit` bytes (nil otherwise).

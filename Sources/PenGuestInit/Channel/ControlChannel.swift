@@ -41,9 +41,20 @@ final class ControlChannel {
 
     func flush() { if !paused { link.flush() } }
 
+    /// Where the frames queued while paused begin (set when the channel pauses).
+    private var pausedAt: UInt64 = 0
+
+    func pause() {
+        pausedAt = link.queuedTotal
+        paused = true
+    }
+
     /// After a resume: what was queued while the machine was saved is dropped (the frames were
-    /// about sessions the new supervisor never heard of).
-    func dropQueued() { link.dropQueued() }
+    /// about sessions the new supervisor never heard of); anything from before the pause is kept.
+    func resume() {
+        link.dropQueued(after: pausedAt)
+        paused = false
+    }
 
     /// Writes everything queued, waiting for the port at most `millis`; true when nothing is left.
     func drain(millis: Int32) -> Bool {

@@ -5,6 +5,7 @@
 // and the framing starts afresh for the new supervisor's relay.
 import CGuestSys
 import Glibc
+import PenIO
 import PenWire
 
 enum RelayPause {
@@ -19,22 +20,34 @@ enum RelayPause {
         guard pen_pipe_cloexec(&commands) == 0 else { return false }
         guard pen_pipe_cloexec(&answers) == 0 else { close(commands[0]); close(commands[1]); return false }
         (commandFD, commandWrite, answerRead, answerWrite) = (commands[0], commands[1], answers[0], answers[1])
+        setNonBlocking(commandFD)  // read after poll said so, never waiting
+        setNonBlocking(answerRead)  // drained of late answers without waiting
         return true
     }
 
-    /// Asks the relay to go quiet and waits for it at most `millis`; true when quiet (or no relay runs).
+    /// Asks the relay to go quiet and waits for it at most `millis`; true when quiet (or no relay
+    /// runs). False: it did not answer, or could not write all it held (then it carries on);
+    /// the caller sends `carryOn` either way, so a late pause never lasts.
     static func pause(millis: Int32) -> Bool {
         guard commandWrite >= 0 else { return true }
-        var byte = UInt8(ascii: "p")
+        var byte: UInt8 = 0
+        while read(answerRead, &byte, 1) == 1 {}  // a late answer to an earlier pause (the pipe is non-blocking)
+        byte = UInt8(ascii: "p")
         guard write(commandWrite, &byte, 1) == 1 else { return false }
         var p = pollfd(fd: answerRead, events: Int16(POLLIN), revents: 0)
         guard poll(&p, 1, millis) == 1, read(answerRead, &byte, 1) == 1 else { return false }
         return byte == UInt8(ascii: "q")
     }
 
-    static func resume() {
+    /// The machine was saved (or the save failed) and runs again under a new host relay.
+    static func resume() { command("r") }
+
+    /// A pause that is abandoned: the relay carries on with its framing as it was.
+    static func carryOn() { command("c") }
+
+    private static func command(_ letter: Unicode.Scalar) {
         guard commandWrite >= 0 else { return }
-        var byte = UInt8(ascii: "r")
+        var byte = UInt8(ascii: letter)
         _ = write(commandWrite, &byte, 1)
     }
 }
@@ -48,7 +61,8 @@ extension NetRelay {
         guard read(RelayPause.commandFD, &byte, 1) == 1 else { return }
         switch byte {
         case UInt8(ascii: "p"): pause()
-        case UInt8(ascii: "r"): resumeAfterSuspend()
+        case UInt8(ascii: "r"): if paused { resumeAfterSuspend() }
+        case UInt8(ascii: "c"): paused = false
         default: break
         }
     }
@@ -63,8 +77,11 @@ extension NetRelay {
             var p = pollfd(fd: link.fd, events: Int16(POLLOUT), revents: 0)
             if link.wantsWrite { _ = poll(&p, 1, 10) }
         }
-        paused = true
-        var answer = UInt8(ascii: "q")
+        // Quiet only with nothing of a frame left to write: half a frame saved in the port would
+        // break the next relay's framing. Otherwise it carries on and the suspend is refused.
+        let quiet = !link.wantsWrite
+        paused = quiet
+        var answer = UInt8(ascii: quiet ? "q" : "n")
         _ = write(RelayPause.answerWrite, &answer, 1)
     }
 

@@ -165,16 +165,19 @@ final class SessionServer {
     private func prepareSuspend(force: Bool) {
         guard !suspended, shutdownRequests == 0 else { return channel.send(.suspendRefused, "the VM is shutting down") }
         guard !setup.isRunning else { return channel.send(.suspendRefused, "its first-boot setup is still running; try again once it is done") }
+        // Everything said so far reaches the host first (the port takes it), or nothing is frozen.
+        guard channel.drain(millis: 2000) else { return channel.send(.suspendRefused, "the control channel is backed up") }
         if let refusal = Suspension.prepare(workspaceTag: config.workspaceTag, force: force) {
             return channel.send(.suspendRefused, refusal)
         }
         guard RelayPause.pause(millis: 2000) else {
+            RelayPause.carryOn()
             _ = Suspension.resume(workspaceTag: config.workspaceTag)
             return channel.send(.suspendRefused, "the network relay did not go quiet")
         }
         channel.send(Frame(.suspendReady))
-        _ = channel.drain(millis: 2000)
-        channel.paused = true
+        _ = channel.drain(millis: 2000)  // a frame begun is finished after the resume, whatever happens
+        channel.pause()
         suspended = true
     }
 
@@ -183,8 +186,7 @@ final class SessionServer {
     private func resume(_ fresh: Freshness) {
         guard suspended else { return }
         suspended = false
-        channel.dropQueued()
-        channel.paused = false
+        channel.resume()
         // Sessions from before the suspend belong to a supervisor that is gone: their ids would
         // meet the new one's. Their processes are hung up (as on a lost terminal) and forgotten;
         // those that detach (nohup, setsid, a tmux server) carry on, and are reaped as orphans.

@@ -12,6 +12,9 @@ final class QMPClient {
     static let messageLimit = 1 << 20
     let fd: Int32
     private var buffer: [UInt8] = []
+    /// Each command's id, echoed in its answer: a late answer to a command that timed out is
+    /// never taken for the next one's (the monitor now lives as long as the VM).
+    private var nextID = 1
 
     init(fd: Int32) { self.fd = fd }
 
@@ -27,7 +30,9 @@ final class QMPClient {
     @discardableResult
     func execute(_ command: String, _ arguments: [String: Any] = [:], passing descriptor: Int32? = nil,
                  deadline: Date) throws(PenError) -> Any {
-        var message: [String: Any] = ["execute": command]
+        let id = nextID
+        nextID += 1
+        var message: [String: Any] = ["execute": command, "id": id]
         if !arguments.isEmpty { message["arguments"] = arguments }
         guard let json = try? JSONSerialization.data(withJSONObject: message) else {
             throw PenError("cannot encode the QMP command \(command)")
@@ -42,6 +47,7 @@ final class QMPClient {
         while true {
             let reply = try readMessage(deadline: deadline)
             if reply["event"] != nil { continue }
+            if let echoed = reply["id"] as? Int, echoed != id { continue }  // an earlier command's late answer
             if let error = reply["error"] as? [String: Any] {
                 throw PenError("QEMU refused \(command)", cause: error["desc"] as? String ?? "\(error)")
             }

@@ -63,9 +63,11 @@ extension Supervisor {
 
     /// The guest is ready to be saved.
     func guestReadyForSuspend() {
-        guard let pending = pendingSuspend else {
-            // Unasked: the guest paused itself. It is told to carry on.
-            return resumeGuestAfterFailedSave(nil)
+        // Unasked (or after the deadline gave up on it): ignored. A guest that paused itself has
+        // only itself to wait on; the host does nothing for it.
+        guard let pending = pendingSuspend else { return }
+        guard !state.isStopping else {
+            return resumeGuestAfterFailedSave(PenError("the VM is stopping"))
         }
         let deadline = Date().addingTimeInterval(Self.suspendSaveTime)
         stopRelay()
@@ -118,16 +120,20 @@ extension Supervisor {
     /// goes now (the disk moves on from here), the machine runs, and the guest hears it.
     func resumeGuest() {
         let deadline = Date().addingTimeInterval(Self.suspendSaveTime)
-        do {
+        do throws(PenError) {
             let qmp = try monitor(deadline: deadline)
             try SuspendSaver.awaitLoaded(qmp, deadline: deadline)
-            if let store = plan.suspendStore { SuspendStore(vmPath: store).remove() }
+            // The disk moves on from here: the same memory must never be loaded again.
+            if let store = plan.suspendStore, !SuspendStore(vmPath: store).remove() {
+                throw PenError("its saved state could not be removed, so it is not let run")
+            }
             try qmp.execute("cont", deadline: deadline)
         } catch {
             log("pen: VM '\(plan.spec.name)' could not be resumed: \(error.message)")
             vm.process.kill()  // its exit while restoring boots the disk cold instead
             return
         }
+        advance(.machineRunning)
         guest.send(.resumed(Self.freshness()))
         guest.flush()
     }

@@ -18,7 +18,7 @@ public enum ImageHash {
     /// `build none` for none). Lengths make it unambiguous: ["ab","c"] and ["a","bc"] differ.
     /// `setup`, `[disk]`, `[vm]` and `description` are not inputs: they never change the image.
     public static func canonicalInputs(packages: [String], build: String?, baseIdentity: String,
-                                       builderVersion: Int = builderVersion) -> [UInt8] {
+                                       builderVersion: Int = builderVersion, buildAllow: [String]? = nil) -> [UInt8] {
         var out = Array((formatTag + "\n").utf8)
         func line(_ text: String) { out += Array((text + "\n").utf8) }
         func field(_ label: String, _ value: String) {
@@ -34,13 +34,21 @@ public enum ImageHash {
         for package in normalized { field("package", package) }
         // "none" is not a length, so it cannot be mistaken for a script.
         if let build { field("build", build) } else { line("build none") }
+        // Only when given (every other profile's hash stays what it was): a build narrowed to other
+        // rules is built under them, not taken from one that ran with more.
+        if let buildAllow {
+            let rules = Set(buildAllow).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            line("build-allow \(rules.count)")
+            for rule in rules { field("allow", rule) }
+        }
         return out
     }
 
     /// Hex SHA-256 of the profile's canonical inputs: its image's identity.
     public static func compute(profile: Profile, baseIdentity: String, builderVersion: Int = builderVersion) -> String {
         SHA256File.hex(bytes: canonicalInputs(packages: profile.packages, build: profile.build,
-                                              baseIdentity: baseIdentity, builderVersion: builderVersion))
+                                              baseIdentity: baseIdentity, builderVersion: builderVersion,
+                                              buildAllow: profile.buildAllow?.map(\.description)))
     }
 
     /// SHA-256 of the setup script (nil when none) — recorded by VMs to notice a changed setup.

@@ -24,6 +24,20 @@ extension ProfileTests {
             #expect(h == SHA256File.hex(bytes: ImageHash.canonicalInputs(packages: p.packages, build: p.build, baseIdentity: base)))
         }
 
+        @Test func buildAllowIsAnInputOnlyWhenGiven() throws {
+            var narrowed = profile()
+            narrowed.buildAllow = [try NetworkRule("pypi.org"), try NetworkRule("files.pythonhosted.org:443")]
+            var reordered = profile()
+            reordered.buildAllow = Array(narrowed.buildAllow!.reversed())
+            var empty = profile()
+            empty.buildAllow = []
+            #expect(hash(narrowed) != hash(profile()))
+            #expect(hash(narrowed) == hash(reordered))
+            #expect(hash(empty) != hash(profile()) && hash(empty) != hash(narrowed))
+            // A profile without [build] allow hashes as it always did.
+            #expect(hash(profile()) == SHA256File.hex(bytes: ImageHash.canonicalInputs(packages: ["git", "jq"], build: "make install\n", baseIdentity: base)))
+        }
+
         @Test func ignoresPackageOrderAndDuplicates() {
             #expect(hash(profile(["git", "jq"])) == hash(profile(["jq", "git"])))
             #expect(hash(profile(["git", "jq"])) == hash(profile(["jq", "git", "jq", "git"])))
