@@ -408,6 +408,40 @@ class Bench:
         self.notes["profile_image_bytes"] = image.stat().st_size
 
 
+    # --- suspend and resume ----------------------------------------------------------------------
+    def suspend(self, tmp):
+        """`pen vm suspend` of a VM with a process running, and `pen exec` resuming it to a first
+        command, beside stopping it and starting it again (a boot restored from its snapshot):
+        what a suspend costs against what it keeps."""
+        counter = "cd /root && setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /root/n; sleep 1; done' </dev/null >/dev/null 2>&1 &"
+        saves, resumes, sizes, restarts = [], [], [], []
+        self.pen("vm", "start", "sus")
+        try:
+            for _ in range(RUNS):
+                self.pen("exec", "sus", "--", "sh", "-c", counter)
+                started = time.time()
+                self.pen("vm", "suspend", "sus")
+                saves.append(time.time() - started)
+                rows = json.loads(self.pen("vm", "ls", "--json").stdout)
+                sizes.append(next(row["suspended_bytes"] for row in rows if row["name"] == "sus"))
+                started = time.time()
+                self.pen("exec", "sus", "--", "true")
+                resumes.append(time.time() - started)
+            for _ in range(RUNS):
+                self.pen("vm", "stop", "sus")
+                started = time.time()
+                self.pen("vm", "start", "sus")
+                self.pen("exec", "sus", "--", "true")
+                restarts.append(time.time() - started)
+        finally:
+            self.pen("vm", "stop", "sus")
+        self.add("suspend_save", statistics.median(saves), "s", "stop + start again to a first command (restored boot, processes lost)",
+                 statistics.median(restarts))
+        self.add("resume_to_command", statistics.median(resumes), "s", "stop + start again to a first command (restored boot, processes lost)",
+                 statistics.median(restarts))
+        self.notes["suspend_state_bytes"] = statistics.median(sizes)
+
+
     # --- running VMs ---------------------------------------------------------------------------
     def running(self, work):
         """Sessions on a running VM: exec latency and throughput, a session's stream, pen cp."""
@@ -546,6 +580,7 @@ def main():
         bench.boot()
         bench.running(tmp)
         bench.idle(tmp)
+        bench.suspend(tmp)
         bench.network(tmp)
         bench.overlay(tmp)
         bench.root_image(tmp)
