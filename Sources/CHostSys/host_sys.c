@@ -277,3 +277,11 @@ long pen_send_with_fd(int socket, const void *buf, unsigned long len, int fd) {
 int pen_punch_hole(int fd, long long offset, long long length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
 }
+
+#include <linux/fs.h>
+
+int pen_reflink(int destination, int source) { return ioctl(destination, FICLONE, source); }
+
+long long pen_seek_data(int fd, long long offset) { return (long long)lseek(fd, (off_t)offset, SEEK_DATA); }
+
+long long pen_seek_hole(int fd, long long offset) { return (long long)lseek(fd, (off_t)offset, SEEK_HOLE); }

@@ -17,6 +17,8 @@ public struct BootRequest: Sendable {
     public var detached: Bool
     /// `pen vm start --idle-timeout`.
     public var idleTimeout: String?
+    /// What the idle timeout does: "stop" (the default) or "suspend".
+    public var onIdle: String?
     /// `--cold`: boot the kernel, neither restoring nor saving a boot snapshot.
     public var cold: Bool
     /// `--network public|allow|none|full` (nil: the profile's, else public).
@@ -26,7 +28,9 @@ public struct BootRequest: Sendable {
 
     public init(name: String, profile: String? = nil, diskSize: String? = nil, cpus: Int? = nil, memory: String? = nil,
                 accel: String? = nil, directory: String? = nil, publish: [String] = [], detached: Bool = false,
-                idleTimeout: String? = nil, cold: Bool = false, network: String? = nil, allow: [String] = []) {
+                idleTimeout: String? = nil, cold: Bool = false, network: String? = nil, allow: [String] = [],
+                onIdle: String? = nil) {
+        self.onIdle = onIdle
         self.name = name
         self.profile = profile
         self.diskSize = diskSize

@@ -75,6 +75,7 @@ public enum LaunchResolver {
                                          published: flags.ports, benchmarkingIsPublic: host.settings.benchmarkingIsPublic)
             supervisor.relay?.recordPath = vm.recordPath
         }
+        supervisor.suspendWhenIdle = flags.suspendWhenIdle
         return LaunchPlan(supervisor: supervisor, newVM: newVM, notices: notices,
                           cold: request.cold || !host.settings.snapshots)
     }
@@ -163,6 +164,8 @@ struct BootFlags {
     var memoryMiB: Int?
     var accelerator: AcceleratorChoice
     var idleTimeout: Double?
+    /// `--on-idle suspend`: the idle timeout suspends the VM instead of stopping it.
+    var suspendWhenIdle = false
     var network: NetworkMode?
     var allow: [NetworkRule]
 
@@ -181,5 +184,13 @@ struct BootFlags {
         if let cpus = request.cpus { try VMResources.validate(cpus: cpus) }
         accelerator = try LaunchResolver.acceleratorChoice(request.accel ?? "auto")
         idleTimeout = try request.idleTimeout.map { text throws(PenError) in try Duration.seconds(text, flag: "--idle-timeout") }
+        switch request.onIdle {
+        case nil, "stop": break
+        case "suspend": suspendWhenIdle = true
+        case let other?: throw PenError("invalid --on-idle '\(other)'", fix: "use suspend or stop")
+        }
+        if request.onIdle != nil && idleTimeout == nil {
+            throw PenError("--on-idle says what the idle timeout does, and no --idle-timeout is given", fix: "add --idle-timeout DURATION (e.g. 30m)")
+        }
     }
 }

@@ -48,8 +48,12 @@ public struct Launcher {
         var connection = try SupervisorConnection.connect(vm, wait: bootTimeout)
         if connection == nil, SuspendStore(vmPath: vm.path).exists {
             // A suspended VM is resumed for the command (detached, as `pen vm start` would).
-            // Its own workspace, not the caller's directory: the sandbox's processes see what they saw.
-            _ = try start(BootRequest(name: name, directory: try vm.loadIfPresent()?.directory))
+            // Its own workspace, not the caller's directory: the sandbox's processes see what they saw;
+            // and the idleness its last `pen vm start` asked for.
+            let record = try vm.loadIfPresent()
+            _ = try start(BootRequest(name: name, directory: record?.directory,
+                                      idleTimeout: record?.idleTimeout.map { "\(Int($0))s" },
+                                      onIdle: record?.suspendWhenIdle == true ? "suspend" : nil))
             connection = try SupervisorConnection.connect(vm, wait: bootTimeout)
         }
         guard let connection else {
@@ -150,11 +154,13 @@ public struct Launcher {
         try SafeFiles.makeDirectories(paths.vms)
         guard let newVM = plan.newVM else { preconditionFailure("a user VM's plan says how to create it") }
         let (record, lock) = try VMProvisioner.openOrCreate(vm, newVM, notice: say)
-        if record.directory != workspace {
-            var updated = record
-            updated.directory = workspace
-            try vm.save(updated)
+        var updated = record
+        updated.directory = workspace
+        if plan.supervisor.detached {
+            updated.idleTimeout = plan.supervisor.idleTimeout
+            updated.suspendWhenIdle = plan.supervisor.suspendWhenIdle ? true : nil
         }
+        if updated != record { try vm.save(updated) }
         plan.use(image)
         let machineKey = SnapshotChooser.key(plan.spec, kernelSHA256: image.kernelSHA256, initrdSHA256: image.initrdSHA256,
                                              rootImageSHA256: image.rootImageSHA256, qemu: qemu)

@@ -104,8 +104,13 @@ extension Supervisor {
         closeSilentClients(now: now)
         checkSuspendDeadline(now: now)
         if let idleDeadline, now >= idleDeadline, let limit = idleLimit {
-            log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")
-            requestStop()
+            if plan.suspendWhenIdle && plan.detached {
+                log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; suspending it")
+                requestSuspend(nil, force: false)
+            } else {
+                log("pen: VM '\(plan.spec.name)' had no session for \(Int(limit)) s; stopping it")
+                requestStop()
+            }
         }
     }
 

@@ -56,6 +56,11 @@ extension Frame {
         Frame(.resumed, fresh(value).payload)
     }
 
+    /// `carryOn`: the same payload as `fresh`.
+    public static func carryOn(_ value: Freshness) -> Frame {
+        Frame(.carryOn, fresh(value).payload)
+    }
+
     public func freshness() throws(WireError) -> Freshness {
         guard payload.count == 12 + Freshness.entropyBytes else { throw .badValue(kind, "\(payload.count) bytes") }
         let seconds = payload[0..<8].reduce(Int64(0)) { $0 << 8 | Int64($1) }

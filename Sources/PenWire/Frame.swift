@@ -8,7 +8,7 @@
 /// 3: many sessions per VM, each with its own id, flow control and exit status.
 /// 4: a VM may be restored from a snapshot: `snapshotPoint`, `wantFresh` and `fresh`.
 /// 5: the network policy: `networkPolicy` in the configuration, and the `pen.net` port's streams.
-/// 6: suspend and resume: `suspend`, `suspendReady`, `suspendRefused`, `resumed`; `suspendVM`/`suspended`.
+/// 6: suspend and resume: `suspend`, `suspendReady`, `suspendRefused`, `resumed`, `carryOn`; `suspendVM`/`suspended`.
 public let wireVersion = 6
 
 /// Larger payloads are split by the sender; a bigger length is a protocol error.
@@ -47,6 +47,9 @@ public enum FrameKind: UInt8, Sendable {
     case resumed = 25       // the machine runs again (restored from its suspend, or the save failed), with the
                             // host's clock and entropy (as `fresh`): thaw the disk, set them, mount /workspace
                             // again, start the network relay afresh; answered by ready
+    case carryOn = 26       // the save failed (or was abandoned): the same supervisor carries on, with the
+                            // host's clock and entropy (as `fresh`): thaw, mount /workspace again, the relay
+                            // afresh; the sessions and what was queued are kept; answered by ready
 
     // Guest → host.
     case ready = 64         // init is up and has read the configuration

@@ -6,7 +6,7 @@ import PenLaunch
 struct VMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm", abstract: "Start, list, stop and remove VMs.",
-        subcommands: [Start.self, List.self, Stop.self, Suspend.self, Remove.self, Fsck.self, Net.self])
+        subcommands: [Start.self, List.self, Stop.self, Suspend.self, Fork.self, Checkpoint.self, Checkpoints.self, Rollback.self, Remove.self, Fsck.self, Net.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List VMs: profile, status, resources and disk use.")

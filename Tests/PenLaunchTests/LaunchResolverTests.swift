@@ -201,6 +201,8 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         (BootRequest(name: "box", accel: "warp"), "invalid --accel 'warp'"),
         (BootRequest(name: "box", publish: ["80"]), "invalid --publish"),
         (BootRequest(name: "box", idleTimeout: "soon"), "invalid --idle-timeout 'soon'"),
+        (BootRequest(name: "box", idleTimeout: "5m", onIdle: "sleep"), "invalid --on-idle 'sleep'"),
+        (BootRequest(name: "box", onIdle: "suspend"), "--on-idle says what the idle timeout does, and no --idle-timeout is given"),
     ])
     func everyBadBootFlagIsRefusedWithItsName(_ request: BootRequest, _ named: String) {
         #expect { try resolve(request) } throws: { ($0 as? PenError)?.message.hasPrefix(named) == true }
@@ -240,6 +242,10 @@ func testHost(_ env: [String: String] = [:], kvm: Bool = false, passt: Bool = tr
         let plan = try resolve(BootRequest(name: "box", detached: true, idleTimeout: "15m"))
         #expect(plan.supervisor.detached && plan.supervisor.idleTimeout == 900)
         #expect(try resolve(BootRequest(name: "box", detached: true)).supervisor.idleTimeout == nil)
+        #expect(!plan.supervisor.suspendWhenIdle)
+        let suspending = try resolve(BootRequest(name: "box", detached: true, idleTimeout: "15m", onIdle: "suspend"))
+        #expect(suspending.supervisor.suspendWhenIdle && suspending.supervisor.idleTimeout == 900)
+        #expect(try !resolve(BootRequest(name: "box", detached: true, idleTimeout: "1m", onIdle: "stop")).supervisor.suspendWhenIdle)
     }
 
     @Test func theBootTimeoutComesFromTheSettings() throws {

@@ -17,13 +17,16 @@ def as_nobody():
     os.setuid(NOBODY)
 
 
-def test_qemu_runs_under_its_seccomp_sandbox_without_a_monitor(pen):
+def test_qemu_runs_under_its_seccomp_sandbox_and_its_monitor_is_the_supervisors_alone(pen):
     vm = pen.vm("sbx")
     proc = vm.sleeper()
     [pid] = vm.qemu_pids()
     args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
     assert b"-sandbox" in args
-    assert not any(a in args for a in (b"-monitor", b"-qmp", b"-mon"))
+    assert not any(a in args for a in (b"-monitor", b"-qmp"))
+    # One monitor, QMP, on a socketpair the supervisor holds (it suspends the VM through it).
+    assert [args[i + 1] for i, a in enumerate(args) if a == b"-mon"] == [b"chardev=qmp,mode=control"]
+    assert any(a.startswith(b"socket,id=qmp,fd=") for a in args), args
     status = open(f"/proc/{pid}/status").read()
     assert "Seccomp:\t2" in status, "QEMU is not under a seccomp filter"
     # No socket files: every channel is an inherited socketpair.

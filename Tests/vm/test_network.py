@@ -50,7 +50,8 @@ def in_fresh_netns(pen, script, timeout=300):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
 def test_guest_cannot_reach_the_hosts_loopback(pen):
     port = free_port()
-    server = f"python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & sleep 0.5; "
+    # The server goes with the namespace's shell (it outlived the test before).
+    server = f"python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & trap \"kill $!\" EXIT; sleep 0.5; "
     r = in_fresh_netns(pen, server + f'"{PEN}" shell lo -- sh -c "{PROBE.format(port=port)}"')
     assert r.returncode == 0, describe(r)
     assert r.stdout.strip() == b"unreachable", describe(r)

@@ -96,3 +96,46 @@ def test_a_damaged_saved_machine_boots_the_disk_and_says_its_processes_were_not_
     assert b"the suspended machine of VM 'dmg' is damaged (its state does not match its recorded SHA-256)" in r.stderr, describe(r)
     assert b"its processes were not kept" in r.stderr, describe(r)
     assert not (vm.path / "suspended").exists()
+
+
+def test_the_idle_timeout_can_suspend_instead_of_stopping(pen):
+    vm = pen.vm("idle")
+    vm.start("--idle-timeout", "3s", "--on-idle", "suspend")
+    vm.exec("sh", "-c", COUNTER, check=0)
+    deadline = time.time() + 60
+    while listing(pen, "idle")["status"] != "suspended" and time.time() < deadline:
+        time.sleep(0.5)
+    assert listing(pen, "idle")["status"] == "suspended", vm.log().decode()
+    assert not vm.qemu_pids()
+    assert b"had no session for 3 s; suspending it" in vm.log()
+    r = vm.exec("sh", "-c", "test -d /proc/$(cat /root/pid) && echo alive", check=0)
+    assert r.stdout == b"alive\n", describe(r)
+    # Resumed by `pen exec`, it keeps what its `pen vm start` said: idle again, suspended again.
+    deadline = time.time() + 60
+    while listing(pen, "idle")["status"] != "suspended" and time.time() < deadline:
+        time.sleep(0.5)
+    assert listing(pen, "idle")["status"] == "suspended", vm.log().decode()
+
+
+def test_a_rollback_brings_back_the_disk_and_a_suspended_vms_processes(pen):
+    vm = pen.vm("cp")
+    vm.start()
+    vm.exec("sh", "-c", "echo one > /root/f; " + COUNTER, check=0)
+    time.sleep(1)
+    pid = vm.exec("cat", "/root/pid", check=0).stdout.strip()
+    assert pen.run("vm", "suspend", "cp").returncode == 0
+    r = pen.run("vm", "checkpoint", "cp", "mark")
+    assert r.returncode == 0 and b"checkpoint 'mark'" in r.stderr and b"its processes too" in r.stderr, describe(r)
+    rows = json.loads(pen.run("vm", "checkpoints", "cp", "--json", check=0).stdout)
+    assert [(row["label"], row["with_memory"]) for row in rows] == [("mark", True)], rows
+
+    # Resumed, the VM moves on: another file, the counter killed, then stopped for good.
+    vm.exec("sh", "-c", "echo two > /root/f; kill $(cat /root/pid); sync", check=0)
+    vm.stop()
+    r = pen.run("vm", "rollback", "cp", "mark")
+    assert r.returncode == 0 and b"is back at checkpoint 'mark'" in r.stderr, describe(r)
+    r = vm.exec("sh", "-c", f"cat /root/f; test -d /proc/{pid.decode()} && echo alive", check=0)
+    assert r.stdout == b"one\nalive\n", describe(r)
+    vm.stop()
+    r = pen.run("vm", "checkpoint", "cp", "--rm", "mark")
+    assert r.returncode == 0 and json.loads(pen.run("vm", "checkpoints", "cp", "--json", check=0).stdout) == []

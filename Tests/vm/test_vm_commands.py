@@ -50,7 +50,9 @@ def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
     assert list(listed) == ["a"]
     a = listed["a"]
     assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
-                      "directory", "created_at", "sessions", "uptime_seconds", "detached", "boot"}
+                      "directory", "created_at", "sessions", "uptime_seconds", "detached", "boot",
+                      "suspended_at", "suspended_bytes"}
+    assert a["suspended_at"] is None and a["suspended_bytes"] is None  # not suspended
     assert a["sessions"] is None
     assert a["uptime_seconds"] is None
     assert a["detached"] is None

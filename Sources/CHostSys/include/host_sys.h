@@ -23,6 +23,10 @@ int pen_errno(void);
 
 /// fallocate(PUNCH_HOLE | KEEP_SIZE): frees the blocks of [offset, offset+length) of a file.
 int pen_punch_hole(int fd, long long offset, long long length);
+/// FICLONE: `destination` shares `source`'s blocks (btrfs, XFS); -1 with errno where it cannot.
+int pen_reflink(int destination, int source);
+long long pen_seek_data(int fd, long long offset);
+long long pen_seek_hole(int fd, long long offset);
 
 /// Installs handlers for the given signals that write each signal number as one byte to a
 /// non-blocking pipe, and returns the pipe's read end (works whatever thread gets the signal).

@@ -35,6 +35,8 @@ public struct SupervisorPlan: Codable, Equatable, Sendable {
     public var snapshotKey: SnapshotKey?
     /// With `public` or `allow`: what the relay on `pen.net` decides by (nil: no relay).
     public var relay: RelayPlan?
+    /// `--on-idle suspend`: the idle timeout suspends the VM instead of stopping it.
+    public var suspendWhenIdle = false
     /// A user VM's directory, where `pen vm suspend` saves its machine (nil: a builder, never suspended).
     public var suspendStore: String?
     /// What this VM's machine is (images, QEMU, shape): recorded with a suspend, compared on resume.

@@ -18,6 +18,10 @@ public struct VMRecord: Codable, Equatable, Sendable {
     /// without --network or --allow takes them over the profile's.
     public var network: NetworkMode?
     public var allow: [NetworkRule]?
+    /// What its last `pen vm start` said about idleness (seconds; suspend rather than stop): a VM
+    /// that `pen exec` resumes keeps them (nil: none given, or a record from before they existed).
+    public var idleTimeout: Double?
+    public var suspendWhenIdle: Bool?
 
     /// Changes the record at `path` (read and written never through a symlink; written atomically).
     public static func change(at path: String, _ body: (inout VMRecord) -> Void) throws(PenError) {

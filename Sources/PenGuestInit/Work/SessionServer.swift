@@ -135,7 +135,8 @@ final class SessionServer {
         case .shutdown: beginShutdown()
         case .goodbye: break
         case .suspend: prepareSuspend(force: frame.text == "force")
-        case .resumed: resume(try frame.freshness())
+        case .resumed: resume(try frame.freshness(), newSupervisor: true)
+        case .carryOn: resume(try frame.freshness(), newSupervisor: false)
         case .open:
             let (id, body) = try frame.sessionBody()
             open(id, try SessionRequest(decoding: body.payload[...]))
@@ -181,20 +182,25 @@ final class SessionServer {
         suspended = true
     }
 
-    /// `resumed`: the clock and entropy are the host's, the disk thaws, /workspace is back, and
-    /// the relay starts afresh; then `ready`, as after a boot.
-    private func resume(_ fresh: Freshness) {
+    /// `resumed` (a new supervisor) or `carryOn` (the same one, the save failed): the clock and
+    /// entropy are the host's, the disk thaws, /workspace is back, and the relay starts afresh;
+    /// then `ready`, as after a boot.
+    private func resume(_ fresh: Freshness, newSupervisor: Bool) {
         guard suspended else { return }
         suspended = false
-        channel.resume()
-        // Sessions from before the suspend belong to a supervisor that is gone: their ids would
-        // meet the new one's. Their processes are hung up (as on a lost terminal) and forgotten;
-        // those that detach (nohup, setsid, a tmux server) carry on, and are reaped as orphans.
-        for session in sessions.values {
-            session.signal(SIGHUP)
-            session.closeAll()
+        if newSupervisor {
+            channel.resume()
+            // Sessions from before the suspend belong to a supervisor that is gone: their ids would
+            // meet the new one's. Their processes are hung up (as on a lost terminal) and forgotten;
+            // those that detach (nohup, setsid, a tmux server) carry on, and are reaped as orphans.
+            for session in sessions.values {
+                session.signal(SIGHUP)
+                session.closeAll()
+            }
+            sessions = [:]
+        } else {
+            channel.paused = false  // everything queued is for this supervisor still
         }
-        sessions = [:]
         do { try FreshStart.set(fresh) } catch { Console.log(error.line) }
         if let problem = Suspension.resume(workspaceTag: config.workspaceTag) { channel.send(.notice, problem) }
         RelayPause.resume()

@@ -10,7 +10,8 @@ import PenWire
 
 /// A suspend on its way: the client that asked, and how long the guest may take to get ready.
 struct PendingSuspend {
-    let client: Client
+    /// Nil for the idle timeout's own suspend (`--on-idle suspend`).
+    let client: Client?
     let deadline: Date
 }
 
@@ -30,20 +31,22 @@ extension Supervisor {
         return client
     }
 
-    /// A client's `suspendVM`: refused while the VM boots or stops, for a builder, or (unless
-    /// forced) while other sessions are attached; forced, those sessions end first.
-    func requestSuspend(_ client: Client, force: Bool) {
+    /// A client's `suspendVM` (or, with no client, the idle timeout's): refused while the VM boots
+    /// or stops, for a builder, or (unless forced) while other sessions are attached; forced, those
+    /// sessions end first.
+    func requestSuspend(_ client: Client?, force: Bool) {
         let name = plan.spec.name
+        let refuse = { (why: String) in self.refuseSuspend(client, why) }
         guard plan.suspendStore != nil, plan.machineKey != nil else {
-            return refuse(client, "VM '\(name)' cannot be suspended (a profile's builder VM)")
+            return refuse("VM '\(name)' cannot be suspended (a profile's builder VM)")
         }
         guard state.boot == .ready, !state.isStopping, pendingSuspend == nil else {
-            return refuse(client, "VM '\(name)' is \(state.isStopping ? "stopping" : pendingSuspend != nil ? "being suspended" : "still booting")")
+            return refuse("VM '\(name)' is \(state.isStopping ? "stopping" : pendingSuspend != nil ? "being suspended" : "still booting")")
         }
         let attached = sessions.inSession.filter { $0 !== client }
         guard attached.isEmpty || force else {
             let count = attached.count == 1 ? "a session" : "\(attached.count) sessions"
-            return refuse(client, "VM '\(name)' has \(count) attached; end \(attached.count == 1 ? "it" : "them"), or use `pen vm suspend \(name) --force`, which ends \(attached.count == 1 ? "it" : "them")")
+            return refuse("VM '\(name)' has \(count) attached; end \(attached.count == 1 ? "it" : "them"), or use `pen vm suspend \(name) --force`, which ends \(attached.count == 1 ? "it" : "them")")
         }
         pendingSuspend = PendingSuspend(client: client, deadline: Date().addingTimeInterval(Self.suspendPrepareTime))
         for other in attached { endForSuspend(other) }
@@ -76,8 +79,8 @@ extension Supervisor {
             let store = SuspendStore(vmPath: plan.suspendStore!)
             let saved = try SuspendSaver.save(qmp, store: store, key: plan.machineKey!.hash, deadline: deadline)
             log("pen: VM '\(plan.spec.name)' suspended: \(ByteSize.format(saved.bytes)) saved in \(String(format: "%.1f", saved.seconds)) s")
-            pending.client.link.send(Frame(.suspended, text: "\(saved.bytes) \(String(format: "%.2f", saved.seconds))"))
-            pending.client.waitsForStop = true  // answered, and let go once QEMU is gone
+            pending.client?.link.send(Frame(.suspended, text: "\(saved.bytes) \(String(format: "%.2f", saved.seconds))"))
+            pending.client?.waitsForStop = true  // answered, and let go once QEMU is gone
             suspendedForGood = true
             pendingSuspend = nil
             // The state is safe on disk: QEMU goes (its exit ends the loop like any stop).
@@ -92,7 +95,7 @@ extension Supervisor {
     func guestRefusedSuspend(_ why: String) {
         guard let pending = pendingSuspend else { return }
         pendingSuspend = nil
-        refuse(pending.client, "VM '\(plan.spec.name)' was not suspended: \(why)")
+        refuseSuspend(pending.client, "VM '\(plan.spec.name)' was not suspended: \(why)")
         sessionEnded()  // sessions a forced suspend ended: a VM that stops with its last one stops now
     }
 
@@ -106,12 +109,12 @@ extension Supervisor {
         if let qmp = try? monitor(deadline: Date().addingTimeInterval(10)) {
             _ = try? qmp.execute("cont", deadline: Date().addingTimeInterval(10))
         }
-        guest.send(.resumed(Self.freshness()))
+        guest.send(.carryOn(Self.freshness()))
         guest.flush()
         startRelay()
         if let pending = pendingSuspend {
             pendingSuspend = nil
-            refuse(pending.client, "VM '\(plan.spec.name)' was not suspended: \(error?.message ?? "the save failed"); it runs on")
+            refuseSuspend(pending.client, "VM '\(plan.spec.name)' was not suspended: \(error?.message ?? "the save failed"); it runs on")
         }
         sessionEnded()
     }
@@ -136,6 +139,12 @@ extension Supervisor {
         advance(.machineRunning)
         guest.send(.resumed(Self.freshness()))
         guest.flush()
+    }
+
+    /// Why a suspend did not happen: to the client that asked, or (the idle timeout's) to the log;
+    /// the idle clock starts again, so an idle VM that cannot be suspended is tried once per timeout.
+    func refuseSuspend(_ client: Client?, _ why: String) {
+        if let client { refuse(client, why) } else { log("pen: " + why); idleSince = Date() }
     }
 
     /// The wall clock and fresh entropy.
