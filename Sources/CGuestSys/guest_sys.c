@@ -42,25 +42,20 @@ int pen_syncfs(int fd) {
     return syncfs(fd);
 }
 
-int pen_freeze_fs(const char *path) {
+// FIFREEZE / FITHAW on the filesystem mounted at `path`.
+static int fs_ioctl(const char *path, unsigned long request) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int rc = ioctl(fd, FIFREEZE, 0);
+    int rc = ioctl(fd, request, 0);
     int saved = errno;
     close(fd);
     errno = saved;
     return rc;
 }
 
-int pen_thaw_fs(const char *path) {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = ioctl(fd, FITHAW, 0);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
+int pen_freeze_fs(const char *path) { return fs_ioctl(path, FIFREEZE); }
+
+int pen_thaw_fs(const char *path) { return fs_ioctl(path, FITHAW); }
 
 static int set_sockaddr(struct sockaddr *sa, const char *text) {
     struct sockaddr_in *in = (struct sockaddr_in *)sa;

@@ -26,7 +26,9 @@ struct VMCommand: ParsableCommand {
                     return [vm.name, vm.profile, status, vm.sessions.map(String.init) ?? "-",
                             vm.uptimeSeconds.map { Age.format(Double($0)) } ?? "-", String(vm.cpus),
                             ByteSize.short(UInt64(vm.memoryMiB) << 20),
-                            "\(used)/\(ByteSize.short(vm.diskSizeBytes))", vm.directory ?? "-"]
+                            "\(used)/\(ByteSize.short(vm.diskSizeBytes))"
+                                + (vm.checkpoints > 0 ? "+\(ByteSize.short(vm.checkpointBytes))(\(vm.checkpoints)cp)" : ""),
+                            vm.directory ?? "-"]
                 }
             }
         }

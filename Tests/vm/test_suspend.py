@@ -128,6 +128,8 @@ def test_a_rollback_brings_back_the_disk_and_a_suspended_vms_processes(pen):
     assert r.returncode == 0 and b"checkpoint 'mark'" in r.stderr and b"its processes too" in r.stderr, describe(r)
     rows = json.loads(pen.run("vm", "checkpoints", "cp", "--json", check=0).stdout)
     assert [(row["label"], row["with_memory"]) for row in rows] == [("mark", True)], rows
+    row = listing(pen, "cp")  # vm ls counts their space
+    assert row["checkpoints"] == 1 and row["checkpoint_bytes"] == rows[0]["bytes"] > 0, row
 
     # Resumed, the VM moves on: another file, the counter killed, then stopped for good.
     vm.exec("sh", "-c", "echo two > /root/f; kill $(cat /root/pid); sync", check=0)

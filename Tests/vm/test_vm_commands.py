@@ -51,7 +51,8 @@ def test_vm_ls_reports_the_disk_from_its_filesystem(pen):
     a = listed["a"]
     assert set(a) == {"name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes", "disk_size_bytes",
                       "directory", "created_at", "sessions", "uptime_seconds", "detached", "boot",
-                      "suspended_at", "suspended_bytes"}
+                      "suspended_at", "suspended_bytes", "checkpoints", "checkpoint_bytes"}
+    assert a["checkpoints"] == 0 and a["checkpoint_bytes"] == 0
     assert a["suspended_at"] is None and a["suspended_bytes"] is None  # not suspended
     assert a["sessions"] is None
     assert a["uptime_seconds"] is None

@@ -24,10 +24,14 @@ public struct VMSummary: Encodable, Equatable, Sendable {
     /// A suspended VM: when, and the size of its saved machine.
     @NullWhenAbsent public var suspendedAt: Date?
     @NullWhenAbsent public var suspendedBytes: UInt64?
+    /// Its checkpoints: how many, and the bytes they hold on the host.
+    public var checkpoints: Int = 0
+    public var checkpointBytes: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
         case name, profile, status, cpus, directory, sessions, detached, boot
         case suspendedAt = "suspended_at", suspendedBytes = "suspended_bytes"
+        case checkpoints, checkpointBytes = "checkpoint_bytes"
         case memoryMiB = "memory_mib", diskUsedBytes = "disk_used_bytes", diskSizeBytes = "disk_size_bytes"
         case createdAt = "created_at", uptimeSeconds = "uptime_seconds"
     }
@@ -48,7 +52,7 @@ public enum VMListing {
         let live = running ? (try? SupervisorConnection.connect(vm, wait: 0, acceptStopping: true)).flatMap { $0 } : nil
         defer { live?.close() }
         let suspended = running ? nil : SuspendStore(vmPath: vm.path).record()
-        return VMSummary(name: vm.name.value, profile: record.profile,
+        var summary = VMSummary(name: vm.name.value, profile: record.profile,
                          status: running ? "running" : suspended != nil ? "suspended" : "stopped",
                          cpus: live?.status.facts.cpus ?? record.cpus, memoryMiB: live?.status.facts.memoryMiB ?? record.memoryMiB,
                          diskUsedBytes: usage?.data, diskSizeBytes: usage?.total ?? record.diskSize,
@@ -56,5 +60,9 @@ public enum VMListing {
                          uptimeSeconds: live.map { Int(Date().timeIntervalSince($0.status.startedAt)) },
                          detached: live?.status.detached, boot: live?.status.boot,
                          suspendedAt: suspended?.createdAt, suspendedBytes: suspended?.bytes)
+        let checkpoints = VMCheckpoints(vm).list()
+        summary.checkpoints = checkpoints.count
+        summary.checkpointBytes = checkpoints.reduce(0) { $0 + $1.bytes }
+        return summary
     }
 }

@@ -36,7 +36,8 @@ import Testing
         let object = try JSONSerialization.jsonObject(with: try encoder.encode(summary)) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == ["name", "profile", "status", "cpus", "memory_mib", "disk_used_bytes",
                                                       "disk_size_bytes", "directory", "created_at", "sessions", "uptime_seconds",
-                                                      "detached", "boot", "suspended_at", "suspended_bytes"])
+                                                      "detached", "boot", "suspended_at", "suspended_bytes",
+                                                      "checkpoints", "checkpoint_bytes"])
         #expect(object?["directory"] is NSNull && object?["sessions"] is NSNull)
     }
 }
