@@ -13,6 +13,22 @@ public enum DiskCopy {
         public var copiedBytes: UInt64
     }
 
+    /// Copies the regular file `from` (pen's own) into the new file `to` (0600, never through a link,
+    /// failing if it exists); returns how it copied and the bytes the copy holds on the host.
+    public static func copyFile(_ from: String, to: String, what: String) throws(PenError) -> (Outcome, allocated: UInt64) {
+        let source = try SafeFiles.openNoFollow(from, O_RDONLY)
+        defer { close(source) }
+        var st = stat()
+        guard fstat(source, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw PenError("\(from) is not a regular file", fix: "pen only copies its own disk images and states")
+        }
+        let target = try SafeFiles.openNoFollow(to, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        defer { close(target) }
+        let outcome = try copy(from: source, to: target, size: UInt64(st.st_size), what: what)
+        var written = stat()
+        return (outcome, fstat(target, &written) == 0 ? UInt64(written.st_blocks) * 512 : 0)
+    }
+
     /// Copies all of `source` into the empty regular file `destination`, `size` bytes long.
     public static func copy(from source: Int32, to destination: Int32, size: UInt64, what: String) throws(PenError) -> Outcome {
         if pen_reflink(destination, source) == 0 {

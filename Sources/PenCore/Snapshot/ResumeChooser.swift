@@ -25,8 +25,9 @@ public enum ResumeChooser {
             store.remove()
             return nil
         }
-        do throws(PenError) {
-            let state = try ImageIntegrity.openVerified(store.statePath, sha256: record.sha256, rebuild: "pen vm start \(vmName)")
+        do throws(ImageIntegrity.Problem) {
+            // Read once, so hashed now and never stamped.
+            let state = try ImageIntegrity.openChecked(store.statePath, sha256: record.sha256, stamped: false)
             return SnapshotChoice(boot: .resume(state: store.statePath), state: state, key: nil)
         } catch {
             say("pen: the suspended machine of VM '\(vmName)' is damaged (\(Self.reason(error))); \(lost)")
@@ -35,10 +36,11 @@ public enum ResumeChooser {
         }
     }
 
-    /// ImageIntegrity speaks of image files and how to rebuild them; here only what is wrong counts.
-    static func reason(_ error: PenError) -> String {
-        if error.message.contains("SHA-256") { return "its state does not match its recorded SHA-256" }
-        if error.message.contains("symlink") { return "its state is a symlink" }
-        return "its state cannot be read"
+    static func reason(_ problem: ImageIntegrity.Problem) -> String {
+        switch problem {
+        case .mismatch: return "its state does not match its recorded SHA-256"
+        case .symlink: return "its state is a symlink"
+        case .unopenable, .notRegular, .unreadable: return "its state cannot be read"
+        }
     }
 }

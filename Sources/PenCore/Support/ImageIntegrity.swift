@@ -28,32 +28,61 @@ public enum ImageIntegrity {
     /// `sha256` (the stamp counts only when it names this very file): the caller hands the
     /// descriptor on, so the file checked is the file used, whatever the path leads to later.
     public static func openVerified(_ path: String, sha256: String, rebuild: String) throws(PenError) -> Int32 {
+        do {
+            return try openChecked(path, sha256: sha256, stamped: true)
+        } catch {
+            switch error {
+            case .symlink:
+                throw PenError("image file \(path) is a symlink; pen does not follow symlinks in its image cache: remove it and rebuild with `\(rebuild)`")
+            case .unopenable(let reason):
+                throw PenError("image file \(path) is missing or unreadable (\(reason)); rebuild it with `\(rebuild)`")
+            case .notRegular:
+                throw PenError("image file \(path) is not a regular file; rebuild it with `\(rebuild)`")
+            case .unreadable(let failure):
+                throw failure
+            case .mismatch:
+                throw PenError("image file \(path) does not match its recorded SHA-256 (modified or truncated); rebuild it with `\(rebuild)`")
+            }
+        }
+    }
+
+    /// What is wrong with a file checked against its SHA-256; each caller says it in its own words.
+    public enum Problem: Error {
+        case symlink
+        case unopenable(String)
+        case notRegular
+        case unreadable(PenError)
+        case mismatch
+    }
+
+    /// The check itself: `path` opened without following a link, a regular file, whose content
+    /// (read through that descriptor) is `sha256`. `stamped`: a stamp naming this very file
+    /// spares the hashing, and a match is stamped (images, read at every boot); a file read once
+    /// (a suspended machine) is hashed every time and leaves no stamp.
+    public static func openChecked(_ path: String, sha256: String, stamped: Bool) throws(Problem) -> Int32 {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             let err = errno
-            if err == ELOOP {
-                throw PenError("image file \(path) is a symlink; pen does not follow symlinks in its image cache: remove it and rebuild with `\(rebuild)`")
-            }
-            throw PenError("image file \(path) is missing or unreadable (\(String(cString: strerror(err)))); rebuild it with `\(rebuild)`")
+            throw err == ELOOP ? .symlink : .unopenable(String(cString: strerror(err)))
         }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw PenError("image file \(path) is not a regular file; rebuild it with `\(rebuild)`")
+            throw .notRegular
         }
         let expected = "\(identity(of: st)) \(sha256)\n"
-        if let recorded = try? String(contentsOfFile: stampPath(for: path), encoding: .utf8), recorded == expected { return fd }
+        if stamped, let recorded = try? String(contentsOfFile: stampPath(for: path), encoding: .utf8), recorded == expected { return fd }
         let actual: String
         do { actual = try SHA256File.hex(fileDescriptor: fd, path: path) } catch {
             close(fd)
-            throw error
+            throw .unreadable(error)
         }
         guard actual == sha256 else {
             close(fd)
-            unlink(stampPath(for: path))
-            throw PenError("image file \(path) does not match its recorded SHA-256 (modified or truncated); rebuild it with `\(rebuild)`")
+            if stamped { unlink(stampPath(for: path)) }
+            throw .mismatch
         }
-        try? SafeFiles.writeAtomically(expected, to: stampPath(for: path))
+        if stamped { try? SafeFiles.writeAtomically(expected, to: stampPath(for: path)) }
         return fd
     }
 

@@ -67,14 +67,15 @@ public struct VMCheckpoints {
         ScratchDirectory.sweep(in: root, prefixes: [".new-"])
         let scratch = try ScratchDirectory(in: root, prefix: ".new-")
         do throws(PenError) {
-            var bytes = try Self.copyFile(vm.diskPath, to: scratch.path + "/" + VMCheckpoints.diskName, what: "the checkpoint's disk")
+            var bytes = try DiskCopy.copyFile(vm.diskPath, to: scratch.path + "/" + VMCheckpoints.diskName, what: "the checkpoint's disk").allocated
             let suspended = SuspendStore(vmPath: vm.path)
             let withMemory = suspended.record() != nil
             if withMemory {
                 try SafeFiles.makeNewDirectory(scratch.path + "/" + SuspendStore.directoryName)
                 for name in [SuspendStore.stateName, SuspendStore.recordName] {
-                    bytes += try Self.copyFile(suspended.directory + "/" + name,
-                                               to: scratch.path + "/" + SuspendStore.directoryName + "/" + name, what: "the checkpoint's memory")
+                    bytes += try DiskCopy.copyFile(suspended.directory + "/" + name,
+                                                   to: scratch.path + "/" + SuspendStore.directoryName + "/" + name,
+                                                   what: "the checkpoint's memory").allocated
                 }
             }
             let record = CheckpointRecord(label: label, createdAt: Date(), bytes: bytes, withMemory: withMemory)
@@ -99,7 +100,7 @@ public struct VMCheckpoints {
         }
         let source = directory(label)
         let staged = vm.path + "/" + ScratchDirectory.name(prefix: ".rollback-", rest: label)
-        _ = try Self.copyFile(source + "/" + VMCheckpoints.diskName, to: staged, what: "the disk rolled back")
+        _ = try DiskCopy.copyFile(source + "/" + VMCheckpoints.diskName, to: staged, what: "the disk rolled back")
         let suspended = SuspendStore(vmPath: vm.path)
         guard suspended.remove() else {
             unlink(staged)
@@ -112,7 +113,7 @@ public struct VMCheckpoints {
         if record.withMemory {
             let scratch = try ScratchDirectory(in: vm.path, prefix: ".suspend-")
             for name in [SuspendStore.stateName, SuspendStore.recordName] {
-                _ = try Self.copyFile(source + "/" + SuspendStore.directoryName + "/" + name, to: scratch.path + "/" + name,
+                _ = try DiskCopy.copyFile(source + "/" + SuspendStore.directoryName + "/" + name, to: scratch.path + "/" + name,
                                       what: "the saved machine rolled back")
             }
             try suspended.publish(scratch.path)
@@ -139,18 +140,5 @@ public struct VMCheckpoints {
             throw PenError("VM '\(vm.name)' is running; a running VM cannot be \(what) yet",
                            fix: "suspend it (`pen vm suspend \(vm.name)`), which keeps its processes, or stop it first")
         }
-    }
-
-    /// Copies one file pen owns into a new one (never through a link); returns the bytes it holds.
-    static func copyFile(_ from: String, to: String, what: String) throws(PenError) -> UInt64 {
-        let source = try SafeFiles.openNoFollow(from, O_RDONLY)
-        defer { close(source) }
-        let target = try SafeFiles.openNoFollow(to, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-        defer { close(target) }
-        var st = stat()
-        guard fstat(source, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw PenError("\(from) is not a regular file") }
-        _ = try DiskCopy.copy(from: source, to: target, size: UInt64(st.st_size), what: what)
-        var written = stat()
-        return fstat(target, &written) == 0 ? UInt64(written.st_blocks) * 512 : 0
     }
 }

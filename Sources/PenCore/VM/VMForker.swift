@@ -37,15 +37,7 @@ public enum VMForker {
         do throws(PenError) {
             let targetLock = try VMLock(path: target.lockPath, vmName: target.name)
             defer { withExtendedLifetime(targetLock) {} }
-            let from = try SafeFiles.openNoFollow(source.diskPath, O_RDONLY)
-            defer { close(from) }
-            let to = try SafeFiles.openNoFollow(target.diskPath, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            defer { close(to) }
-            var st = stat()
-            guard fstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-                throw PenError("\(source.diskPath) is not a regular file", fix: "pen only forks its own disk images")
-            }
-            let copy = try DiskCopy.copy(from: from, to: to, size: UInt64(st.st_size), what: "the disk of VM '\(target.name)'")
+            let (copy, _) = try DiskCopy.copyFile(source.diskPath, to: target.diskPath, what: "the disk of VM '\(target.name)'")
             var forked = VMRecord(name: target.name.value, diskSize: record.diskSize, profile: record.profile,
                                   setupHash: record.setupHash, cpus: record.cpus, memoryMiB: record.memoryMiB)
             forked.network = record.network
